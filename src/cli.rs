@@ -1,0 +1,221 @@
+//! The command line: clap commands, one context for all of them, exit codes
+//! (0 ok, 1 internal error, 2 bad input, 3 a migration ended in a classified failure).
+
+mod info;
+mod inventory_cmd;
+mod lab_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use color_eyre::eyre::Result;
+
+use crate::config::{Config, Overrides};
+use crate::error::{UserError, exit, is_user_error};
+use crate::inventory::{self, Inventory, Source};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgshift",
+    version,
+    about = "Move a fleet of PostgreSQL 13 databases to 15, watched live."
+)]
+pub struct Cli {
+    /// Config file (default: ~/.config/pgshift/pgshift.toml if present)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Fleet inventory (default: the built-in lab fleet)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Control store: sqlite://PATH or postgres://… (default: SQLite in the state dir)
+    #[arg(long, global = true, value_name = "URL")]
+    pub store: Option<String>,
+    /// No colours (NO_COLOR is honoured too)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Refuse every action that changes anything
+    #[arg(long, global = true)]
+    pub readonly: bool,
+    /// trace, debug, info, warn or error (logs go to files, never the terminal)
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The local lab: two real PostgreSQL servers (13 and 15) seeded with the fixture fleet
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+    },
+    /// List the fleet: apps, regions, service instances
+    Inventory {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Paths pgshift uses: config, inventory, store, logs, themes
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Predict failures before the window (not yet available)
+    Preflight(Pending),
+    /// Plan batches by region (not yet available)
+    Plan(Pending),
+    /// Migrate one app now (not yet available)
+    Migrate(Pending),
+    /// Run planned batches (not yet available)
+    Run(Pending),
+    /// Continue an interrupted run (not yet available)
+    Resume(Pending),
+    /// List open failures (not yet available)
+    Failures(Pending),
+    /// Retry a failed app with a remediation (not yet available)
+    Retry(Pending),
+    /// Put a migrated app back on its old database (not yet available)
+    Rollback(Pending),
+    /// One app's state and service (not yet available)
+    App(Pending),
+    /// List kept backups (not yet available)
+    Backups(Pending),
+    /// Summarise a night (not yet available)
+    Report(Pending),
+}
+
+/// Arguments of a command whose engine has not landed; accepted so scripts can be written
+/// against the final names.
+#[derive(Debug, clap::Args)]
+pub struct Pending {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// Create (first time), start and seed the lab; a no-op when it is up
+    Up,
+    /// Stop both servers
+    Down,
+    /// Drop every lab database and role, and seed the fixture fleet again
+    Reset,
+    /// Versions, admin URLs (password in a passfile, never on screen), running or not
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What every command gets: the merged config and where the inventory comes from.
+pub struct Context {
+    pub cfg: Config,
+    pub config_file: Option<PathBuf>,
+    pub inventory: Source,
+    pub no_color: bool,
+    pub readonly: bool,
+}
+
+impl Context {
+    pub fn load_inventory(&self) -> Result<Inventory> {
+        Ok(inventory::load(&self.inventory)?)
+    }
+}
+
+/// Parse, run, and turn the outcome into an exit code with a one-line message on stderr.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let _ = color_eyre::config::HookBuilder::default()
+        .display_env_section(false)
+        .install();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = if is_user_error(&e) {
+                exit::BAD_INPUT
+            } else {
+                exit::INTERNAL
+            };
+            tracing::error!(error = %format!("{e:#}"), "command failed");
+            eprintln!("pgshift: {}", one_line(&e));
+            code
+        }
+    }
+}
+
+fn one_line(e: &color_eyre::Report) -> String {
+    // The outermost message says what failed; the chain says why. One line for operators.
+    let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let mut out: Vec<String> = Vec::new();
+    for p in parts {
+        if !out.iter().any(|o| o.contains(&p)) {
+            out.push(p);
+        }
+    }
+    out.join(": ").replace('\n', " ")
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let ov = Overrides {
+        config_file: cli.config.clone(),
+        inventory: cli.inventory.clone(),
+        store: cli.store.clone(),
+        log_level: cli.log_level.clone(),
+    };
+    let (cfg, config_file) = Config::load(&ov)?;
+    let _guard = crate::logging::init(&cfg.log_dir(), &cfg.log_level)?;
+    let ctx = Context {
+        inventory: cfg
+            .inventory
+            .clone()
+            .map_or(Source::BuiltinLab, Source::File),
+        no_color: cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        readonly: cli.readonly,
+        cfg,
+        config_file,
+    };
+    tracing::info!(command = ?cli.command.as_ref().map(command_name), "pgshift starting");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cli.command {
+            None => crate::console::run(&ctx).await,
+            Some(Command::Lab { action }) => lab_cmd::run(&ctx, action).await,
+            Some(Command::Inventory { json }) => inventory_cmd::run(&ctx, json),
+            Some(Command::Info { json }) => info::run(&ctx, json).await,
+            Some(other) => Err(UserError::new(format!(
+                "`pgshift {}` is not available in this version yet",
+                command_name(&other)
+            ))
+            .into()),
+        }
+    })
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Lab { .. } => "lab",
+        Command::Inventory { .. } => "inventory",
+        Command::Info { .. } => "info",
+        Command::Preflight(_) => "preflight",
+        Command::Plan(_) => "plan",
+        Command::Migrate(_) => "migrate",
+        Command::Run(_) => "run",
+        Command::Resume(_) => "resume",
+        Command::Failures(_) => "failures",
+        Command::Retry(_) => "retry",
+        Command::Rollback(_) => "rollback",
+        Command::App(_) => "app",
+        Command::Backups(_) => "backups",
+        Command::Report(_) => "report",
+    }
+}
+
+/// Refuse a change under `--readonly`.
+pub fn ensure_writable(ctx: &Context, what: &str) -> Result<()> {
+    if ctx.readonly {
+        return Err(UserError::new(format!("--readonly: refusing to {what}")).into());
+    }
+    Ok(())
+}

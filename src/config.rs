@@ -1,0 +1,229 @@
+//! pgshift.toml: embedded defaults → config file → environment → command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Defaults, documented; a user's file overrides any of them.
+pub const DEFAULT_CONFIG: &str = include_str!("../fixtures/pgshift.default.toml");
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where pgshift keeps its store, logs and lab clusters. Empty: the platform default.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Inventory file. Empty: the built-in lab fleet.
+    #[serde(default)]
+    pub inventory: Option<PathBuf>,
+    /// Control store URL (`sqlite://…` or `postgres://…`). Empty: SQLite under the state dir.
+    #[serde(default)]
+    pub store: Option<String>,
+    pub log_level: String,
+    pub theme: String,
+    pub lab: LabConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabConfig {
+    pub port13: u16,
+    pub port15: u16,
+    /// Unprivileged OS user the lab servers run as when pgshift runs as root.
+    pub os_user: String,
+    /// Directory with the PostgreSQL 13 server binaries (initdb, pg_ctl, postgres).
+    #[serde(default)]
+    pub pg13_bin: Option<PathBuf>,
+    /// Directory with the PostgreSQL 15 binaries (server and clients).
+    pub pg15_bin: PathBuf,
+}
+
+/// A config that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}:{col}: {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// Overrides from the command line and environment, applied last.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub inventory: Option<PathBuf>,
+    pub store: Option<String>,
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    /// Load defaults, then the file (`--config`, `$PGSHIFT_CONFIG`, or the user's config dir
+    /// if present), then `PGSHIFT_*` environment variables, then flags.
+    pub fn load(ov: &Overrides) -> Result<(Self, Option<PathBuf>), ConfigError> {
+        let mut value: toml::Table = parse(DEFAULT_CONFIG, "built-in defaults")?;
+        let file = ov
+            .config_file
+            .clone()
+            .or_else(|| std::env::var_os("PGSHIFT_CONFIG").map(PathBuf::from))
+            .or_else(|| {
+                let p = user_config_dir()?.join("pgshift.toml");
+                p.exists().then_some(p)
+            });
+        if let Some(path) = &file {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                path: name.clone(),
+                line: 1,
+                col: 1,
+                message: format!("cannot read config: {e}"),
+            })?;
+            let user: toml::Table = parse(&text, &name)?;
+            merge(&mut value, user);
+        }
+        let mut cfg: Config = Config::deserialize(value).map_err(|e| ConfigError {
+            path: file
+                .as_ref()
+                .map_or("built-in defaults".into(), |p| p.display().to_string()),
+            line: 1,
+            col: 1,
+            message: e.message().to_string(),
+        })?;
+        cfg.apply_env();
+        if let Some(i) = &ov.inventory {
+            cfg.inventory = Some(i.clone());
+        }
+        if let Some(s) = &ov.store {
+            cfg.store = Some(s.clone());
+        }
+        if let Some(l) = &ov.log_level {
+            cfg.log_level = l.clone();
+        }
+        Ok((cfg, file))
+    }
+
+    fn apply_env(&mut self) {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var("PGSHIFT_STATE_DIR") {
+            self.state_dir = Some(v.into());
+        }
+        if let Some(v) = var("PGSHIFT_INVENTORY") {
+            self.inventory = Some(v.into());
+        }
+        if let Some(v) = var("PGSHIFT_STORE") {
+            self.store = Some(v);
+        }
+        if let Some(v) = var("PGSHIFT_LOG") {
+            self.log_level = v;
+        }
+        if let Some(v) = var("PGSHIFT_THEME") {
+            self.theme = v;
+        }
+        if let Some(p) = var("PGSHIFT_LAB_PORT13").and_then(|v| v.parse().ok()) {
+            self.lab.port13 = p;
+        }
+        if let Some(p) = var("PGSHIFT_LAB_PORT15").and_then(|v| v.parse().ok()) {
+            self.lab.port15 = p;
+        }
+        if let Some(v) = var("PGSHIFT_PG13_BIN") {
+            self.lab.pg13_bin = Some(v.into());
+        }
+        if let Some(v) = var("PGSHIFT_PG15_BIN") {
+            self.lab.pg15_bin = v.into();
+        }
+    }
+
+    /// The state directory: configured, or `/var/lib/pgshift` for root (the lab's unprivileged
+    /// user must be able to reach it, which it cannot under `/root`), or the XDG state dir.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(d) = &self.state_dir {
+            return d.clone();
+        }
+        if nix::unistd::geteuid().is_root() {
+            return PathBuf::from("/var/lib/pgshift");
+        }
+        std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home().map(|h| h.join(".local/state")))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("pgshift")
+    }
+
+    pub fn store_url(&self) -> String {
+        self.store.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.state_dir().join("pgshift.db").display())
+        })
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.state_dir().join("logs")
+    }
+
+    /// Where user themes live; the built-in ones are compiled in.
+    pub fn theme_dir(&self) -> PathBuf {
+        user_config_dir()
+            .unwrap_or_else(|| self.state_dir())
+            .join("themes")
+    }
+
+    /// Where `scripts/install-deps` puts the PostgreSQL 13 binaries by default.
+    pub fn pg13_bin(&self) -> PathBuf {
+        self.lab.pg13_bin.clone().unwrap_or_else(default_pg13_bin)
+    }
+}
+
+/// `/opt/pgshift/pg13/bin` for root, `~/.local/share/pgshift/pg13/bin` otherwise — the same
+/// rule `scripts/install-deps` follows.
+pub fn default_pg13_bin() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/opt/pgshift/pg13/bin");
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home().map(|h| h.join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("pgshift/pg13/bin")
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+fn user_config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home().map(|h| h.join(".config")))
+        .map(|d| d.join("pgshift"))
+}
+
+fn parse(text: &str, name: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| {
+        let (line, col) = e
+            .span()
+            .map(|s| crate::inventory::line_col(text, s.start))
+            .unwrap_or((1, 1));
+        ConfigError {
+            path: name.to_string(),
+            line,
+            col,
+            message: e.message().lines().next().unwrap_or("").to_string(),
+        }
+    })
+}
+
+/// Deep-merge `over` into `base`: tables merge, everything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Make a path absolute against the current directory, for messages and child processes.
+pub fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

@@ -1,0 +1,204 @@
+//! Key bindings per mode. Dispatch, the `?` help and the status-bar hints all read this one
+//! table, so they cannot drift apart.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::Action;
+use super::model::Mode;
+
+/// A binding: in `mode`, `key` (as written, e.g. `ctrl-c`) does `action`; `hint` puts it in
+/// the status bar.
+pub struct Binding {
+    pub mode: Mode,
+    pub key: &'static str,
+    pub action: Action,
+    pub hint: bool,
+}
+
+const fn b(mode: Mode, key: &'static str, action: Action, hint: bool) -> Binding {
+    Binding {
+        mode,
+        key,
+        action,
+        hint,
+    }
+}
+
+pub fn bindings() -> Vec<Binding> {
+    use Action::*;
+    use Mode::*;
+    vec![
+        b(Fleet, "j", MoveDown, true),
+        b(Fleet, "down", MoveDown, false),
+        b(Fleet, "k", MoveUp, true),
+        b(Fleet, "up", MoveUp, false),
+        b(Fleet, "g", Top, false),
+        b(Fleet, "home", Top, false),
+        b(Fleet, "G", Bottom, false),
+        b(Fleet, "end", Bottom, false),
+        b(Fleet, "tab", NextRegion, true),
+        b(Fleet, "l", NextRegion, false),
+        b(Fleet, "right", NextRegion, false),
+        b(Fleet, "shift-tab", PrevRegion, false),
+        b(Fleet, "h", PrevRegion, false),
+        b(Fleet, "left", PrevRegion, false),
+        b(Fleet, "/", StartFilter, true),
+        b(Fleet, "?", ToggleHelp, true),
+        b(Fleet, "esc", Back, false),
+        b(Fleet, "q", Quit, true),
+        b(Filter, "enter", ApplyFilter, true),
+        b(Filter, "esc", Back, true),
+        b(Filter, "backspace", FilterBackspace, false),
+        b(Help, "?", ToggleHelp, false),
+        b(Help, "esc", Back, true),
+        b(Help, "q", Back, false),
+    ]
+}
+
+/// Parse `ctrl-c`, `shift-tab`, `G`, `/`, `down`, `f5` into a key event.
+pub fn parse_key(s: &str) -> Option<KeyEvent> {
+    let mut mods = KeyModifiers::NONE;
+    let mut rest = s;
+    loop {
+        if let Some(r) = rest.strip_prefix("ctrl-") {
+            mods |= KeyModifiers::CONTROL;
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("alt-") {
+            mods |= KeyModifiers::ALT;
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("shift-") {
+            mods |= KeyModifiers::SHIFT;
+            rest = r;
+        } else {
+            break;
+        }
+    }
+    let code = match rest {
+        "esc" => KeyCode::Esc,
+        "enter" => KeyCode::Enter,
+        "tab" if mods.contains(KeyModifiers::SHIFT) => {
+            mods -= KeyModifiers::SHIFT;
+            KeyCode::BackTab
+        }
+        "tab" => KeyCode::Tab,
+        "backspace" => KeyCode::Backspace,
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        "pageup" => KeyCode::PageUp,
+        "pagedown" => KeyCode::PageDown,
+        f if f.len() > 1 && f.starts_with('f') => KeyCode::F(f[1..].parse().ok()?),
+        c if c.chars().count() == 1 => KeyCode::Char(c.chars().next()?),
+        _ => return None,
+    };
+    Some(KeyEvent::new(code, mods))
+}
+
+/// Does a pressed key match a binding's key? Shift on printable characters is carried by
+/// the character itself (`G`), so it is ignored there.
+fn matches(bound: &KeyEvent, pressed: &KeyEvent) -> bool {
+    let strip = |k: &KeyEvent| match k.code {
+        KeyCode::Char(_) | KeyCode::BackTab => k.modifiers - KeyModifiers::SHIFT,
+        _ => k.modifiers,
+    };
+    bound.code == pressed.code && strip(bound) == strip(pressed)
+}
+
+/// The action for a key in a mode: the mode's bindings first, then `ctrl-c` (always quit),
+/// then free text in the filter.
+pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        return Some(Action::Quit);
+    }
+    for bnd in bindings().into_iter().filter(|x| x.mode == mode) {
+        if parse_key(bnd.key).is_some_and(|k| matches(&k, &key)) {
+            return Some(bnd.action);
+        }
+    }
+    match (mode, key.code) {
+        (Mode::Filter, KeyCode::Char(c)) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            Some(Action::FilterInput(c))
+        }
+        _ => None,
+    }
+}
+
+/// `(keys, description)` pairs for a mode, keys of one action joined: `j/down  down`.
+pub fn help(mode: Mode, hints_only: bool) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    let mut actions: Vec<Action> = Vec::new();
+    for bnd in bindings().into_iter().filter(|x| x.mode == mode) {
+        if hints_only && !bnd.hint {
+            continue;
+        }
+        if let Some(i) = actions.iter().position(|a| *a == bnd.action) {
+            out[i].0.push('/');
+            out[i].0.push_str(bnd.key);
+        } else {
+            actions.push(bnd.action.clone());
+            out.push((bnd.key.to_string(), bnd.action.describe()));
+        }
+    }
+    if !hints_only {
+        out.push(("ctrl-c".into(), "quit from anywhere"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_parser_understands_modifiers_and_names() {
+        assert_eq!(
+            parse_key("ctrl-c"),
+            Some(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
+        );
+        assert_eq!(
+            parse_key("shift-tab"),
+            Some(KeyEvent::new(KeyCode::BackTab, KeyModifiers::NONE))
+        );
+        assert_eq!(
+            parse_key("G"),
+            Some(KeyEvent::new(KeyCode::Char('G'), KeyModifiers::NONE))
+        );
+        assert_eq!(
+            parse_key("f5"),
+            Some(KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE))
+        );
+        assert_eq!(parse_key("nonsense"), None);
+    }
+
+    #[test]
+    fn every_binding_parses() {
+        for b in bindings() {
+            assert!(parse_key(b.key).is_some(), "unparsable key {}", b.key);
+        }
+    }
+
+    #[test]
+    fn capital_g_with_shift_goes_to_bottom() {
+        let k = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(action_for(Mode::Fleet, k), Some(Action::Bottom));
+    }
+
+    #[test]
+    fn typing_q_in_the_filter_filters_instead_of_quitting() {
+        let k = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(action_for(Mode::Filter, k), Some(Action::FilterInput('q')));
+        assert_eq!(action_for(Mode::Fleet, k), Some(Action::Quit));
+    }
+
+    #[test]
+    fn help_joins_keys_of_one_action() {
+        let h = help(Mode::Fleet, false);
+        assert!(
+            h.iter().any(|(k, d)| k == "j/down" && *d == "down"),
+            "{h:?}"
+        );
+    }
+}

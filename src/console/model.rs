@@ -1,0 +1,192 @@
+//! Everything the console shows, as plain data. Views are functions of this.
+
+use std::collections::HashMap;
+
+use crate::inventory::{Environment, Inventory, LibpqVersion};
+use crate::store::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Fleet,
+    Filter,
+    Help,
+}
+
+/// One app as the fleet table shows it.
+#[derive(Debug, Clone)]
+pub struct FleetRow {
+    pub name: String,
+    pub region: String,
+    pub environment: Environment,
+    pub customer: String,
+    pub libpq: LibpqVersion,
+    pub candidate: bool,
+    /// `13`, `15`, `13 (unprovisioned)`, `—`: the app's PostgreSQL services in brief.
+    pub postgres: String,
+    /// Store state (`pending`, `migrated`, …), or `not-candidate`.
+    pub state: String,
+    pub paused: bool,
+}
+
+impl FleetRow {
+    /// libpq < 10 cannot authenticate against a SCRAM-hashed role.
+    pub fn scram_risk(&self) -> bool {
+        self.candidate && !self.libpq.supports_scram()
+    }
+}
+
+/// Per-region counts for the region list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionCount {
+    pub name: String,
+    pub apps: usize,
+    pub candidates: usize,
+    pub migrated: usize,
+    pub failed: usize,
+}
+
+pub struct Model {
+    pub rows: Vec<FleetRow>,
+    pub regions: Vec<String>,
+    /// 0: all regions; i: `regions[i - 1]`.
+    pub region: usize,
+    /// Index into `visible()`.
+    pub selected: usize,
+    pub filter: String,
+    pub mode: Mode,
+    pub readonly: bool,
+    /// Where the inventory came from and where the store is, for the title bar.
+    pub source: String,
+    pub store: String,
+    pub quit: bool,
+}
+
+impl Model {
+    pub fn new(
+        inv: &Inventory,
+        states: &HashMap<String, AppState>,
+        source: String,
+        store: String,
+    ) -> Self {
+        let rows = inv
+            .apps
+            .iter()
+            .map(|a| {
+                let candidate = a.is_candidate();
+                let mut pg: Vec<String> = a
+                    .services
+                    .iter()
+                    .filter_map(|s| match s.kind {
+                        crate::inventory::ServiceKind::Postgres { major } if s.provisioned => {
+                            Some(major.to_string())
+                        }
+                        crate::inventory::ServiceKind::Postgres { major } => {
+                            Some(format!("{major} (unprovisioned)"))
+                        }
+                        crate::inventory::ServiceKind::Other => None,
+                    })
+                    .collect();
+                if pg.is_empty() {
+                    pg.push("—".into());
+                }
+                let st = states.get(&a.name);
+                FleetRow {
+                    name: a.name.clone(),
+                    region: a.region.clone(),
+                    environment: a.environment,
+                    customer: a.customer.clone(),
+                    libpq: a.libpq,
+                    candidate,
+                    postgres: pg.join(", "),
+                    state: row_state(candidate, st),
+                    paused: st.is_some_and(|s| s.paused),
+                }
+            })
+            .collect();
+        Self {
+            rows,
+            regions: inv.regions.iter().map(|r| r.name.clone()).collect(),
+            region: 0,
+            selected: 0,
+            filter: String::new(),
+            mode: Mode::Fleet,
+            readonly: false,
+            source,
+            store,
+            quit: false,
+        }
+    }
+
+    pub fn region_name(&self) -> Option<&str> {
+        self.region
+            .checked_sub(1)
+            .and_then(|i| self.regions.get(i))
+            .map(String::as_str)
+    }
+
+    /// Rows in the selected region matching the filter, grouped by region in inventory order.
+    pub fn visible(&self) -> Vec<&FleetRow> {
+        let needle = self.filter.to_lowercase();
+        let region = self.region_name();
+        let mut out: Vec<&FleetRow> = self
+            .rows
+            .iter()
+            .filter(|r| region.is_none_or(|g| r.region == g))
+            .filter(|r| {
+                needle.is_empty()
+                    || [&r.name, &r.customer, &r.region, &r.state]
+                        .iter()
+                        .any(|f| f.to_lowercase().contains(&needle))
+                    || r.environment.to_string() == needle
+            })
+            .collect();
+        let order = |r: &FleetRow| self.regions.iter().position(|g| *g == r.region);
+        out.sort_by_key(|r| order(r));
+        out
+    }
+
+    pub fn selected_row(&self) -> Option<&FleetRow> {
+        self.visible().get(self.selected).copied()
+    }
+
+    pub fn region_counts(&self) -> Vec<RegionCount> {
+        let count = |name: &str, rows: Vec<&FleetRow>| RegionCount {
+            name: name.to_string(),
+            apps: rows.len(),
+            candidates: rows.iter().filter(|r| r.candidate).count(),
+            migrated: rows.iter().filter(|r| r.state == "migrated").count(),
+            failed: rows.iter().filter(|r| r.state == "failed").count(),
+        };
+        let mut out = vec![count("all regions", self.rows.iter().collect())];
+        for g in &self.regions {
+            out.push(count(
+                g,
+                self.rows.iter().filter(|r| r.region == *g).collect(),
+            ));
+        }
+        out
+    }
+
+    pub fn apply_states(&mut self, states: &HashMap<String, AppState>) -> bool {
+        let mut changed = false;
+        for r in &mut self.rows {
+            let st = states.get(&r.name);
+            let new_state = row_state(r.candidate, st);
+            let paused = st.is_some_and(|s| s.paused);
+            if new_state != r.state || paused != r.paused {
+                r.state = new_state;
+                r.paused = paused;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+fn row_state(candidate: bool, st: Option<&AppState>) -> String {
+    match st {
+        Some(s) if s.state != "pending" => s.state.clone(),
+        _ if !candidate => "not-candidate".into(),
+        _ => "pending".into(),
+    }
+}

@@ -1,0 +1,46 @@
+//! `?`: every binding of the fleet view, from the live keymap.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use crate::console::keymap;
+use crate::console::model::{Mode, Model};
+use crate::console::theme::Theme;
+
+pub fn draw(frame: &mut Frame, area: Rect, _m: &Model, theme: &Theme) {
+    let entries = keymap::help(Mode::Fleet, false);
+    let mut lines: Vec<Line> = entries
+        .iter()
+        .map(|(k, d)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>18}  "), theme.key()),
+                Span::styled(d.to_string(), theme.text()),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "  • candidate   ⚠ libpq < 10 (SCRAM risk)   ✓ migrated  ✗ failed  ⟳ running  ⏸ paused",
+        theme.text_dim(),
+    )));
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let w = 90.min(area.width);
+    let [row] = Layout::vertical([Constraint::Length(h)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(w)])
+        .flex(Flex::Center)
+        .areas(row);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border(true))
+                .title(Span::styled(" Keys — esc closes ", theme.header())),
+        ),
+        popup,
+    );
+}

@@ -1,0 +1,31 @@
+//! Errors an operator caused and can fix (exit 2), told apart from pgshift's own (exit 1).
+
+/// Bad input: a file, flag, app name, server or binary that is wrong or missing. The message
+/// names what and where, on one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UserError(pub String);
+
+impl UserError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+/// Exit codes of the CLI contract.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const INTERNAL: i32 = 1;
+    pub const BAD_INPUT: i32 = 2;
+    pub const MIGRATION_FAILED: i32 = 3;
+}
+
+/// Is this report the operator's to fix (exit 2)?
+pub fn is_user_error(report: &color_eyre::Report) -> bool {
+    report.chain().any(|e| {
+        e.is::<UserError>()
+            || e.is::<crate::inventory::InventoryError>()
+            || e.is::<crate::config::ConfigError>()
+            || e.is::<crate::postgres::ServerError>()
+    })
+}

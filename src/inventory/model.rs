@@ -1,0 +1,249 @@
+//! Inventory types: the raw TOML shape (with spans for messages) and the validated model.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::secret::PasswordSource;
+
+/// The TOML file as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInventory {
+    #[serde(default)]
+    pub servers: BTreeMap<Spanned<String>, RawServer>,
+    #[serde(default)]
+    pub regions: Vec<RawRegion>,
+    #[serde(default)]
+    pub apps: Vec<RawApp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub version: Spanned<u32>,
+    #[serde(default)]
+    pub lab: bool,
+    pub url: Option<Spanned<String>>,
+    pub password: Option<PasswordSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegion {
+    pub name: Spanned<String>,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: Spanned<u32>,
+    /// Server that receives this region's reprovisioned databases, by major version.
+    #[serde(default)]
+    pub targets: BTreeMap<String, Spanned<String>>,
+}
+
+fn default_concurrency() -> Spanned<u32> {
+    Spanned::new(0..0, 2)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApp {
+    pub name: Spanned<String>,
+    pub region: Spanned<String>,
+    pub environment: Environment,
+    pub customer: Option<String>,
+    pub libpq: Spanned<String>,
+    #[serde(default)]
+    pub services: Vec<RawService>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub id: Spanned<String>,
+    pub service: Spanned<String>,
+    #[serde(default = "yes")]
+    pub provisioned: bool,
+    pub server: Option<Spanned<String>>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<PasswordSource>,
+    pub seed: Option<LabSeed>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A validated fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    pub servers: Vec<Server>,
+    pub regions: Vec<Region>,
+    pub apps: Vec<App>,
+}
+
+impl Inventory {
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+
+    pub fn server(&self, name: &str) -> Option<&Server> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    pub fn apps_in<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a App> + 'a {
+        self.apps.iter().filter(move |a| a.region == region)
+    }
+}
+
+/// A PostgreSQL server that holds service instances.
+#[derive(Debug, Clone, Serialize)]
+pub struct Server {
+    pub name: String,
+    pub version: u32,
+    /// The server is one of pgshift's local lab clusters; its admin URL comes from the lab.
+    pub lab: bool,
+    /// Admin URL (without password) for servers outside the lab.
+    pub url: Option<String>,
+    #[serde(skip)]
+    pub password: Option<PasswordSource>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Region {
+    pub name: String,
+    pub concurrency: u32,
+    /// Major version → server name that receives reprovisioned databases.
+    pub targets: BTreeMap<u32, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Live,
+    Stage,
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Environment::Live => "live",
+            Environment::Stage => "stage",
+        })
+    }
+}
+
+/// The libpq version baked into an app's image: what client auth it can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LibpqVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl LibpqVersion {
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut parts = s.trim().split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = match parts.next() {
+            Some(m) => m.parse().ok()?,
+            None => 0,
+        };
+        // A patch level ("9.6.24") is accepted and ignored; anything after it is not.
+        if let Some(patch) = parts.next() {
+            patch.parse::<u32>().ok()?;
+        }
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Self { major, minor })
+    }
+
+    /// libpq learned SCRAM-SHA-256 in version 10.
+    pub fn supports_scram(self) -> bool {
+        self.major >= 10
+    }
+}
+
+impl fmt::Display for LibpqVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl Serialize for LibpqVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct App {
+    pub name: String,
+    pub region: String,
+    pub environment: Environment,
+    pub customer: String,
+    pub libpq: LibpqVersion,
+    pub services: Vec<ServiceInstance>,
+}
+
+impl App {
+    /// The seed runbook's precondition: a provisioned `postgresql-database-13` instance.
+    pub fn is_candidate(&self) -> bool {
+        self.postgres_services(13).any(|s| s.provisioned)
+    }
+
+    /// The app's PostgreSQL service instances of a given major version.
+    pub fn postgres_services(&self, major: u32) -> impl Iterator<Item = &ServiceInstance> {
+        self.services
+            .iter()
+            .filter(move |s| s.kind == ServiceKind::Postgres { major })
+    }
+}
+
+/// What a service name denotes; `postgresql-database-13` → `Postgres { major: 13 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServiceKind {
+    Postgres { major: u32 },
+    Other,
+}
+
+impl ServiceKind {
+    pub fn from_service_name(name: &str) -> Self {
+        name.strip_prefix("postgresql-database-")
+            .and_then(|v| v.parse().ok())
+            .map_or(ServiceKind::Other, |major| ServiceKind::Postgres { major })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceInstance {
+    pub id: String,
+    pub service: String,
+    #[serde(skip)]
+    pub kind: ServiceKind,
+    pub provisioned: bool,
+    pub server: Option<String>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    #[serde(skip)]
+    pub password: Option<PasswordSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<LabSeed>,
+}
+
+/// How the lab fills a fixture database: a schema profile and its size.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabSeed {
+    pub profile: String,
+    /// Rows in the profile's main table; the other tables scale from it.
+    pub rows: u64,
+    /// Roughly how many bytes of text payload each main-table row carries.
+    #[serde(default)]
+    pub payload: u32,
+    /// Add the value that compresses under the btree limit with pglz and over it with lz4.
+    #[serde(default)]
+    pub btree_straddle: bool,
+}

@@ -1,0 +1,12 @@
+//! pgshift: move a PaaS fleet of PostgreSQL 13 databases to PostgreSQL 15 in supervised
+//! night windows. See ARCHITECTURE.md in the shared folder for the module map.
+
+pub mod cli;
+pub mod config;
+pub mod console;
+pub mod error;
+pub mod inventory;
+pub mod lab;
+pub mod logging;
+pub mod postgres;
+pub mod store;

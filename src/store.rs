@@ -1,0 +1,197 @@
+//! The control store: runs, steps, step logs, failures, backups, leases and each app's state.
+//! SQLite (one file, the embedded default) or PostgreSQL; migrations are embedded per dialect
+//! and applied on open. Queries are runtime `query_as`, written once in the subset both
+//! dialects share (`$n` placeholders, `ON CONFLICT`).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use color_eyre::eyre::{Result, WrapErr};
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::error::UserError;
+use crate::inventory::Inventory;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Run the same query text on whichever pool the store has.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// An app's migration state as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AppState {
+    pub name: String,
+    pub state: String,
+    pub paused: bool,
+    pub current_service: Option<String>,
+}
+
+impl Store {
+    /// Open (creating a SQLite file if needed) and migrate. A bad URL or unreachable server
+    /// is the operator's to fix: it names the store, never its password.
+    pub async fn open(url: &str) -> Result<Self> {
+        let shown = mask_url(url);
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|e| UserError::new(format!("store {shown}: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(|e| UserError::new(format!("cannot open store {shown}: {e}")))?;
+            POSTGRES_MIGRATIONS
+                .run(&pool)
+                .await
+                .wrap_err_with(|| format!("migrating store {shown}"))?;
+            Store::Postgres(pool)
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or(url.strip_prefix("sqlite:"))
+        {
+            let path = Path::new(path);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    UserError::new(format!(
+                        "store {shown}: cannot create {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+            let opts = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await
+                .map_err(|e| UserError::new(format!("cannot open store {shown}: {e}")))?;
+            SQLITE_MIGRATIONS
+                .run(&pool)
+                .await
+                .wrap_err_with(|| format!("migrating store {shown}"))?;
+            Store::Sqlite(pool)
+        } else {
+            return Err(UserError::new(format!(
+                "store {shown}: expected a sqlite://PATH or postgres://… URL"
+            ))
+            .into());
+        };
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Record every inventory app, keeping the state of apps already known.
+    pub async fn sync_inventory(&self, inv: &Inventory) -> Result<()> {
+        let now = now();
+        let sql = "INSERT INTO apps (name, region, environment, customer, libpq, updated_at)
+                   VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (name) DO UPDATE SET region = excluded.region,
+                     environment = excluded.environment, customer = excluded.customer,
+                     libpq = excluded.libpq";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for a in &inv.apps {
+                sqlx::query(sql)
+                    .bind(&a.name)
+                    .bind(&a.region)
+                    .bind(a.environment.to_string())
+                    .bind(&a.customer)
+                    .bind(a.libpq.to_string())
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Every app's state, by name.
+    pub async fn app_states(&self) -> Result<HashMap<String, AppState>> {
+        let sql = "SELECT name, state, paused <> 0 AS paused, current_service FROM apps";
+        let rows: Vec<AppState> =
+            on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
+    }
+
+    /// Forget every app's migration state (after `lab reset` re-seeded the servers).
+    pub async fn reset_app_states(&self) -> Result<u64> {
+        let sql = "UPDATE apps SET state = 'pending', paused = 0, current_service = NULL, needs_rebuild = 0, updated_at = $1";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(now()).execute(pool).await?.rows_affected());
+        Ok(n)
+    }
+
+    /// Applied migration versions, for `info`.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let sql = "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
+        let v: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await?);
+        Ok(v)
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:****@host/db`.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_url;
+
+    #[test]
+    fn store_url_password_is_masked() {
+        assert_eq!(
+            mask_url("postgres://ops:hunter2@db:5432/pgshift"),
+            "postgres://ops:****@db:5432/pgshift"
+        );
+        assert_eq!(
+            mask_url("sqlite:///var/lib/pgshift/pgshift.db"),
+            "sqlite:///var/lib/pgshift/pgshift.db"
+        );
+    }
+}
