@@ -61,7 +61,12 @@ impl Config {
     /// Load defaults, then the file (`--config`, `$PGSHIFT_CONFIG`, or the user's config dir
     /// if present), then `PGSHIFT_*` environment variables, then flags.
     pub fn load(ov: &Overrides) -> Result<(Self, Option<PathBuf>), ConfigError> {
-        let mut value: toml::Table = parse(DEFAULT_CONFIG, "built-in defaults")?;
+        let mut cfg: Config = toml::from_str(DEFAULT_CONFIG).map_err(|e| ConfigError {
+            path: "built-in defaults".into(),
+            line: 1,
+            col: 1,
+            message: e.message().to_string(),
+        })?;
         let file = ov
             .config_file
             .clone()
@@ -78,17 +83,21 @@ impl Config {
                 col: 1,
                 message: format!("cannot read config: {e}"),
             })?;
-            let user: toml::Table = parse(&text, &name)?;
-            merge(&mut value, user);
+            // Parsed on its own so every error points at the user's file and line.
+            let user: PartialConfig = toml::from_str(&text).map_err(|e| {
+                let (line, col) = e
+                    .span()
+                    .map(|s| crate::inventory::line_col(&text, s.start))
+                    .unwrap_or((1, 1));
+                ConfigError {
+                    path: name.clone(),
+                    line,
+                    col,
+                    message: e.message().lines().next().unwrap_or("").to_string(),
+                }
+            })?;
+            user.apply(&mut cfg);
         }
-        let mut cfg: Config = Config::deserialize(value).map_err(|e| ConfigError {
-            path: file
-                .as_ref()
-                .map_or("built-in defaults".into(), |p| p.display().to_string()),
-            line: 1,
-            col: 1,
-            message: e.message().to_string(),
-        })?;
         cfg.apply_env();
         if let Some(i) = &ov.inventory {
             cfg.inventory = Some(i.clone());
@@ -196,29 +205,53 @@ fn user_config_dir() -> Option<PathBuf> {
         .map(|d| d.join("pgshift"))
 }
 
-fn parse(text: &str, name: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>().map_err(|e| {
-        let (line, col) = e
-            .span()
-            .map(|s| crate::inventory::line_col(text, s.start))
-            .unwrap_or((1, 1));
-        ConfigError {
-            path: name.to_string(),
-            line,
-            col,
-            message: e.message().lines().next().unwrap_or("").to_string(),
-        }
-    })
+/// A user's config file: any subset of the keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialConfig {
+    state_dir: Option<PathBuf>,
+    inventory: Option<PathBuf>,
+    store: Option<String>,
+    log_level: Option<String>,
+    theme: Option<String>,
+    #[serde(default)]
+    lab: PartialLab,
 }
 
-/// Deep-merge `over` into `base`: tables merge, everything else replaces.
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (k, v) in over {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, v) => {
-                base.insert(k, v);
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialLab {
+    port13: Option<u16>,
+    port15: Option<u16>,
+    os_user: Option<String>,
+    pg13_bin: Option<PathBuf>,
+    pg15_bin: Option<PathBuf>,
+}
+
+impl PartialConfig {
+    fn apply(self, cfg: &mut Config) {
+        fn set<T>(slot: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *slot = v;
             }
+        }
+        if self.state_dir.is_some() {
+            cfg.state_dir = self.state_dir;
+        }
+        if self.inventory.is_some() {
+            cfg.inventory = self.inventory;
+        }
+        if self.store.is_some() {
+            cfg.store = self.store;
+        }
+        set(&mut cfg.log_level, self.log_level);
+        set(&mut cfg.theme, self.theme);
+        set(&mut cfg.lab.port13, self.lab.port13);
+        set(&mut cfg.lab.port15, self.lab.port15);
+        set(&mut cfg.lab.os_user, self.lab.os_user);
+        set(&mut cfg.lab.pg15_bin, self.lab.pg15_bin);
+        if self.lab.pg13_bin.is_some() {
+            cfg.lab.pg13_bin = self.lab.pg13_bin;
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
 use serde::Serialize;
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
@@ -52,6 +53,18 @@ impl Store {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(|e| UserError::new(format!("store {shown}: {e}")))?;
+            // One plain connection first: a pool retries refused connections until its
+            // timeout, and an operator with a typo should hear about it at once.
+            let probe = tokio::time::timeout(
+                Duration::from_secs(10),
+                sqlx::PgConnection::connect_with(&opts),
+            )
+            .await
+            .map_err(|_| {
+                UserError::new(format!("cannot open store {shown}: timed out after 10 s"))
+            })?
+            .map_err(|e| UserError::new(format!("cannot open store {shown}: {e}")))?;
+            probe.close().await.ok();
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(10))

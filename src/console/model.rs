@@ -21,7 +21,7 @@ pub struct FleetRow {
     pub customer: String,
     pub libpq: LibpqVersion,
     pub candidate: bool,
-    /// `13`, `15`, `13 (unprovisioned)`, `—`: the app's PostgreSQL services in brief.
+    /// `13`, `15`, `13 unprov.`, `—`: the app's PostgreSQL services in brief.
     pub postgres: String,
     /// Store state (`pending`, `migrated`, …), or `not-candidate`.
     pub state: String,
@@ -81,7 +81,7 @@ impl Model {
                             Some(major.to_string())
                         }
                         crate::inventory::ServiceKind::Postgres { major } => {
-                            Some(format!("{major} (unprovisioned)"))
+                            Some(format!("{major} unprov."))
                         }
                         crate::inventory::ServiceKind::Other => None,
                     })

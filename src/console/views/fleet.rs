@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, List, ListItem, ListState, Row, Table, TableState};
 
 use super::state_symbol;
-use crate::console::model::Model;
+use crate::console::model::{FleetRow, Model};
 use crate::console::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
@@ -43,19 +43,22 @@ fn draw_regions(
     theme: &Theme,
     counts: &[crate::console::model::RegionCount],
 ) {
-    let wide = area.width >= 28;
     let items: Vec<ListItem> = counts
         .iter()
         .map(|c| {
-            let detail = if wide {
-                format!("{:>3} apps {:>3} cand.", c.apps, c.candidates)
-            } else {
-                format!("{:>3}/{:<3}", c.candidates, c.apps)
-            };
             let mut spans = vec![
                 Span::styled(format!("{:<12}", c.name), theme.text()),
-                Span::styled(detail, theme.text_dim()),
+                Span::styled(
+                    format!("{:>3}/{:<3}", c.candidates, c.apps),
+                    theme.text_dim(),
+                ),
             ];
+            if c.migrated > 0 {
+                spans.push(Span::styled(
+                    format!(" ✓{}", c.migrated),
+                    theme.state("migrated"),
+                ));
+            }
             if c.failed > 0 {
                 spans.push(Span::styled(
                     format!(" ✗{}", c.failed),
@@ -71,7 +74,14 @@ fn draw_regions(
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(theme.border(false))
-                .title(Span::styled(" Regions ", theme.header())),
+                .title(Span::styled(
+                    if area.width >= 28 {
+                        " Regions · candidates/apps "
+                    } else {
+                        " Regions "
+                    },
+                    theme.header(),
+                )),
         )
         .highlight_style(theme.selection())
         .highlight_symbol("▶ ");
@@ -80,7 +90,7 @@ fn draw_regions(
 
 fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let rows_visible = m.visible();
-    let wide = area.width >= 110;
+    let wide = area.width >= 96;
     let mut region_title = m.region_name().unwrap_or("all regions").to_string();
     if !m.filter.is_empty() || m.mode == crate::console::model::Mode::Filter {
         region_title.push_str(&format!("  filter: {}", m.filter));
@@ -90,55 +100,43 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     }
     let title = format!(" Apps · {region_title} · {} shown ", rows_visible.len());
 
-    let mut header = vec!["", "app", "env", "region", "libpq", "postgres", "state"];
+    let mut header = vec!["", "app", "env", "libpq", "postgres", "state"];
     if wide {
-        header.insert(4, "customer");
+        header.insert(3, "customer");
     }
-    let rows: Vec<Row> = rows_visible
-        .iter()
-        .map(|r| {
-            let risk = if r.scram_risk() {
-                Span::styled(format!("{} ⚠", r.libpq), theme.risk_libpq())
-            } else {
-                Span::styled(r.libpq.to_string(), theme.text())
-            };
-            let state_style = theme.state(&r.state);
-            let mut state_text = format!("{} {}", state_symbol(&r.state), r.state);
-            if r.paused {
-                state_text.push_str(" ⏸ paused");
-            }
-            let mut cells = vec![
-                Cell::from(Span::styled(
-                    if r.candidate { "•" } else { " " },
-                    theme.text_dim(),
-                )),
-                Cell::from(Span::styled(r.name.clone(), theme.text())),
-                Cell::from(Span::styled(r.environment.to_string(), theme.text_dim())),
-                Cell::from(Span::styled(r.region.clone(), theme.text_dim())),
-                Cell::from(risk),
-                Cell::from(Span::styled(r.postgres.clone(), theme.text())),
-                Cell::from(Span::styled(state_text, state_style)),
-            ];
-            if wide {
-                cells.insert(
-                    4,
-                    Cell::from(Span::styled(r.customer.clone(), theme.text_dim())),
-                );
-            }
-            Row::new(cells)
-        })
-        .collect();
+    let mut rows: Vec<Row> = Vec::with_capacity(rows_visible.len() + m.regions.len());
+    let mut selected_display = None;
+    let mut current_region: Option<&str> = None;
+    for (i, r) in rows_visible.iter().enumerate() {
+        if current_region != Some(r.region.as_str()) {
+            current_region = Some(r.region.as_str());
+            let n = rows_visible.iter().filter(|x| x.region == r.region).count();
+            rows.push(
+                Row::new(vec![
+                    Cell::from(""),
+                    Cell::from(Line::from(vec![
+                        Span::styled(format!("▾ {}", r.region), theme.header()),
+                        Span::styled(format!(" · {n}"), theme.text_dim()),
+                    ])),
+                ])
+                .style(theme.text_dim()),
+            );
+        }
+        if i == m.selected {
+            selected_display = Some(rows.len());
+        }
+        rows.push(app_row(r, theme, wide));
+    }
     let mut widths = vec![
         Constraint::Length(1),
-        Constraint::Min(14),
+        Constraint::Length(18),
         Constraint::Length(5),
-        Constraint::Length(6),
         Constraint::Length(8),
         Constraint::Length(10),
-        Constraint::Min(12),
+        Constraint::Min(10),
     ];
     if wide {
-        widths.insert(4, Constraint::Length(14));
+        widths.insert(3, Constraint::Length(14));
     }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.header()))
@@ -150,8 +148,41 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         )
         .row_highlight_style(theme.selection())
         .highlight_symbol("▶");
-    let mut state = TableState::default().with_selected(
-        (!rows_visible.is_empty()).then_some(m.selected.min(rows_visible.len() - 1)),
-    );
+    let mut state = TableState::default().with_selected(selected_display);
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn app_row<'a>(r: &'a FleetRow, theme: &Theme, wide: bool) -> Row<'a> {
+    let risk = if r.scram_risk() {
+        Span::styled(format!("{} ⚠", r.libpq), theme.risk_libpq())
+    } else {
+        Span::styled(r.libpq.to_string(), theme.text())
+    };
+    let label = match r.state.as_str() {
+        "not-candidate" if wide => "not a candidate",
+        "not-candidate" => "n/a",
+        other => other,
+    };
+    let mut state_text = format!("{} {label}", state_symbol(&r.state));
+    if r.paused {
+        state_text.push_str(" ⏸ paused");
+    }
+    let mut cells = vec![
+        Cell::from(Span::styled(
+            if r.candidate { "•" } else { " " },
+            theme.text_dim(),
+        )),
+        Cell::from(Span::styled(r.name.as_str(), theme.text())),
+        Cell::from(Span::styled(r.environment.to_string(), theme.text_dim())),
+        Cell::from(risk),
+        Cell::from(Span::styled(r.postgres.as_str(), theme.text())),
+        Cell::from(Span::styled(state_text, theme.state(&r.state))),
+    ];
+    if wide {
+        cells.insert(
+            3,
+            Cell::from(Span::styled(r.customer.as_str(), theme.text_dim())),
+        );
+    }
+    Row::new(cells)
 }

@@ -22,11 +22,15 @@ pub fn draw(frame: &mut Frame, area: Rect, _m: &Model, theme: &Theme) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        "  • candidate   ⚠ libpq < 10 (SCRAM risk)   ✓ migrated  ✗ failed  ⟳ running  ⏸ paused",
+        "  regions: candidates/apps (a candidate has a provisioned postgresql-database-13)",
+        theme.text_dim(),
+    )));
+    lines.push(Line::from(Span::styled(
+        "  • candidate  – not a candidate (n/a)  ⚠ libpq < 10: SCRAM risk  ✓ migrated  ✗ failed  ⟳ running  ⏸ paused",
         theme.text_dim(),
     )));
     let h = (lines.len() as u16 + 2).min(area.height);
-    let w = 90.min(area.width);
+    let w = 104.min(area.width);
     let [row] = Layout::vertical([Constraint::Length(h)])
         .flex(Flex::Center)
         .areas(area);

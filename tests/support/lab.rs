@@ -1,0 +1,139 @@
+//! The test lab: real PostgreSQL 13 and 15 servers started by `pgshift lab up` on their own
+//! ports and state directory, shared by every test binary (the lab's own lock serializes
+//! concurrent starts) and left running for the next run.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub const PORT13: u16 = 55313;
+pub const PORT15: u16 = 55315;
+
+/// Under the system temp dir (world-traversable), never under a home the lab user can't enter.
+pub fn state_dir() -> PathBuf {
+    let tag: u64 = env!("CARGO_MANIFEST_DIR")
+        .bytes()
+        .fold(1469598103934665603u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(1099511628211)
+        });
+    std::env::temp_dir().join(format!("pgshift-test-lab-{:08x}", tag as u32))
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pgshift")
+}
+
+/// `pgshift` with the test lab's environment and an isolated config.
+pub fn pgshift(state: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.env("PGSHIFT_STATE_DIR", state)
+        .env("PGSHIFT_LAB_PORT13", PORT13.to_string())
+        .env("PGSHIFT_LAB_PORT15", PORT15.to_string())
+        .env("XDG_CONFIG_HOME", state.join("no-config"))
+        .env_remove("PGSHIFT_CONFIG")
+        .env_remove("PGSHIFT_INVENTORY")
+        .env_remove("PGSHIFT_STORE")
+        .env("NO_COLOR", "1");
+    c
+}
+
+pub struct Cluster {
+    pub version: String,
+    pub url: String,
+}
+
+pub struct Lab {
+    pub state: PathBuf,
+    pub clusters: Vec<Cluster>,
+}
+
+impl Lab {
+    pub fn cmd(&self) -> Command {
+        pgshift(&self.state)
+    }
+
+    pub fn url(&self, major: u32) -> &str {
+        &self
+            .clusters
+            .iter()
+            .find(|c| c.version.starts_with(&format!("{major}.")))
+            .expect("cluster of that major")
+            .url
+    }
+
+    /// Run SQL through psql (Debian's 15 client) and return trimmed, unaligned output.
+    pub fn psql(&self, major: u32, db: &str, sql: &str) -> String {
+        let url = self
+            .url(major)
+            .replacen("/postgres?", &format!("/{db}?"), 1);
+        let out = Command::new("psql")
+            .args([
+                url.as_str(),
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The lab's generated password of an app role.
+    pub fn role_password(&self, server: &str, role: &str) -> String {
+        std::fs::read_to_string(self.state.join("lab/secrets").join(server).join(role))
+            .expect("role secret")
+            .trim()
+            .to_string()
+    }
+}
+
+/// Start (once per test process) and describe the test lab.
+pub fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let state = state_dir();
+        std::fs::create_dir_all(&state).expect("state dir");
+        let up = pgshift(&state)
+            .args(["lab", "up"])
+            .output()
+            .expect("pgshift lab up");
+        check(&up, "pgshift lab up");
+        let st = pgshift(&state)
+            .args(["lab", "status", "--json"])
+            .output()
+            .expect("lab status");
+        check(&st, "pgshift lab status --json");
+        let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("status json");
+        let clusters = v["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .map(|c| Cluster {
+                version: c["version"].as_str().expect("version").to_string(),
+                url: c["url"].as_str().expect("url").to_string(),
+            })
+            .collect();
+        Lab { state, clusters }
+    })
+}
+
+pub fn check(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}):\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
