@@ -1,6 +1,8 @@
 //! The command line: clap commands, one context for all of them, exit codes
 //! (0 ok, 1 internal error, 2 bad input, 3 a migration ended in a classified failure).
 
+mod app_cmd;
+mod engine_cmd;
 mod info;
 mod inventory_cmd;
 mod lab_cmd;
@@ -64,22 +66,48 @@ pub enum Command {
     Preflight(Pending),
     /// Plan batches by region (not yet available)
     Plan(Pending),
-    /// Migrate one app now (not yet available)
-    Migrate(Pending),
+    /// Migrate one app now: every step shown, logs streamed; exit 3 if it failed (rolled back)
+    Migrate {
+        #[arg(long, value_name = "APP")]
+        app: String,
+        /// One JSON object per event
+        #[arg(long)]
+        json: bool,
+        /// Runbook file (default: the built-in pg13-to-pg15)
+        #[arg(long, value_name = "FILE")]
+        runbook: Option<PathBuf>,
+    },
     /// Run planned batches (not yet available)
     Run(Pending),
-    /// Continue an interrupted run (not yet available)
-    Resume(Pending),
-    /// List open failures (not yet available)
-    Failures(Pending),
+    /// Continue every run a crashed or killed pgshift left unfinished
+    Resume {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List open failures: app, region, step, class, matched line, remediations
+    Failures {
+        #[arg(long)]
+        json: bool,
+    },
     /// Retry a failed app with a remediation (not yet available)
     Retry(Pending),
-    /// Put a migrated app back on its old database (not yet available)
-    Rollback(Pending),
-    /// One app's state and service (not yet available)
-    App(Pending),
-    /// List kept backups (not yet available)
-    Backups(Pending),
+    /// Put a migrated app back on its old database (refused if NEW took writes since)
+    Rollback {
+        #[arg(long, value_name = "APP")]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One app: state, current service, DATABASE_URL (password masked)
+    App {
+        #[command(subcommand)]
+        action: AppAction,
+    },
+    /// List kept backups with notes, size and checksum
+    Backups {
+        #[arg(long)]
+        json: bool,
+    },
     /// Summarise a night (not yet available)
     Report(Pending),
 }
@@ -90,6 +118,19 @@ pub enum Command {
 pub struct Pending {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     rest: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppAction {
+    /// State, current service instance and DATABASE_URL
+    Show {
+        app: String,
+        #[arg(long)]
+        json: bool,
+        /// Show the password in DATABASE_URL
+        #[arg(long)]
+        reveal_secrets: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +225,18 @@ fn run(cli: Cli) -> Result<i32> {
             Some(Command::Lab { action }) => lab_cmd::run(&ctx, action).await,
             Some(Command::Inventory { json }) => inventory_cmd::run(&ctx, json),
             Some(Command::Info { json }) => info::run(&ctx, json).await,
+            Some(Command::Migrate { app, json, runbook }) => {
+                engine_cmd::run(&ctx, engine_cmd::What::Migrate(app), json, runbook.as_deref()).await
+            }
+            Some(Command::Resume { json }) => engine_cmd::run(&ctx, engine_cmd::What::Resume, json, None).await,
+            Some(Command::Rollback { app, json }) => {
+                engine_cmd::run(&ctx, engine_cmd::What::Rollback(app), json, None).await
+            }
+            Some(Command::App {
+                action: AppAction::Show { app, json, reveal_secrets },
+            }) => app_cmd::show(&ctx, &app, json, reveal_secrets).await,
+            Some(Command::Backups { json }) => app_cmd::backups(&ctx, json).await,
+            Some(Command::Failures { json }) => app_cmd::failures(&ctx, json).await,
             Some(other) => Err(UserError::new(format!(
                 "`pgshift {}` is not available in this version yet",
                 command_name(&other)
@@ -200,14 +253,14 @@ fn command_name(c: &Command) -> &'static str {
         Command::Info { .. } => "info",
         Command::Preflight(_) => "preflight",
         Command::Plan(_) => "plan",
-        Command::Migrate(_) => "migrate",
+        Command::Migrate { .. } => "migrate",
         Command::Run(_) => "run",
-        Command::Resume(_) => "resume",
-        Command::Failures(_) => "failures",
+        Command::Resume { .. } => "resume",
+        Command::Failures { .. } => "failures",
         Command::Retry(_) => "retry",
-        Command::Rollback(_) => "rollback",
-        Command::App(_) => "app",
-        Command::Backups(_) => "backups",
+        Command::Rollback { .. } => "rollback",
+        Command::App { .. } => "app",
+        Command::Backups { .. } => "backups",
         Command::Report(_) => "report",
     }
 }

@@ -89,11 +89,22 @@ impl Config {
                     .span()
                     .map(|s| crate::inventory::line_col(&text, s.start))
                     .unwrap_or((1, 1));
+                let mut message = e.message().lines().next().unwrap_or("").to_string();
+                // serde names the type, not the key: name the key from the offending line.
+                if let Some(key) = text
+                    .lines()
+                    .nth(line - 1)
+                    .and_then(|l| l.split_once('='))
+                    .map(|(k, _)| k.trim())
+                    .filter(|k| !k.is_empty() && !message.contains(*k))
+                {
+                    message = format!("{key}: {message}");
+                }
                 ConfigError {
                     path: name.clone(),
                     line,
                     col,
-                    message: e.message().lines().next().unwrap_or("").to_string(),
+                    message,
                 }
             })?;
             user.apply(&mut cfg);

@@ -27,5 +27,6 @@ pub fn is_user_error(report: &color_eyre::Report) -> bool {
             || e.is::<crate::inventory::InventoryError>()
             || e.is::<crate::config::ConfigError>()
             || e.is::<crate::postgres::ServerError>()
+            || e.is::<crate::runbook::RunbookError>()
     })
 }

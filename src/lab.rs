@@ -121,6 +121,16 @@ impl Lab {
         self.secrets.role_path(server, role)
     }
 
+    /// The password of `role` on the lab server the inventory calls `server`.
+    pub fn role_password(&self, server: &str, role: &str) -> Result<Secret> {
+        self.secrets.read(&self.secrets.role_path(server, role))
+    }
+
+    /// A fresh password for `role` on `server`, kept where `role_password` finds it.
+    pub fn new_role_password(&self, server: &str, role: &str) -> Result<Secret> {
+        self.secrets.new_role_password(server, role)
+    }
+
     pub fn pgpass_path(&self) -> PathBuf {
         self.secrets.pgpass_path()
     }

@@ -3,6 +3,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod diagnose;
+pub mod engine;
+pub mod platform;
+pub mod runbook;
 pub mod console;
 pub mod error;
 pub mod inventory;

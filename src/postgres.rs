@@ -2,6 +2,10 @@
 //! password hashing done the way libpq's `PQencryptPasswordConn` does it.
 
 mod password;
+pub mod process;
+pub mod provision;
+pub mod verify;
+pub mod wire;
 
 pub use password::{PasswordMethod, hash_password};
 

@@ -17,15 +17,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::error::UserError;
 use crate::inventory::Inventory;
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
-
-#[derive(Clone, Debug)]
-pub enum Store {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
+#[macro_use]
+mod macros {
 /// Run the same query text on whichever pool the store has.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
@@ -34,6 +27,20 @@ macro_rules! on_pool {
             Store::Postgres($pool) => $body,
         }
     };
+}
+
+}
+mod runs;
+
+pub use runs::{BackupRow, FailureRow, LogRow, Lease, StepRow};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
 }
 
 /// An app's migration state as the store knows it.
@@ -174,7 +181,7 @@ impl Store {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

@@ -37,7 +37,8 @@ CREATE TABLE steps (
     attempt     INTEGER NOT NULL DEFAULT 1,
     started_at  TEXT,
     finished_at TEXT,
-    detail      TEXT,                                   -- JSON the step needs to resume
+    params      TEXT NOT NULL DEFAULT '{}',             -- JSON: the step as the runbook gave it
+    detail      TEXT,                                   -- JSON: what the step produced, for resume
     UNIQUE (run_id, app, seq, attempt)
 );
 CREATE INDEX steps_app ON steps (app, run_id);
@@ -72,18 +73,23 @@ CREATE TABLE backups (
     app         TEXT NOT NULL REFERENCES apps(name),
     service_id  TEXT NOT NULL,
     run_id      BIGINT REFERENCES runs(id),
+    server      TEXT NOT NULL,
+    database    TEXT NOT NULL,
     path        TEXT NOT NULL,
     format      TEXT NOT NULL,                          -- custom|directory
     size_bytes  BIGINT NOT NULL,
     sha256      TEXT NOT NULL,
     notes       TEXT NOT NULL DEFAULT '',
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    UNIQUE (app, run_id)
 );
 
 -- Who is migrating an app right now; a second process must not.
 CREATE TABLE leases (
     app         TEXT PRIMARY KEY,
     holder      TEXT NOT NULL,                          -- host:pid:nonce
+    pid         INTEGER NOT NULL,
+    host        TEXT NOT NULL,
     acquired_at TEXT NOT NULL,
     expires_at  TEXT NOT NULL
 );

@@ -1,0 +1,137 @@
+//! `pgshift app show A`, `backups`, `failures`: what the store and the platform know.
+
+use std::sync::Arc;
+
+use color_eyre::eyre::Result;
+use serde::Serialize;
+
+use super::Context;
+use crate::engine::servers::Servers;
+use crate::error::{UserError, exit};
+use crate::lab::Lab;
+use crate::platform::Platform;
+use crate::platform::lab::LabPlatform;
+use crate::store::Store;
+
+#[derive(Serialize)]
+struct AppView {
+    name: String,
+    region: String,
+    environment: String,
+    libpq: String,
+    state: String,
+    paused: bool,
+    service: crate::platform::ServiceRef,
+    database_url: String,
+    releases: u32,
+    latest_run: Option<i64>,
+}
+
+pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result<i32> {
+    let inv = Arc::new(ctx.load_inventory()?);
+    let app = inv
+        .app(name)
+        .ok_or_else(|| UserError::new(format!("unknown app \"{name}\" (pgshift inventory lists the fleet)")))?
+        .clone();
+    let lab = Lab::open(&ctx.cfg).ok().map(Arc::new);
+    let servers = Servers::new(inv.clone(), lab);
+    let platform = LabPlatform::new(&ctx.cfg.state_dir(), servers.clone());
+    let rec = platform.record(&app)?;
+    let store = Store::open(&ctx.cfg.store_url()).await?;
+    let state = store.app_states().await?.get(name).map_or_else(
+        || if app.is_candidate() { "pending".to_string() } else { "not-candidate".into() },
+        |s| s.state.clone(),
+    );
+    let ep = servers.role(&rec.service.server, &rec.service.user)?;
+    let password = if reveal { ep.password.expose().to_string() } else { "****".into() };
+    let view = AppView {
+        name: app.name.clone(),
+        region: app.region.clone(),
+        environment: app.environment.to_string(),
+        libpq: app.libpq.to_string(),
+        state,
+        paused: rec.paused,
+        database_url: format!(
+            "postgres://{}:{password}@{}:{}/{}",
+            ep.user, ep.host, ep.port, rec.service.database
+        ),
+        service: rec.service.clone(),
+        releases: rec.releases,
+        latest_run: store.latest_run_of(name).await?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        println!("{} ({}, {}, libpq {})", view.name, view.region, view.environment, view.libpq);
+        println!("  state        {}{}", view.state, if view.paused { " ⏸ paused" } else { "" });
+        println!("  service      {} ({} on server {})", view.service.id, view.service.service, view.service.server);
+        println!("  DATABASE_URL {}", view.database_url);
+        println!("  release      v{}", view.releases);
+        if let Some(r) = view.latest_run {
+            println!("  latest run   {r}");
+        }
+    }
+    Ok(exit::OK)
+}
+
+pub async fn backups(ctx: &Context, json: bool) -> Result<i32> {
+    let store = Store::open(&ctx.cfg.store_url()).await?;
+    let rows = store.backups(None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        println!("no backups yet");
+    }
+    for b in rows {
+        println!(
+            "{:<4} {:<16} {:<18} {:>10} B  {}  sha256 {}…  {}\n     {}",
+            b.id,
+            b.app,
+            b.database,
+            b.size_bytes,
+            b.created_at,
+            &b.sha256[..12.min(b.sha256.len())],
+            b.notes,
+            b.path
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub async fn failures(ctx: &Context, json: bool) -> Result<i32> {
+    let store = Store::open(&ctx.cfg.store_url()).await?;
+    let rows = store.failures(true).await?;
+    if json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "id": f.id, "app": f.app, "region": f.region, "class": f.class, "run_id": f.run_id,
+                    "matched": serde_json::from_str::<serde_json::Value>(&f.matched).unwrap_or_default(),
+                    "explanation": f.explanation,
+                    "remediations": serde_json::from_str::<serde_json::Value>(&f.remediations).unwrap_or_default(),
+                    "created_at": f.created_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        println!("no open failures");
+    }
+    for f in rows {
+        let matched: Vec<crate::diagnose::Matched> = serde_json::from_str(&f.matched).unwrap_or_default();
+        println!("✗ {} ({}) {} — {}", f.app, f.region, f.class, f.explanation);
+        if let Some(m) = matched.first() {
+            println!("    ▶ {}", m.line);
+        }
+        let rem: Vec<serde_json::Value> = serde_json::from_str(&f.remediations).unwrap_or_default();
+        for r in rem {
+            println!("    remedy {}: {}", r["id"].as_str().unwrap_or(""), r["description"].as_str().unwrap_or(""));
+        }
+    }
+    Ok(exit::OK)
+}

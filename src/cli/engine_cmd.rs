@@ -1,0 +1,123 @@
+//! `pgshift migrate --app A`, `resume`, `rollback --app A`: the engine, headless, with a
+//! progress line per step and its logs streamed (or one JSON object per event).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use color_eyre::eyre::Result;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Context, ensure_writable};
+use crate::engine::servers::Servers;
+use crate::engine::{Engine, Event, Outcome};
+use crate::error::exit;
+use crate::lab::Lab;
+use crate::platform::lab::LabPlatform;
+use crate::runbook::Runbook;
+use crate::store::Store;
+
+pub enum What {
+    Migrate(String),
+    Resume,
+    Rollback(String),
+}
+
+pub async fn run(ctx: &Context, what: What, json: bool, runbook: Option<&std::path::Path>) -> Result<i32> {
+    ensure_writable(ctx, "migrate, resume or roll back")?;
+    let inv = Arc::new(ctx.load_inventory()?);
+    let runbook = match runbook {
+        Some(p) => Runbook::load(p)?,
+        None => Runbook::builtin(),
+    };
+    let lab = Lab::open(&ctx.cfg).ok().map(Arc::new);
+    let servers = Servers::new(inv.clone(), lab);
+    let store = Store::open(&ctx.cfg.store_url()).await?;
+    store.sync_inventory(&inv).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let cancel = CancellationToken::new();
+    let state = ctx.cfg.state_dir();
+    let engine = Engine::new(
+        store,
+        inv,
+        runbook,
+        servers.clone(),
+        LabPlatform::new(&state, servers),
+        state,
+        ctx.cfg.lab.pg15_bin.clone(),
+        tx,
+        cancel.clone(),
+    );
+    let printer = tokio::spawn(async move {
+        let mut out = std::io::stdout();
+        while let Some(ev) = rx.recv().await {
+            print_event(&mut out, &ev, json);
+        }
+    });
+    // ctrl-c: stop the current step, roll back, unpause — never leave the app half-done.
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("pgshift: cancelling: stopping the current step, then rolling back");
+            c.cancel();
+        }
+    });
+    let result = match &what {
+        What::Migrate(app) => engine.migrate(app).await.map(|o| vec![(app.clone(), o)]),
+        What::Resume => engine.resume().await,
+        What::Rollback(app) => engine.rollback_app(app).await.map(|o| vec![(app.clone(), o)]),
+    };
+    engine.shutdown().await;
+    let _ = printer.await;
+    let outcomes = result?;
+    if matches!(what, What::Resume) && outcomes.is_empty() && !json {
+        eprintln!("nothing to resume");
+    }
+    let failed = outcomes.iter().any(|(_, o)| !matches!(o, Outcome::Migrated | Outcome::Cancelled))
+        || (matches!(what, What::Migrate(_)) && outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled));
+    if let What::Rollback(app) = &what
+        && !json
+    {
+        match outcomes.first().map(|(_, o)| o) {
+            Some(Outcome::Cancelled) => eprintln!("{app} is back on OLD and serving"),
+            _ => eprintln!("{app}: rollback did not complete; see pgshift app show {app}"),
+        }
+    }
+    Ok(if failed { exit::MIGRATION_FAILED } else { exit::OK })
+}
+
+fn print_event(out: &mut impl Write, ev: &Event, json: bool) {
+    if json {
+        if let Ok(s) = serde_json::to_string(ev) {
+            let _ = writeln!(out, "{s}");
+        }
+        let _ = out.flush();
+        return;
+    }
+    let _ = match ev {
+        Event::RunStarted { run_id, app, steps, resumed } => writeln!(
+            out,
+            "▶ {app}: run {run_id}{}, {} steps: {}",
+            if *resumed { " (resumed)" } else { "" },
+            steps.len(),
+            steps.join(" → ")
+        ),
+        Event::StepStarted { app, step, seq, total, estimated_seconds, .. } => {
+            writeln!(out, "⟳ {app} [{seq:>2}/{total}] {step} (est. {estimated_seconds:.0} s)")
+        }
+        Event::Log { line, .. } => writeln!(out, "    │ {line}"),
+        Event::StepFinished { app, step, state, seconds } => writeln!(
+            out,
+            "{} {app} {step} {state} in {seconds:.1} s",
+            if state == "done" { "✓" } else { "✗" }
+        ),
+        Event::Failure { app, step, class, line, remediations } => writeln!(
+            out,
+            "✗ {app}: {step} failed — {class}\n    ▶ {line}\n    remediations: {}",
+            remediations.join(", ")
+        ),
+        Event::RolledBack { app, service, detail } => writeln!(out, "↺ {app}: {detail} ({service})"),
+        Event::Done { app, outcome, run_id } => writeln!(out, "■ {app}: {outcome} (run {run_id})"),
+    };
+    let _ = out.flush();
+}

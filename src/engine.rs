@@ -1,0 +1,439 @@
+//! The runbook engine: per app a step machine whose every transition is written to the store
+//! before and after the work; each step idempotent, so a crashed run resumes at its first
+//! unfinished step. A failure is classified, rolled back (app on OLD, NEW kept for
+//! inspection), unpaused and recorded. Knows nothing of terminals.
+
+mod context;
+pub mod events;
+mod io;
+mod lease;
+mod rollback;
+pub mod servers;
+mod steps;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use color_eyre::eyre::{Result, eyre};
+use tokio_util::sync::CancellationToken;
+
+pub use context::Ctx;
+pub use events::{Event, EventTx};
+use io::{Scrubber, StepIo};
+
+use crate::diagnose;
+use crate::error::UserError;
+use crate::inventory::{App, Inventory};
+use crate::platform::Platform;
+use crate::runbook::{Runbook, Step, Throughput, estimated_seconds};
+use crate::store::{StepRow, Store};
+use servers::Servers;
+
+/// How an app's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Migrated,
+    /// Failed, classified, rolled back to OLD, unpaused.
+    Failed { class: String },
+    /// Failed after NEW took writes: left on NEW, unpaused, for a human.
+    NeedsManual { class: String },
+    /// Cancelled by the operator; rolled back, unpaused.
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn id(&self) -> &'static str {
+        match self {
+            Outcome::Migrated => "migrated",
+            Outcome::Failed { .. } => "failed",
+            Outcome::NeedsManual { .. } => "needs_manual",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+pub struct Engine<P: Platform> {
+    pub store: Store,
+    pub inv: Arc<Inventory>,
+    pub runbook: Runbook,
+    pub servers: Servers,
+    pub platform: P,
+    pub state_dir: PathBuf,
+    /// PostgreSQL 15 client binaries (pg_dump, pg_restore): the newest client is right.
+    pub pg_bin: PathBuf,
+    pub events: EventTx,
+    pub cancel: CancellationToken,
+    holder: (String, i64, String),
+    scrubber: Scrubber,
+    logs: tokio::sync::mpsc::UnboundedSender<(i64, String, String)>,
+    log_task: tokio::task::JoinHandle<()>,
+}
+
+/// The step's failure, in the step's log; `lines` are what diagnosis reads.
+pub(crate) struct StepFailure {
+    pub summary: String,
+}
+
+impl<P: Platform> Engine<P> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        inv: Arc<Inventory>,
+        runbook: Runbook,
+        servers: Servers,
+        platform: P,
+        state_dir: PathBuf,
+        pg_bin: PathBuf,
+        events: EventTx,
+        cancel: CancellationToken,
+    ) -> Self {
+        let (logs, log_task) = io::spawn_log_writer(store.clone());
+        Self {
+            store,
+            inv,
+            runbook,
+            servers,
+            platform,
+            state_dir,
+            pg_bin,
+            events,
+            cancel,
+            holder: lease::holder_id(),
+            scrubber: Scrubber::default(),
+            logs,
+            log_task,
+        }
+    }
+
+    /// Flush step logs and stop the writer.
+    pub async fn shutdown(self) {
+        drop(self.logs);
+        let _ = self.log_task.await;
+    }
+
+    fn app(&self, name: &str) -> Result<&App> {
+        self.inv.app(name).ok_or_else(|| {
+            UserError::new(format!(
+                "unknown app \"{name}\" (pgshift inventory lists the fleet)"
+            ))
+            .into()
+        })
+    }
+
+    /// Start a new run of the runbook for one app and drive it to an outcome.
+    pub async fn migrate(&self, name: &str) -> Result<Outcome> {
+        let app = self.app(name)?;
+        if !self.runbook.applies_to(app) {
+            return Err(UserError::new(format!(
+                "app {name} is not a candidate of runbook {}: it has no provisioned {} instance",
+                self.runbook.name,
+                self.runbook.collected_services().join(" / ")
+            ))
+            .into());
+        }
+        let states = self.store.app_states().await?;
+        match states.get(name).map(|s| s.state.as_str()) {
+            Some("migrated") => {
+                return Err(UserError::new(format!(
+                    "{name} is already migrated (pgshift app show {name}; pgshift rollback --app {name} to undo)"
+                ))
+                .into());
+            }
+            Some("running") => {
+                if let Some(run) = self.store.latest_run_of(name).await? {
+                    lease::acquire(&self.store, name, &self.holder).await?;
+                    self.store.release_lease(name, &self.holder.0).await?;
+                    return Err(UserError::new(format!(
+                        "{name} has an unfinished run {run}: `pgshift resume` continues it"
+                    ))
+                    .into());
+                }
+            }
+            _ => {}
+        }
+        lease::acquire(&self.store, name, &self.holder).await?;
+        let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
+        let result = self.start_run(app).await;
+        keep.abort();
+        self.store.release_lease(name, &self.holder.0).await?;
+        result
+    }
+
+    async fn start_run(&self, app: &App) -> Result<Outcome> {
+        let steps = self
+            .runbook
+            .steps()
+            .map_err(|(_, m)| eyre!("runbook {}: {m}", self.runbook.name))?;
+        let params = serde_json::json!({ "app": app.name }).to_string();
+        let run_id = self
+            .store
+            .create_run("migrate", &self.runbook.name, &params)
+            .await?;
+        let rows: Vec<(String, String)> = steps
+            .iter()
+            .map(|s| (s.kind.id().to_string(), serde_json::to_string(s).unwrap_or_default()))
+            .collect();
+        self.store.insert_steps(run_id, &app.name, &rows).await?;
+        self.store.set_app_state(&app.name, "running", false, None).await?;
+        self.drive(run_id, app, false).await
+    }
+
+    /// Continue every run a crashed or killed pgshift left unfinished.
+    pub async fn resume(&self) -> Result<Vec<(String, Outcome)>> {
+        let mut out = Vec::new();
+        for (run_id, name) in self.store.unfinished().await? {
+            let Some(app) = self.inv.app(&name) else {
+                tracing::warn!(app = name, run_id, "unfinished run of an app no longer in the inventory");
+                continue;
+            };
+            match lease::acquire(&self.store, &name, &self.holder).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(app = name, error = %e, "not resuming");
+                    continue;
+                }
+            }
+            let keep = lease::keep_alive(self.store.clone(), name.clone(), self.holder.0.clone());
+            let r = self.drive(run_id, app, true).await;
+            keep.abort();
+            self.store.release_lease(&name, &self.holder.0).await?;
+            out.push((name, r?));
+        }
+        Ok(out)
+    }
+
+    /// Run the app's unfinished steps of `run_id` in order; on failure or cancel, roll back.
+    async fn drive(&self, run_id: i64, app: &App, resumed: bool) -> Result<Outcome> {
+        let rows = self.store.steps(run_id, &app.name).await?;
+        let _ = self.events.send(Event::RunStarted {
+            run_id,
+            app: app.name.clone(),
+            steps: rows.iter().map(|r| r.operation.clone()).collect(),
+            resumed,
+        });
+        let mut ctx = rows
+            .iter()
+            .filter(|r| r.state == "done")
+            .next_back()
+            .map_or_else(Ctx::default, |r| Ctx::from_snapshot(r.detail.as_deref()));
+        self.remember_secrets(&ctx);
+
+        // A run that already failed (and maybe died while rolling back) finishes its rollback.
+        if let Some(failed) = rows.iter().find(|r| r.state == "failed") {
+            let class = self
+                .store
+                .failures(false)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|f| f.run_id == run_id && f.app == app.name)
+                .map_or_else(|| "unknown".to_string(), |f| f.class);
+            return self.fail(run_id, app, failed, &mut ctx, class, false).await;
+        }
+
+        let total = rows.len();
+        let size = ctx.backup_bytes.unwrap_or(0);
+        for row in rows.iter().filter(|r| r.state != "done" && r.state != "skipped") {
+            if self.cancel.is_cancelled() {
+                return self.cancelled(run_id, app, row, &mut ctx).await;
+            }
+            let step: Step = serde_json::from_str(&row.params)
+                .map_err(|e| eyre!("step {} of run {run_id}: bad params: {e}", row.id))?;
+            let _ = self.events.send(Event::StepStarted {
+                run_id,
+                app: app.name.clone(),
+                step: row.operation.clone(),
+                seq: row.seq as usize + 1,
+                total,
+                estimated_seconds: estimated_seconds(&step.kind, size, &Throughput::default()),
+            });
+            self.store.step_started(row.id).await?;
+            let started = Instant::now();
+            let mut io = StepIo::new(
+                row.id,
+                &app.name,
+                &row.operation,
+                self.events.clone(),
+                self.logs.clone(),
+                self.scrubber.clone(),
+            );
+            let result = self.run_step(app, &step, &mut ctx, &mut io).await;
+            self.remember_secrets(&ctx);
+            let seconds = started.elapsed().as_secs_f64();
+            match result {
+                Ok(()) => {
+                    self.store
+                        .step_finished(row.id, "done", Some(&ctx.snapshot()))
+                        .await?;
+                    self.store.set_paused(&app.name, ctx.paused).await?;
+                    let _ = self.events.send(Event::StepFinished {
+                        app: app.name.clone(),
+                        step: row.operation.clone(),
+                        state: "done".into(),
+                        seconds,
+                    });
+                }
+                Err(_) if self.cancel.is_cancelled() => {
+                    self.store.step_finished(row.id, "cancelled", None).await?;
+                    return self.cancelled(run_id, app, row, &mut ctx).await;
+                }
+                Err(f) => {
+                    io.say(format!("step failed: {}", f.summary));
+                    self.store.step_finished(row.id, "failed", None).await?;
+                    let _ = self.events.send(Event::StepFinished {
+                        app: app.name.clone(),
+                        step: row.operation.clone(),
+                        state: "failed".into(),
+                        seconds,
+                    });
+                    let finding = diagnose::diagnose(&io.lines);
+                    let matched = finding.matched.first().map(|m| m.line.clone()).unwrap_or_default();
+                    self.store
+                        .record_failure(
+                            run_id,
+                            Some(row.id),
+                            &app.name,
+                            &app.region,
+                            finding.class,
+                            &serde_json::to_string(&finding.matched)?,
+                            finding.explanation,
+                            &serde_json::to_string(&finding.remediations)?,
+                        )
+                        .await?;
+                    let _ = self.events.send(Event::Failure {
+                        app: app.name.clone(),
+                        step: row.operation.clone(),
+                        class: finding.class.to_string(),
+                        line: matched,
+                        remediations: finding.remediations.iter().map(|r| r.id.to_string()).collect(),
+                    });
+                    return self
+                        .fail(run_id, app, row, &mut ctx, finding.class.to_string(), true)
+                        .await;
+                }
+            }
+        }
+        self.store
+            .set_app_state(
+                &app.name,
+                "migrated",
+                false,
+                ctx.new.as_ref().map(|n| n.id.as_str()),
+            )
+            .await?;
+        self.store.finish_run(run_id, "done").await?;
+        let _ = self.events.send(Event::Done {
+            run_id,
+            app: app.name.clone(),
+            outcome: "migrated".into(),
+        });
+        Ok(Outcome::Migrated)
+    }
+
+    async fn cancelled(&self, run_id: i64, app: &App, row: &StepRow, ctx: &mut Ctx) -> Result<Outcome> {
+        let outcome = match self.roll_back(run_id, app, row, ctx).await? {
+            Some(_) => Outcome::Cancelled,
+            None => Outcome::NeedsManual {
+                class: "cancelled".into(),
+            },
+        };
+        self.store
+            .set_app_state(&app.name, "rolled_back", false, ctx.old.as_ref().map(|o| o.id.as_str()))
+            .await?;
+        self.store.finish_run(run_id, "cancelled").await?;
+        let _ = self.events.send(Event::Done {
+            run_id,
+            app: app.name.clone(),
+            outcome: outcome.id().into(),
+        });
+        Ok(outcome)
+    }
+
+    async fn fail(&self, run_id: i64, app: &App, row: &StepRow, ctx: &mut Ctx, class: String, _fresh: bool) -> Result<Outcome> {
+        let outcome = match self.roll_back(run_id, app, row, ctx).await? {
+            Some(_) => Outcome::Failed { class },
+            None => Outcome::NeedsManual { class },
+        };
+        let (state, service) = match &outcome {
+            Outcome::NeedsManual { .. } => ("failed", ctx.new.as_ref()),
+            _ => ("failed", ctx.old.as_ref()),
+        };
+        self.store
+            .set_app_state(&app.name, state, false, service.map(|s| s.id.as_str()))
+            .await?;
+        self.store.finish_run(run_id, "failed").await?;
+        let _ = self.events.send(Event::Done {
+            run_id,
+            app: app.name.clone(),
+            outcome: outcome.id().into(),
+        });
+        Ok(outcome)
+    }
+
+    /// Put a migrated app back on OLD — only if NEW has not taken writes since it was
+    /// verified, which would be lost.
+    pub async fn rollback_app(&self, name: &str) -> Result<Outcome> {
+        let app = self.app(name)?;
+        let states = self.store.app_states().await?;
+        if states.get(name).map(|s| s.state.as_str()) != Some("migrated") {
+            return Err(UserError::new(format!("{name} is not migrated: nothing to roll back")).into());
+        }
+        let run = self
+            .store
+            .latest_run_of(name)
+            .await?
+            .ok_or_else(|| eyre!("{name} is migrated but has no run"))?;
+        let rows = self.store.steps(run, name).await?;
+        let mut ctx = rows
+            .iter()
+            .filter(|r| r.state == "done")
+            .next_back()
+            .map_or_else(Ctx::default, |r| Ctx::from_snapshot(r.detail.as_deref()));
+        lease::acquire(&self.store, name, &self.holder).await?;
+        let result = async {
+            if let (Some(fp), Some(new)) = (&ctx.fingerprint, &ctx.new) {
+                let admin = self.servers.admin(&new.server)?;
+                let now = crate::postgres::verify::fingerprint(&admin, &new.database).await?;
+                let diffs = crate::postgres::verify::differences(fp, &now);
+                if !diffs.is_empty() {
+                    return Err(UserError::new(format!(
+                        "{name} has taken writes on NEW since it was migrated ({}); rolling back would lose them",
+                        diffs[0]
+                    ))
+                    .into());
+                }
+            }
+            let run_id = self.store.create_run("rollback", &self.runbook.name, &serde_json::json!({ "app": name }).to_string()).await?;
+            let marker = self.store.append_step(run_id, name, "requested", "{}").await?;
+            self.store.step_finished(marker, "done", Some(&ctx.snapshot())).await?;
+            let row = self.store.steps(run_id, name).await?.remove(0);
+            let outcome = match self.roll_back(run_id, app, &row, &mut ctx).await? {
+                Some(()) => {
+                    self.store
+                        .set_app_state(name, "rolled_back", false, ctx.old.as_ref().map(|o| o.id.as_str()))
+                        .await?;
+                    Outcome::Cancelled
+                }
+                None => Outcome::NeedsManual { class: "rollback".into() },
+            };
+            self.store.finish_run(run_id, "done").await?;
+            Ok(outcome)
+        }
+        .await;
+        self.store.release_lease(name, &self.holder.0).await?;
+        result
+    }
+
+    /// Passwords this run handles, so no log line can carry them.
+    fn remember_secrets(&self, ctx: &Ctx) {
+        for svc in [ctx.old.as_ref(), ctx.new.as_ref()].into_iter().flatten() {
+            if let Ok(ep) = self.servers.role(&svc.server, &svc.user) {
+                self.scrubber.add(ep.password.expose());
+            }
+            if let Ok(ep) = self.servers.admin(&svc.server) {
+                self.scrubber.add(ep.password.expose());
+            }
+        }
+    }
+}

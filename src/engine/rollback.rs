@@ -1,0 +1,82 @@
+//! Rolling back: the app goes back to OLD and is unpaused; NEW is kept for inspection. If NEW
+//! has taken writes since it was verified, switching back would lose them: the app then stays
+//! on NEW, unpaused, and the failure waits for a human.
+
+use color_eyre::eyre::Result;
+
+use super::events::Event;
+use super::io::StepIo;
+use super::{Ctx, Engine};
+use crate::inventory::App;
+use crate::platform::Platform;
+use crate::postgres::verify;
+use crate::store::StepRow;
+
+impl<P: Platform> Engine<P> {
+    /// `Some(())` when the app is back on OLD, `None` when it had to stay on NEW.
+    pub(super) async fn roll_back(&self, run_id: i64, app: &App, failed: &StepRow, ctx: &mut Ctx) -> Result<Option<()>> {
+        let existing = self.store.steps(run_id, &app.name).await?;
+        if let Some(done) = existing.iter().find(|r| r.operation == "rollback" && r.state == "done") {
+            *ctx = Ctx::from_snapshot(done.detail.as_deref());
+            return Ok(Some(()));
+        }
+        let step_id = match existing.iter().find(|r| r.operation == "rollback") {
+            Some(r) => r.id,
+            None => self.store.append_step(run_id, &app.name, "rollback", "{\"kind\":\"rollback\"}").await?,
+        };
+        self.store.step_started(step_id).await?;
+        let mut io = StepIo::new(step_id, &app.name, "rollback", self.events.clone(), self.logs.clone(), self.scrubber.clone());
+        io.say(format!("rolling back after {} failed", failed.operation));
+        let record = self.platform.record(app)?;
+        let on_new = ctx.new.as_ref().is_some_and(|n| *n == record.service);
+        let mut back_on_old = true;
+        if on_new {
+            let diverged = match (&ctx.fingerprint, &ctx.new) {
+                (Some(fp), Some(new)) => {
+                    let admin = self.servers.admin(&new.server)?;
+                    let now = verify::fingerprint(&admin, &new.database).await?;
+                    verify::differences(fp, &now)
+                }
+                _ => Vec::new(),
+            };
+            if diverged.is_empty() {
+                if let Some(old) = &ctx.old {
+                    self.platform.set_service(app, old)?;
+                    io.say(format!("DATABASE_URL of {} points at OLD {} again", app.name, old.id));
+                    // The app ran (or tried to run) on NEW: bring it up on OLD.
+                    let mut sink = |l: String| io.line("deploy", &l);
+                    let healthy = self.platform.redeploy(app, &mut sink).await?;
+                    if !healthy {
+                        io.say("warning: the app is unhealthy on OLD too; it was not migrated's fault, look at its deploy log");
+                    }
+                }
+                ctx.enabled = false;
+            } else {
+                back_on_old = false;
+                for d in &diverged {
+                    io.say(format!("NEW changed since it was verified: {d}"));
+                }
+                io.say("not switching back: OLD would lose those writes; the app stays on NEW for a human to decide");
+            }
+        }
+        if record.paused || ctx.paused {
+            self.platform.set_paused(app, false)?;
+            io.say(format!("{} is serving again (maintenance page off)", app.name));
+        }
+        ctx.paused = false;
+        self.store.set_paused(&app.name, false).await?;
+        if let (Some(new), true) = (&ctx.new, back_on_old) {
+            io.say(format!("NEW {} ({} on server {}) is kept for inspection", new.id, new.database, new.server));
+        }
+        self.store
+            .step_finished(step_id, if back_on_old { "done" } else { "failed" }, Some(&ctx.snapshot()))
+            .await?;
+        let service = if back_on_old { ctx.old.as_ref() } else { ctx.new.as_ref() };
+        let _ = self.events.send(Event::RolledBack {
+            app: app.name.clone(),
+            service: service.map(|s| s.id.clone()).unwrap_or_default(),
+            detail: if back_on_old { "back on OLD, unpaused".into() } else { "left on NEW (it took writes), unpaused".into() },
+        });
+        Ok(back_on_old.then_some(()))
+    }
+}

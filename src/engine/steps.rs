@@ -1,0 +1,355 @@
+//! What each step does, against the real servers and the platform. Every step is safe to
+//! run again: resume re-runs the first unfinished one.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::io::StepIo;
+use super::{Ctx, Engine, StepFailure};
+use crate::inventory::{App, ServiceKind};
+use crate::platform::{Platform, ServiceRef};
+use crate::postgres::process::{self, ChildSpec, PassFile, conninfo};
+use crate::postgres::provision::{self, RuntimeOptions};
+use crate::postgres::verify;
+use crate::runbook::{Step, StepKind};
+
+/// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
+const NO_TIMEOUTS: &str = "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
+
+fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
+    let summary = summary.into();
+    io.say(format!("error: {summary}"));
+    StepFailure { summary }
+}
+
+/// Turn an internal error into a logged step failure (diagnosis reads the line).
+macro_rules! tri {
+    ($io:expr, $e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Err(fail($io, format!("{e:#}"))),
+        }
+    };
+}
+
+impl<P: Platform> Engine<P> {
+    pub(super) async fn run_step(&self, app: &App, step: &Step, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+        match step.kind {
+            StepKind::Collect => self.collect(app, ctx, io),
+            StepKind::Reprovision => self.reprovision(app, step, ctx, io).await,
+            StepKind::Pause => {
+                tri!(io, self.platform.set_paused(app, true));
+                ctx.paused = true;
+                io.say(format!("{} is behind its maintenance page", app.name));
+                Ok(())
+            }
+            StepKind::Backup => self.backup(app, step, ctx, io).await,
+            StepKind::Restore => self.restore(ctx, io).await,
+            StepKind::Verify => self.verify(ctx, io).await,
+            StepKind::Enable => {
+                let new = tri!(io, ctx.new.clone().ok_or("no NEW service: reprovision did not run"));
+                tri!(io, self.platform.set_service(app, &new));
+                ctx.enabled = true;
+                io.say(format!(
+                    "DATABASE_URL of {} now points at {} ({} on server {})",
+                    app.name, new.id, new.service, new.server
+                ));
+                Ok(())
+            }
+            StepKind::Unpause => {
+                tri!(io, self.platform.set_paused(app, false));
+                ctx.paused = false;
+                io.say(format!("{} is serving again", app.name));
+                Ok(())
+            }
+            StepKind::Redeploy => {
+                let ok = {
+                    let mut sink = |l: String| io.line("deploy", &l);
+                    self.platform.redeploy(app, &mut sink).await
+                };
+                match tri!(io, ok) {
+                    true => Ok(()),
+                    false => Err(fail(io, "the redeployed app failed its health check")),
+                }
+            }
+            StepKind::ScheduleDeprovision => {
+                let after = step.after_seconds.unwrap_or(7 * 86_400);
+                let when = chrono::Utc::now() + chrono::Duration::seconds(after as i64);
+                let when = when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                if let Some(old) = &ctx.old {
+                    io.say(format!(
+                        "OLD {} ({} on server {}) is kept until {when}; it is dropped only after that, by `pgshift deprovision --app {} --confirm`",
+                        old.id, old.database, old.server, app.name
+                    ));
+                }
+                ctx.deprovision_not_before = Some(when);
+                Ok(())
+            }
+        }
+    }
+
+    fn collect(&self, app: &App, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+        let wanted = self.runbook.collected_services();
+        let svc = app
+            .services
+            .iter()
+            .find(|s| s.provisioned && wanted.contains(&s.service.as_str()));
+        let Some(s) = svc else {
+            return Err(fail(io, format!("{} has no provisioned {}", app.name, wanted.join(" / "))));
+        };
+        let (Some(server), Some(database), Some(user)) = (&s.server, &s.database, &s.user) else {
+            return Err(fail(io, format!("service {} has no server, database or user", s.id)));
+        };
+        ctx.old = Some(ServiceRef {
+            id: s.id.clone(),
+            service: s.service.clone(),
+            server: server.clone(),
+            database: database.clone(),
+            user: user.clone(),
+        });
+        io.say(format!(
+            "collected {} ({}): database {database}, role {user} on server {server}",
+            s.id, s.service
+        ));
+        Ok(())
+    }
+
+    async fn reprovision(&self, app: &App, step: &Step, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+        let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
+        let Some(service) = step.overrides.get(&old.service) else {
+            return Err(fail(io, format!("the runbook has no override for {}", old.service)));
+        };
+        let ServiceKind::Postgres { major } = ServiceKind::from_service_name(service) else {
+            return Err(fail(io, format!("override target {service} is not a postgresql-database-N service")));
+        };
+        let region = tri!(io, self.inv.regions.iter().find(|r| r.name == app.region).ok_or("region missing"));
+        let Some(server) = region.targets.get(&major) else {
+            return Err(fail(
+                io,
+                format!("region {} names no target server for PostgreSQL {major} (targets = {{ \"{major}\" = \"…\" }})", region.name),
+            ));
+        };
+        if *server == old.server {
+            return Err(fail(io, format!("NEW would be created on OLD's own server {server}: refusing to touch OLD")));
+        }
+        let new = ServiceRef {
+            id: format!("{}-{major}", old.id),
+            service: service.clone(),
+            server: server.clone(),
+            database: old.database.clone(),
+            user: old.user.clone(),
+        };
+        let old_admin = tri!(io, self.servers.admin(&old.server));
+        let new_admin = tri!(io, self.servers.admin(&new.server));
+        let opts = if step.copy_runtime_options {
+            tri!(io, provision::read_runtime_options(&old_admin, &old.database, &old.user).await)
+        } else {
+            RuntimeOptions {
+                connection_limit: -1,
+                ..Default::default()
+            }
+        };
+        let password = tri!(io, self.servers.new_role_password(&new.server, &new.user));
+        self.scrubber.add(password.expose());
+        let role = tri!(io, provision::provision_role(&new_admin, &new.database, &new.user, &password, &opts).await);
+        let mut skipped = role.skipped_settings;
+        skipped.extend(tri!(io, provision::provision_database(&new_admin, &new.database, &new.user, &opts).await));
+        io.say(format!(
+            "provisioned {} ({service}) on server {}: role {} with a fresh password ({}), database {}",
+            new.id,
+            new.server,
+            new.user,
+            match role.method {
+                Some(crate::postgres::PasswordMethod::Md5) => "md5",
+                _ => "scram-sha-256",
+            },
+            new.database
+        ));
+        for (k, v) in opts.role_settings.iter().map(|(k, v)| (format!("role {k}"), v)).chain(
+            opts.database_settings.iter().map(|(k, v)| (format!("database {k}"), v)),
+        ) {
+            if !skipped.iter().any(|s| s.starts_with(&k)) {
+                io.say(format!("copied {k} = {v}"));
+            }
+        }
+        for s in &skipped {
+            io.say(format!("skipped {s}: NEW does not know this setting"));
+        }
+        if !opts.extensions.is_empty() {
+            io.say(format!("extensions: {}", opts.extensions.join(", ")));
+        }
+        io.say(format!("connection limit {}", opts.connection_limit));
+        ctx.new = Some(new);
+        ctx.options = Some(opts);
+        Ok(())
+    }
+
+    async fn backup(&self, app: &App, step: &Step, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+        let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
+        let admin = tri!(io, self.servers.admin(&old.server));
+        let dir = self
+            .state_dir
+            .join("backups")
+            .join(&app.name)
+            .join(format!("step-{}", io.step_id));
+        if dir.exists() {
+            // A dump that died half-way: start over.
+            tri!(io, std::fs::remove_dir_all(&dir));
+        }
+        tri!(io, std::fs::create_dir_all(dir.parent().unwrap_or(&dir)));
+        let pass = tri!(io, PassFile::new(&self.state_dir.join("run"), &[&admin]));
+        let spec = ChildSpec {
+            program: self.pg_bin.join("pg_dump"),
+            args: vec![
+                "--format=directory".into(),
+                "--jobs=2".into(),
+                "--verbose".into(),
+                OsString::from("--file"),
+                dir.clone().into_os_string(),
+                OsString::from("--dbname"),
+                conninfo(&admin, &old.database).into(),
+            ],
+            env: vec![
+                ("PGPASSFILE".into(), pass.path().display().to_string()),
+                ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
+            ],
+        };
+        io.say(format!("pg_dump of {} on server {} (directory format, 2 jobs)", old.database, old.server));
+        let outcome = tri!(io, process::run(spec, &self.cancel, |s, l| io.line(s.id(), &l)).await);
+        if !outcome.success {
+            return Err(fail(io, format!("pg_dump exited with {:?}", outcome.code)));
+        }
+        let (bytes, sha) = tri!(io, hash_dir(&dir));
+        let notes = step.notes.clone().unwrap_or_default();
+        let run_id = tri!(io, self.run_of_step(io.step_id).await);
+        tri!(
+            io,
+            self.store
+                .record_backup(&app.name, &old.id, run_id, &old.server, &old.database, &dir.display().to_string(), "directory", bytes as i64, &sha, &notes)
+                .await
+        );
+        io.say(format!("backup kept: {} ({bytes} bytes, sha256 {sha})", dir.display()));
+        ctx.backup_path = Some(dir.display().to_string());
+        ctx.backup_bytes = Some(bytes);
+        Ok(())
+    }
+
+    async fn run_of_step(&self, step_id: i64) -> color_eyre::Result<i64> {
+        self.store.run_of_step(step_id).await
+    }
+
+    async fn restore(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+        let new = tri!(io, ctx.new.clone().ok_or("no NEW service: reprovision did not run"));
+        let path = tri!(io, ctx.backup_path.clone().ok_or("no backup to restore"));
+        let opts = ctx.options.clone().unwrap_or_default();
+        let admin = tri!(io, self.servers.admin(&new.server));
+        // An empty NEW database every time: a restore killed half-way leaves nothing behind.
+        tri!(io, provision::provision_database(&admin, &new.database, &new.user, &opts).await);
+        let pass = tri!(io, PassFile::new(&self.state_dir.join("run"), &[&admin]));
+        let mut pgoptions = NO_TIMEOUTS.to_string();
+        for o in &ctx.restore_options {
+            pgoptions.push_str(&format!(" -c {o}"));
+        }
+        let spec = ChildSpec {
+            program: self.pg_bin.join("pg_restore"),
+            args: vec![
+                "--jobs=2".into(),
+                "--verbose".into(),
+                "--no-owner".into(),
+                format!("--role={}", new.user).into(),
+                OsString::from("--dbname"),
+                conninfo(&admin, &new.database).into(),
+                path.clone().into(),
+            ],
+            env: vec![
+                ("PGPASSFILE".into(), pass.path().display().to_string()),
+                ("PGOPTIONS".into(), pgoptions.clone()),
+            ],
+        };
+        io.say(format!(
+            "pg_restore into {} on server {} as {} (2 jobs, PGOPTIONS '{pgoptions}')",
+            new.database, new.server, new.user
+        ));
+        let outcome = tri!(io, process::run(spec, &self.cancel, |s, l| io.line(s.id(), &l)).await);
+        if outcome.success {
+            return Ok(());
+        }
+        if outcome.cancelled {
+            return Err(fail(io, "pg_restore cancelled"));
+        }
+        let errors: Vec<String> = io
+            .lines
+            .iter()
+            .filter(|l| l.contains("pg_restore: error:"))
+            .cloned()
+            .collect();
+        let harmless = !errors.is_empty() && errors.iter().all(|e| e.contains("must be owner of"));
+        if harmless {
+            io.say(format!(
+                "ignoring {} known-harmless ownership error(s) of a restore as the app role; verification decides",
+                errors.len()
+            ));
+            return Ok(());
+        }
+        Err(fail(io, format!("pg_restore exited with {:?}", outcome.code)))
+    }
+
+    async fn verify(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+        let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
+        let new = tri!(io, ctx.new.clone().ok_or("no NEW service"));
+        let old_admin = tri!(io, self.servers.admin(&old.server));
+        let new_admin = tri!(io, self.servers.admin(&new.server));
+        let (a, b) = tokio::join!(
+            verify::fingerprint(&old_admin, &old.database),
+            verify::fingerprint(&new_admin, &new.database)
+        );
+        let (a, b) = (tri!(io, a), tri!(io, b));
+        io.say(format!(
+            "OLD: {} tables, {} rows, {:?}",
+            a.tables.len(),
+            a.rows(),
+            a.objects
+        ));
+        io.say(format!(
+            "NEW: {} tables, {} rows, {:?}",
+            b.tables.len(),
+            b.rows(),
+            b.objects
+        ));
+        let diffs = verify::differences(&a, &b);
+        if !diffs.is_empty() {
+            for d in &diffs {
+                io.say(format!("verification failed: {d}"));
+            }
+            return Err(StepFailure {
+                summary: format!("{} difference(s) between OLD and NEW", diffs.len()),
+            });
+        }
+        io.say(format!(
+            "verified: every table's row count and content hash, {} sequences and all object counts are equal",
+            b.sequences.len()
+        ));
+        ctx.fingerprint = Some(b);
+        Ok(())
+    }
+}
+
+/// Total size and a sha256 over the backup's files (names and contents, in name order).
+pub(super) fn hash_dir(dir: &Path) -> std::io::Result<(u64, String)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut h = Sha256::new();
+    let mut total = 0u64;
+    for f in files {
+        h.update(f.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        let mut file = std::fs::File::open(&f)?;
+        total += std::io::copy(&mut file, &mut h)?;
+    }
+    Ok((total, hex::encode(h.finalize())))
+}

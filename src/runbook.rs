@@ -1,0 +1,379 @@
+//! Runbooks as data: preconditions and a closed set of operations (nesting allowed), loaded
+//! from TOML with `file:line` errors, flattened into the steps the engine runs, each with an
+//! estimated execution time. Knows nothing of terminals or the store's schema.
+
+mod estimate;
+
+pub use estimate::{Throughput, estimated_seconds};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::inventory::{App, ServiceKind};
+
+/// The seed's runbook, compiled in.
+pub const PG13_TO_PG15: &str = include_str!("../fixtures/runbooks/pg13-to-pg15.toml");
+pub const PG13_TO_PG15_NAME: &str = "fixtures/runbooks/pg13-to-pg15.toml (built in)";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub preconditions: Vec<Precondition>,
+    pub operations: Vec<Operation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Precondition {
+    HasServiceInstance {
+        service: String,
+        #[serde(default = "yes")]
+        provisioned: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The closed set of operations a runbook can use.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    /// Find the app's service instances the preconditions matched.
+    CollectServiceInstances {},
+    /// A NEW instance per collected one, of the overridden service, with runtime options copied.
+    ReprovisionCollectedServiceInstances {
+        overrides: BTreeMap<String, String>,
+        #[serde(default)]
+        copy_runtime_options: bool,
+    },
+    /// Pause the app behind a maintenance page for exactly the inner operations.
+    WithMaintenancePage {
+        #[serde(default = "yes")]
+        pause: bool,
+        operations: Vec<Operation>,
+    },
+    /// pg_dump of OLD, kept as a listed backup.
+    BackupCollectedServices {
+        #[serde(default)]
+        notes: String,
+    },
+    /// pg_restore of the backup into NEW (followed by verification, always).
+    RestoreBackupToReprovisionedServices {},
+    /// Point the app's DATABASE_URL at NEW.
+    EnableReprovisionedServices {},
+    /// Deploy the app again; its health check must pass against the enabled database.
+    Redeploy {},
+    /// Drop OLD, only after `after` has passed and with explicit confirmation.
+    DeprovisionCollectedServiceInstances { after: String },
+}
+
+/// What one step of an app's step machine does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    Collect,
+    Reprovision,
+    Pause,
+    Backup,
+    Restore,
+    Verify,
+    Enable,
+    Unpause,
+    Redeploy,
+    /// Recorded so the operator sees when OLD may go; never executed in the same run.
+    ScheduleDeprovision,
+}
+
+impl StepKind {
+    pub fn id(&self) -> &'static str {
+        match self {
+            StepKind::Collect => "collect",
+            StepKind::Reprovision => "reprovision",
+            StepKind::Pause => "pause",
+            StepKind::Backup => "backup",
+            StepKind::Restore => "restore",
+            StepKind::Verify => "verify",
+            StepKind::Enable => "enable",
+            StepKind::Unpause => "unpause",
+            StepKind::Redeploy => "redeploy",
+            StepKind::ScheduleDeprovision => "schedule_deprovision",
+        }
+    }
+
+    pub fn from_id(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+/// A step with the parameters its operation gave it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct Step {
+    pub kind: StepKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// Service name overrides (`postgresql-database-13` → `postgresql-database-15`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub overrides: BTreeMap<String, String>,
+    #[serde(default)]
+    pub copy_runtime_options: bool,
+    /// For `schedule_deprovision`: how long OLD is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seconds: Option<u64>,
+}
+
+impl Step {
+    fn new(kind: StepKind) -> Self {
+        Self {
+            kind,
+            notes: None,
+            overrides: BTreeMap::new(),
+            copy_runtime_options: false,
+            after_seconds: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}:{col}: {message}")]
+pub struct RunbookError {
+    pub path: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl Runbook {
+    pub fn builtin() -> Self {
+        Self::parse(PG13_TO_PG15, PG13_TO_PG15_NAME).expect("the built-in runbook is valid")
+    }
+
+    pub fn load(path: &Path) -> Result<Self, RunbookError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| RunbookError {
+            path: name.clone(),
+            line: 1,
+            col: 1,
+            message: format!("cannot read runbook: {e}"),
+        })?;
+        Self::parse(&text, &name)
+    }
+
+    pub fn parse(text: &str, name: &str) -> Result<Self, RunbookError> {
+        let err = |offset: usize, message: String| {
+            let (line, col) = crate::inventory::line_col(text, offset);
+            RunbookError {
+                path: name.to_string(),
+                line,
+                col,
+                message,
+            }
+        };
+        let rb: Runbook = toml::from_str(text).map_err(|e| {
+            err(
+                e.span().map_or(0, |s| s.start),
+                e.message().lines().next().unwrap_or("").to_string(),
+            )
+        })?;
+        // Semantic checks need positions too: find the offending key in the text.
+        let at = |needle: &str| text.find(needle).unwrap_or(0);
+        if rb.operations.is_empty() {
+            return Err(err(0, "a runbook needs at least one operation".into()));
+        }
+        let steps = rb.steps().map_err(|(needle, m)| err(at(needle), m))?;
+        let has = |k: StepKind| steps.iter().any(|s| s.kind == k);
+        if has(StepKind::Restore) && !has(StepKind::Backup) {
+            return Err(err(
+                at("restore_backup_to_reprovisioned_services"),
+                "restore_backup_to_reprovisioned_services needs a backup_collected_services before it".into(),
+            ));
+        }
+        if has(StepKind::Enable) && !has(StepKind::Restore) {
+            return Err(err(
+                at("enable_reprovisioned_services"),
+                "enable_reprovisioned_services needs a restore before it: NEW would be empty".into(),
+            ));
+        }
+        Ok(rb)
+    }
+
+    /// Does the app meet every precondition?
+    pub fn applies_to(&self, app: &App) -> bool {
+        self.preconditions.iter().all(|p| match p {
+            Precondition::HasServiceInstance {
+                service,
+                provisioned,
+            } => app
+                .services
+                .iter()
+                .any(|s| s.service == *service && s.provisioned == *provisioned),
+        })
+    }
+
+    /// The services the preconditions name (what `collect_service_instances` collects).
+    pub fn collected_services(&self) -> Vec<&str> {
+        self.preconditions
+            .iter()
+            .map(|p| match p {
+                Precondition::HasServiceInstance { service, .. } => service.as_str(),
+            })
+            .collect()
+    }
+
+    /// The operations flattened into steps: the maintenance page becomes pause … unpause, and
+    /// verification follows every restore.
+    pub fn steps(&self) -> Result<Vec<Step>, (&'static str, String)> {
+        let mut out = Vec::new();
+        flatten(&self.operations, &mut out, false)?;
+        Ok(out)
+    }
+
+    /// The major version NEW gets, from the reprovision overrides (`…-13` → `…-15`).
+    pub fn target_major(&self) -> Option<u32> {
+        self.steps().ok()?.iter().find_map(|s| {
+            s.overrides
+                .values()
+                .find_map(|v| match ServiceKind::from_service_name(v) {
+                    ServiceKind::Postgres { major } => Some(major),
+                    ServiceKind::Other => None,
+                })
+        })
+    }
+}
+
+fn flatten(ops: &[Operation], out: &mut Vec<Step>, paused: bool) -> Result<(), (&'static str, String)> {
+    for op in ops {
+        match op {
+            Operation::CollectServiceInstances {} => out.push(Step::new(StepKind::Collect)),
+            Operation::ReprovisionCollectedServiceInstances {
+                overrides,
+                copy_runtime_options,
+            } => {
+                if overrides.is_empty() {
+                    return Err((
+                        "reprovision_collected_service_instances",
+                        "reprovision needs overrides, e.g. { \"postgresql-database-13\" = \"postgresql-database-15\" }".into(),
+                    ));
+                }
+                let mut s = Step::new(StepKind::Reprovision);
+                s.overrides = overrides.clone();
+                s.copy_runtime_options = *copy_runtime_options;
+                out.push(s);
+            }
+            Operation::WithMaintenancePage { pause, operations } => {
+                if paused {
+                    return Err(("with_maintenance_page", "maintenance pages do not nest".into()));
+                }
+                if *pause {
+                    out.push(Step::new(StepKind::Pause));
+                }
+                flatten(operations, out, *pause)?;
+                if *pause {
+                    out.push(Step::new(StepKind::Unpause));
+                }
+            }
+            Operation::BackupCollectedServices { notes } => {
+                let mut s = Step::new(StepKind::Backup);
+                s.notes = Some(notes.clone());
+                out.push(s);
+            }
+            Operation::RestoreBackupToReprovisionedServices {} => {
+                out.push(Step::new(StepKind::Restore));
+                out.push(Step::new(StepKind::Verify));
+            }
+            Operation::EnableReprovisionedServices {} => out.push(Step::new(StepKind::Enable)),
+            Operation::Redeploy {} => out.push(Step::new(StepKind::Redeploy)),
+            Operation::DeprovisionCollectedServiceInstances { after } => {
+                let Some(d) = parse_duration(after) else {
+                    return Err((
+                        "deprovision_collected_service_instances",
+                        format!("after = \"{after}\" is not a duration like \"7d\", \"36h\" or \"90m\""),
+                    ));
+                };
+                let mut s = Step::new(StepKind::ScheduleDeprovision);
+                s.after_seconds = Some(d.as_secs());
+                out.push(s);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `7d`, `36h`, `90m`, `30s`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        "w" => n * 7 * 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_runbook_flattens_with_verify_before_enable() {
+        let rb = Runbook::builtin();
+        let kinds: Vec<&str> = rb.steps().unwrap().iter().map(|s| s.kind.id()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "collect", "reprovision", "pause", "backup", "restore", "verify", "enable", "unpause",
+                "redeploy", "schedule_deprovision"
+            ]
+        );
+        assert_eq!(rb.target_major(), Some(15));
+        let steps = rb.steps().unwrap();
+        assert!(steps[3].notes.as_deref().unwrap().starts_with("Backup taken prior"));
+        assert_eq!(steps[9].after_seconds, Some(7 * 86_400));
+    }
+
+    #[test]
+    fn another_runbook_needs_no_code_changes() {
+        let text = PG13_TO_PG15
+            .replace("postgresql-database-15", "postgresql-database-16")
+            .replace("\"postgresql-database-13\" =", "\"postgresql-database-15\" =")
+            .replace("service = \"postgresql-database-13\"", "service = \"postgresql-database-15\"");
+        let rb = Runbook::parse(&text, "pg15-to-pg16.toml").unwrap();
+        assert_eq!(rb.target_major(), Some(16));
+        assert_eq!(rb.collected_services(), ["postgresql-database-15"]);
+    }
+
+    #[test]
+    fn malformed_runbooks_name_file_and_line() {
+        let bad = PG13_TO_PG15.replace("redeploy = {}", "redeploy_twice = {}");
+        let e = Runbook::parse(&bad, "rb.toml").unwrap_err();
+        let line = bad.lines().position(|l| l.contains("redeploy_twice")).unwrap() + 1;
+        assert_eq!((e.path.as_str(), e.line), ("rb.toml", line), "{e}");
+        assert!(e.message.contains("unknown variant `redeploy_twice`"), "{e}");
+
+        let bad = PG13_TO_PG15.replace("after = \"7d\"", "after = \"a week\"");
+        let e = Runbook::parse(&bad, "rb.toml").unwrap_err();
+        assert!(e.message.contains("\"a week\" is not a duration"), "{e}");
+        assert_eq!(e.line, bad.lines().position(|l| l.contains("deprovision_collected")).unwrap() + 1);
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("90m"), Some(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("7"), None);
+        assert_eq!(parse_duration("d"), None);
+    }
+}

@@ -1,0 +1,293 @@
+//! Runs, steps, step logs, failures, backups and leases.
+
+use color_eyre::eyre::Result;
+use serde::Serialize;
+
+use super::{Store, now};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StepRow {
+    pub id: i64,
+    pub run_id: i64,
+    pub app: String,
+    pub seq: i64,
+    pub operation: String,
+    pub state: String,
+    pub attempt: i64,
+    pub params: String,
+    pub detail: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct LogRow {
+    pub id: i64,
+    pub step_id: i64,
+    pub at: String,
+    pub stream: String,
+    pub line: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct FailureRow {
+    pub id: i64,
+    pub run_id: i64,
+    pub step_id: Option<i64>,
+    pub app: String,
+    pub region: String,
+    pub class: String,
+    pub matched: String,
+    pub explanation: String,
+    pub remediations: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BackupRow {
+    pub id: i64,
+    pub app: String,
+    pub service_id: String,
+    pub run_id: Option<i64>,
+    pub server: String,
+    pub database: String,
+    pub path: String,
+    pub format: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub notes: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Lease {
+    pub app: String,
+    pub holder: String,
+    pub pid: i64,
+    pub host: String,
+    pub acquired_at: String,
+    pub expires_at: String,
+}
+
+const STEP_COLUMNS: &str = "id, run_id, app, seq, operation, state, attempt, params, detail, started_at, finished_at";
+
+impl Store {
+    pub async fn create_run(&self, kind: &str, runbook: &str, params: &str) -> Result<i64> {
+        let sql = "INSERT INTO runs (kind, runbook, params, started_at) VALUES ($1, $2, $3, $4) RETURNING id";
+        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(kind).bind(runbook).bind(params).bind(now()).fetch_one(pool).await?);
+        Ok(id)
+    }
+
+    pub async fn finish_run(&self, run_id: i64, status: &str) -> Result<()> {
+        let sql = "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3";
+        on_pool!(self, pool => { sqlx::query(sql).bind(status).bind(now()).bind(run_id).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Insert an app's planned steps (all `pending`), returning their ids in order.
+    pub async fn insert_steps(&self, run_id: i64, app: &str, steps: &[(String, String)]) -> Result<Vec<i64>> {
+        let sql = "INSERT INTO steps (run_id, app, seq, operation, params) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        let mut ids = Vec::new();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (i, (op, params)) in steps.iter().enumerate() {
+                let id: i64 = sqlx::query_scalar(sql)
+                    .bind(run_id).bind(app).bind(i as i64).bind(op).bind(params)
+                    .fetch_one(&mut *tx).await?;
+                ids.push(id);
+            }
+            tx.commit().await?;
+        });
+        Ok(ids)
+    }
+
+    /// Add a step after the planned ones (a rollback), returning its id.
+    pub async fn append_step(&self, run_id: i64, app: &str, op: &str, params: &str) -> Result<i64> {
+        let sql = "INSERT INTO steps (run_id, app, seq, operation, params)
+                   SELECT $1, $2, COALESCE(MAX(seq), -1) + 1, $3, $4 FROM steps WHERE run_id = $1 AND app = $2
+                   RETURNING id";
+        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(run_id).bind(app).bind(op).bind(params).fetch_one(pool).await?);
+        Ok(id)
+    }
+
+    pub async fn run_of_step(&self, step_id: i64) -> Result<i64> {
+        let sql = "SELECT run_id FROM steps WHERE id = $1";
+        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(step_id).fetch_one(pool).await?);
+        Ok(id)
+    }
+
+    /// Written before the work starts.
+    pub async fn step_started(&self, step_id: i64) -> Result<()> {
+        let sql = "UPDATE steps SET state = 'running', started_at = $1, finished_at = NULL WHERE id = $2";
+        on_pool!(self, pool => { sqlx::query(sql).bind(now()).bind(step_id).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Written after the work ends: `done`, `failed`, `skipped` or `rolled_back`.
+    pub async fn step_finished(&self, step_id: i64, state: &str, detail: Option<&str>) -> Result<()> {
+        let sql = "UPDATE steps SET state = $1, finished_at = $2, detail = COALESCE($3, detail) WHERE id = $4";
+        on_pool!(self, pool => { sqlx::query(sql).bind(state).bind(now()).bind(detail).bind(step_id).execute(pool).await?; });
+        Ok(())
+    }
+
+    pub async fn steps(&self, run_id: i64, app: &str) -> Result<Vec<StepRow>> {
+        let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE run_id = $1 AND app = $2 ORDER BY seq, attempt");
+        let rows = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(run_id).bind(app).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    /// The newest run that touched an app, if any.
+    pub async fn latest_run_of(&self, app: &str) -> Result<Option<i64>> {
+        let sql = "SELECT MAX(run_id) FROM steps WHERE app = $1";
+        let id: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(sql).bind(app).fetch_one(pool).await?);
+        Ok(id)
+    }
+
+    /// (run, app) pairs of runs still marked running: what `resume` continues.
+    pub async fn unfinished(&self) -> Result<Vec<(i64, String)>> {
+        let sql = "SELECT DISTINCT s.run_id, s.app FROM steps s JOIN runs r ON r.id = s.run_id
+                   WHERE r.status = 'running' ORDER BY s.run_id, s.app";
+        let rows: Vec<(i64, String)> = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    pub async fn append_logs(&self, step_id: i64, lines: &[(String, String)]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let sql = "INSERT INTO step_logs (step_id, at, stream, line) VALUES ($1, $2, $3, $4)";
+        let at = now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (stream, line) in lines {
+                sqlx::query(sql).bind(step_id).bind(&at).bind(stream).bind(line).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn step_logs(&self, step_id: i64) -> Result<Vec<LogRow>> {
+        let sql = "SELECT id, step_id, at, stream, line FROM step_logs WHERE step_id = $1 ORDER BY id";
+        let rows = on_pool!(self, pool => sqlx::query_as(sql).bind(step_id).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_failure(
+        &self,
+        run_id: i64,
+        step_id: Option<i64>,
+        app: &str,
+        region: &str,
+        class: &str,
+        matched: &str,
+        explanation: &str,
+        remediations: &str,
+    ) -> Result<i64> {
+        let sql = "INSERT INTO failures (run_id, step_id, app, region, class, matched, explanation, remediations, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(run_id).bind(step_id).bind(app).bind(region).bind(class).bind(matched)
+            .bind(explanation).bind(remediations).bind(now()).fetch_one(pool).await?);
+        Ok(id)
+    }
+
+    pub async fn failures(&self, open_only: bool) -> Result<Vec<FailureRow>> {
+        let sql = format!(
+            "SELECT id, run_id, step_id, app, region, class, matched, explanation, remediations, status, created_at
+             FROM failures {} ORDER BY id",
+            if open_only { "WHERE status = 'open'" } else { "" }
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    pub async fn set_app_state(&self, app: &str, state: &str, paused: bool, current_service: Option<&str>) -> Result<()> {
+        let sql = "UPDATE apps SET state = $1, paused = $2, current_service = COALESCE($3, current_service), updated_at = $4 WHERE name = $5";
+        on_pool!(self, pool => { sqlx::query(sql).bind(state).bind(i32::from(paused)).bind(current_service).bind(now()).bind(app).execute(pool).await?; });
+        Ok(())
+    }
+
+    pub async fn set_paused(&self, app: &str, paused: bool) -> Result<()> {
+        let sql = "UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3";
+        on_pool!(self, pool => { sqlx::query(sql).bind(i32::from(paused)).bind(now()).bind(app).execute(pool).await?; });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_backup(
+        &self,
+        app: &str,
+        service_id: &str,
+        run_id: i64,
+        server: &str,
+        database: &str,
+        path: &str,
+        format: &str,
+        size_bytes: i64,
+        sha256: &str,
+        notes: &str,
+    ) -> Result<i64> {
+        let sql = "INSERT INTO backups (app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                   ON CONFLICT (app, run_id) DO UPDATE SET path = excluded.path, size_bytes = excluded.size_bytes,
+                     sha256 = excluded.sha256, created_at = excluded.created_at
+                   RETURNING id";
+        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(app).bind(service_id).bind(run_id).bind(server).bind(database).bind(path).bind(format)
+            .bind(size_bytes).bind(sha256).bind(notes).bind(now()).fetch_one(pool).await?);
+        Ok(id)
+    }
+
+    pub async fn backups(&self, app: Option<&str>) -> Result<Vec<BackupRow>> {
+        let sql = "SELECT id, app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at
+                   FROM backups WHERE $1 IS NULL OR app = $1 ORDER BY id";
+        let rows = on_pool!(self, pool => sqlx::query_as(sql).bind(app).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    /// Take the app's lease unless a live holder has it; returns the holder that blocks.
+    pub async fn acquire_lease(&self, app: &str, holder: &str, pid: i64, host: &str, ttl_secs: i64) -> Result<Option<Lease>> {
+        let now_s = now();
+        let expires = (chrono::Utc::now() + chrono::Duration::seconds(ttl_secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let sql = "INSERT INTO leases (app, holder, pid, host, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (app) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host,
+                     acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+                   WHERE leases.expires_at < $5 OR leases.holder = $2";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(app).bind(holder).bind(pid).bind(host).bind(&now_s).bind(&expires).execute(pool).await?.rows_affected());
+        if n == 1 {
+            return Ok(None);
+        }
+        Ok(self.lease(app).await?)
+    }
+
+    pub async fn lease(&self, app: &str) -> Result<Option<Lease>> {
+        let sql = "SELECT app, holder, pid, host, acquired_at, expires_at FROM leases WHERE app = $1";
+        let row = on_pool!(self, pool => sqlx::query_as(sql).bind(app).fetch_optional(pool).await?);
+        Ok(row)
+    }
+
+    /// Take over a lease whose holder is known dead (same host, process gone).
+    pub async fn steal_lease(&self, app: &str, dead_holder: &str) -> Result<bool> {
+        let sql = "DELETE FROM leases WHERE app = $1 AND holder = $2";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(app).bind(dead_holder).execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    pub async fn renew_lease(&self, app: &str, holder: &str, ttl_secs: i64) -> Result<bool> {
+        let expires = (chrono::Utc::now() + chrono::Duration::seconds(ttl_secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let sql = "UPDATE leases SET expires_at = $1 WHERE app = $2 AND holder = $3";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(expires).bind(app).bind(holder).execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    pub async fn release_lease(&self, app: &str, holder: &str) -> Result<()> {
+        let sql = "DELETE FROM leases WHERE app = $1 AND holder = $2";
+        on_pool!(self, pool => { sqlx::query(sql).bind(app).bind(holder).execute(pool).await?; });
+        Ok(())
+    }
+}
