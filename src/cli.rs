@@ -139,8 +139,12 @@ pub enum LabAction {
     Up,
     /// Stop both servers
     Down,
-    /// Drop every lab database and role, and seed the fixture fleet again
-    Reset,
+    /// Drop every lab database and role, and seed the fixture fleet again (or one app's)
+    Reset {
+        /// Only this app: its OLD database re-seeded, its NEW one dropped, its state forgotten
+        #[arg(long, value_name = "APP")]
+        app: Option<String>,
+    },
     /// Versions, admin URLs (password in a passfile, never on screen), running or not
     Status {
         #[arg(long)]
@@ -226,14 +230,27 @@ fn run(cli: Cli) -> Result<i32> {
             Some(Command::Inventory { json }) => inventory_cmd::run(&ctx, json),
             Some(Command::Info { json }) => info::run(&ctx, json).await,
             Some(Command::Migrate { app, json, runbook }) => {
-                engine_cmd::run(&ctx, engine_cmd::What::Migrate(app), json, runbook.as_deref()).await
+                engine_cmd::run(
+                    &ctx,
+                    engine_cmd::What::Migrate(app),
+                    json,
+                    runbook.as_deref(),
+                )
+                .await
             }
-            Some(Command::Resume { json }) => engine_cmd::run(&ctx, engine_cmd::What::Resume, json, None).await,
+            Some(Command::Resume { json }) => {
+                engine_cmd::run(&ctx, engine_cmd::What::Resume, json, None).await
+            }
             Some(Command::Rollback { app, json }) => {
                 engine_cmd::run(&ctx, engine_cmd::What::Rollback(app), json, None).await
             }
             Some(Command::App {
-                action: AppAction::Show { app, json, reveal_secrets },
+                action:
+                    AppAction::Show {
+                        app,
+                        json,
+                        reveal_secrets,
+                    },
             }) => app_cmd::show(&ctx, &app, json, reveal_secrets).await,
             Some(Command::Backups { json }) => app_cmd::backups(&ctx, json).await,
             Some(Command::Failures { json }) => app_cmd::failures(&ctx, json).await,

@@ -62,8 +62,14 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "NEW hashed the role's password with scram-sha-256 (PostgreSQL 14+ default); the app's image has libpq < 10, which cannot do SCRAM.",
             &[
-                r("md5-password", "re-set the NEW role's password hashed md5 (password_encryption = md5 for that session), redeploy; flag the app for an image rebuild"),
-                r("rollback", "put the app back on OLD and rebuild its image first"),
+                r(
+                    "md5-password",
+                    "re-set the NEW role's password hashed md5 (password_encryption = md5 for that session), redeploy; flag the app for an image rebuild",
+                ),
+                r(
+                    "rollback",
+                    "put the app back on OLD and rebuild its image first",
+                ),
             ],
         ),
         rule(
@@ -71,8 +77,14 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &[r#"index row size \d+ exceeds (?:btree version \d+ )?maximum \d+ for index "[^"]*""#],
             "A value that fit the btree limit compressed with pglz on OLD does not with NEW's compression (default_toast_compression = lz4).",
             &[
-                r("pglz-restore", "retry the restore with PGOPTIONS='-c default_toast_compression=pglz' (keeps the schema exactly)"),
-                r("md5-index", "replace the index with the md5 expression index from the HINT (changes the schema)"),
+                r(
+                    "pglz-restore",
+                    "retry the restore with PGOPTIONS='-c default_toast_compression=pglz' (keeps the schema exactly)",
+                ),
+                r(
+                    "md5-index",
+                    "replace the index with the md5 expression index from the HINT (changes the schema)",
+                ),
             ],
         ),
         rule(
@@ -82,49 +94,82 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r#"extension "[^"]+" is not available"#,
             ],
             "NEW lacks an extension OLD uses.",
-            &[r("stop", "stop before the window: install the extension on NEW (preflight lists them)")],
+            &[r(
+                "stop",
+                "stop before the window: install the extension on NEW (preflight lists them)",
+            )],
         ),
         rule(
             "extension-version",
             &[r#"extension "[^"]+" has no update path from version "[^"]+" to version "[^"]+""#],
             "The extension versions pinned on OLD and NEW differ.",
-            &[r("update-extension", "ALTER EXTENSION … UPDATE on OLD first, then retry")],
+            &[r(
+                "update-extension",
+                "ALTER EXTENSION … UPDATE on OLD first, then retry",
+            )],
         ),
         rule(
             "role-missing",
             &[r#"role "[^"]+" does not exist"#],
             "An owner or grantee of OLD's objects is not provisioned on NEW.",
-            &[r("provision-roles", "provision the roles on NEW first, or restore with --no-owner --no-acl and explicit grants")],
+            &[r(
+                "provision-roles",
+                "provision the roles on NEW first, or restore with --no-owner --no-acl and explicit grants",
+            )],
         ),
         rule(
             "public-schema-permission",
             &[r"permission denied for schema public"],
             "PostgreSQL 15 revoked CREATE on schema public from PUBLIC.",
-            &[r("own-schema", "make the app role own the database/schema, or GRANT CREATE ON SCHEMA public")],
+            &[r(
+                "own-schema",
+                "make the app role own the database/schema, or GRANT CREATE ON SCHEMA public",
+            )],
         ),
         rule(
             "aggregate-signature",
-            &[r"function array_(?:append|prepend|cat)\(anyarray, anyelement\) does not exist", r"function array_\w+\(any\w+(?:, any\w+)?\) does not exist"],
+            &[
+                r"function array_(?:append|prepend|cat)\(anyarray, anyelement\) does not exist",
+                r"function array_\w+\(any\w+(?:, any\w+)?\) does not exist",
+            ],
             "PostgreSQL 14 changed array function signatures used by custom aggregates.",
-            &[r("manual", "recreate the aggregate with anycompatible types by hand")],
+            &[r(
+                "manual",
+                "recreate the aggregate with anycompatible types by hand",
+            )],
         ),
         rule(
             "collation",
-            &[r#"collation "[^"]+" for encoding "[^"]+" does not exist"#, r"collation version mismatch"],
+            &[
+                r#"collation "[^"]+" for encoding "[^"]+" does not exist"#,
+                r"collation version mismatch",
+            ],
             "OS or ICU collations differ between OLD and NEW.",
-            &[r("map-collation", "map the collation, or REINDEX and ALTER COLLATION … REFRESH VERSION")],
+            &[r(
+                "map-collation",
+                "map the collation, or REINDEX and ALTER COLLATION … REFRESH VERSION",
+            )],
         ),
         rule(
             "unknown-setting",
             &[r#"unrecognized configuration parameter "[^"]+""#],
             "A copied ALTER ROLE/DATABASE SET names a setting NEW does not have.",
-            &[r("filter-settings", "drop the setting from the copy (pgshift filters against NEW's pg_settings)")],
+            &[r(
+                "filter-settings",
+                "drop the setting from the copy (pgshift filters against NEW's pg_settings)",
+            )],
         ),
         rule(
             "client-version",
-            &[r"aborting because of server version mismatch", r"unsupported version \([^)]*\) in file header"],
+            &[
+                r"aborting because of server version mismatch",
+                r"unsupported version \([^)]*\) in file header",
+            ],
             "An old pg_dump/pg_restore was used.",
-            &[r("newest-client", "use the newest client binaries (PostgreSQL 15's)")],
+            &[r(
+                "newest-client",
+                "use the newest client binaries (PostgreSQL 15's)",
+            )],
         ),
         rule(
             "disk-full",
@@ -134,9 +179,16 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         rule(
             "timeout",
-            &[r"canceling statement due to statement timeout", r"terminating connection due to idle-in-transaction(?: session)? timeout", r"canceling statement due to lock timeout"],
+            &[
+                r"canceling statement due to statement timeout",
+                r"terminating connection due to idle-in-transaction(?: session)? timeout",
+                r"canceling statement due to lock timeout",
+            ],
             "A role or database timeout setting hit a dump/restore session.",
-            &[r("retry", "retry with statement/lock/idle timeouts set to 0 for the session")],
+            &[r(
+                "retry",
+                "retry with statement/lock/idle timeouts set to 0 for the session",
+            )],
         ),
         rule(
             "connection",
@@ -154,7 +206,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             "verification-mismatch",
             &[r"verification failed: .*"],
             "NEW differs from OLD after the restore: a silent partial copy.",
-            &[r("rollback", "never enable NEW; roll back; keep both for inspection")],
+            &[r(
+                "rollback",
+                "never enable NEW; roll back; keep both for inspection",
+            )],
         ),
     ]
 });
@@ -211,8 +266,10 @@ fn context(lines: &[String], i: usize) -> Vec<Matched> {
     let mut in_hint = false;
     for (k, l) in lines.iter().enumerate().skip(i + 1).take(6) {
         let t = l.trim_start();
-        let is_ctx = t.starts_with("DETAIL:") || t.starts_with("HINT:") || t.starts_with("Command was:");
-        let continuation = in_hint && !t.is_empty() && !t.starts_with("pg_restore:") && !t.contains("ERROR:");
+        let is_ctx =
+            t.starts_with("DETAIL:") || t.starts_with("HINT:") || t.starts_with("Command was:");
+        let continuation =
+            in_hint && !t.is_empty() && !t.starts_with("pg_restore:") && !t.contains("ERROR:");
         if !(is_ctx || continuation) {
             break;
         }
@@ -237,7 +294,9 @@ mod tests {
 
     #[test]
     fn btree_failure_from_the_real_pg_restore_output() {
-        let log = lines(include_str!("../fixtures/captured/pg_restore-btree-index-row-size.log"));
+        let log = lines(include_str!(
+            "../fixtures/captured/pg_restore-btree-index-row-size.log"
+        ));
         let f = diagnose(&log);
         assert_eq!(f.class, "btree-index-row-size");
         let m = &f.matched[0];

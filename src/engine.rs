@@ -35,9 +35,13 @@ use servers::Servers;
 pub enum Outcome {
     Migrated,
     /// Failed, classified, rolled back to OLD, unpaused.
-    Failed { class: String },
+    Failed {
+        class: String,
+    },
     /// Failed after NEW took writes: left on NEW, unpaused, for a human.
-    NeedsManual { class: String },
+    NeedsManual {
+        class: String,
+    },
     /// Cancelled by the operator; rolled back, unpaused.
     Cancelled,
 }
@@ -172,10 +176,17 @@ impl<P: Platform> Engine<P> {
             .await?;
         let rows: Vec<(String, String)> = steps
             .iter()
-            .map(|s| (s.kind.id().to_string(), serde_json::to_string(s).unwrap_or_default()))
+            .map(|s| {
+                (
+                    s.kind.id().to_string(),
+                    serde_json::to_string(s).unwrap_or_default(),
+                )
+            })
             .collect();
         self.store.insert_steps(run_id, &app.name, &rows).await?;
-        self.store.set_app_state(&app.name, "running", false, None).await?;
+        self.store
+            .set_app_state(&app.name, "running", false, None)
+            .await?;
         self.drive(run_id, app, false).await
     }
 
@@ -184,7 +195,11 @@ impl<P: Platform> Engine<P> {
         let mut out = Vec::new();
         for (run_id, name) in self.store.unfinished().await? {
             let Some(app) = self.inv.app(&name) else {
-                tracing::warn!(app = name, run_id, "unfinished run of an app no longer in the inventory");
+                tracing::warn!(
+                    app = name,
+                    run_id,
+                    "unfinished run of an app no longer in the inventory"
+                );
                 continue;
             };
             match lease::acquire(&self.store, &name, &self.holder).await {
@@ -212,11 +227,7 @@ impl<P: Platform> Engine<P> {
             steps: rows.iter().map(|r| r.operation.clone()).collect(),
             resumed,
         });
-        let mut ctx = rows
-            .iter()
-            .filter(|r| r.state == "done")
-            .next_back()
-            .map_or_else(Ctx::default, |r| Ctx::from_snapshot(r.detail.as_deref()));
+        let mut ctx = Ctx::from_rows(&rows);
         self.remember_secrets(&ctx);
 
         // A run that already failed (and maybe died while rolling back) finishes its rollback.
@@ -234,7 +245,10 @@ impl<P: Platform> Engine<P> {
 
         let total = rows.len();
         let size = ctx.backup_bytes.unwrap_or(0);
-        for row in rows.iter().filter(|r| r.state != "done" && r.state != "skipped") {
+        for row in rows
+            .iter()
+            .filter(|r| r.state != "done" && r.state != "skipped")
+        {
             if self.cancel.is_cancelled() {
                 return self.cancelled(run_id, app, row, &mut ctx).await;
             }
@@ -288,7 +302,11 @@ impl<P: Platform> Engine<P> {
                         seconds,
                     });
                     let finding = diagnose::diagnose(&io.lines);
-                    let matched = finding.matched.first().map(|m| m.line.clone()).unwrap_or_default();
+                    let matched = finding
+                        .matched
+                        .first()
+                        .map(|m| m.line.clone())
+                        .unwrap_or_default();
                     self.store
                         .record_failure(
                             run_id,
@@ -306,7 +324,11 @@ impl<P: Platform> Engine<P> {
                         step: row.operation.clone(),
                         class: finding.class.to_string(),
                         line: matched,
-                        remediations: finding.remediations.iter().map(|r| r.id.to_string()).collect(),
+                        remediations: finding
+                            .remediations
+                            .iter()
+                            .map(|r| r.id.to_string())
+                            .collect(),
                     });
                     return self
                         .fail(run_id, app, row, &mut ctx, finding.class.to_string(), true)
@@ -331,7 +353,13 @@ impl<P: Platform> Engine<P> {
         Ok(Outcome::Migrated)
     }
 
-    async fn cancelled(&self, run_id: i64, app: &App, row: &StepRow, ctx: &mut Ctx) -> Result<Outcome> {
+    async fn cancelled(
+        &self,
+        run_id: i64,
+        app: &App,
+        row: &StepRow,
+        ctx: &mut Ctx,
+    ) -> Result<Outcome> {
         let outcome = match self.roll_back(run_id, app, row, ctx).await? {
             Some(_) => Outcome::Cancelled,
             None => Outcome::NeedsManual {
@@ -339,7 +367,12 @@ impl<P: Platform> Engine<P> {
             },
         };
         self.store
-            .set_app_state(&app.name, "rolled_back", false, ctx.old.as_ref().map(|o| o.id.as_str()))
+            .set_app_state(
+                &app.name,
+                "rolled_back",
+                false,
+                ctx.old.as_ref().map(|o| o.id.as_str()),
+            )
             .await?;
         self.store.finish_run(run_id, "cancelled").await?;
         let _ = self.events.send(Event::Done {
@@ -350,7 +383,15 @@ impl<P: Platform> Engine<P> {
         Ok(outcome)
     }
 
-    async fn fail(&self, run_id: i64, app: &App, row: &StepRow, ctx: &mut Ctx, class: String, _fresh: bool) -> Result<Outcome> {
+    async fn fail(
+        &self,
+        run_id: i64,
+        app: &App,
+        row: &StepRow,
+        ctx: &mut Ctx,
+        class: String,
+        _fresh: bool,
+    ) -> Result<Outcome> {
         let outcome = match self.roll_back(run_id, app, row, ctx).await? {
             Some(_) => Outcome::Failed { class },
             None => Outcome::NeedsManual { class },
@@ -377,7 +418,9 @@ impl<P: Platform> Engine<P> {
         let app = self.app(name)?;
         let states = self.store.app_states().await?;
         if states.get(name).map(|s| s.state.as_str()) != Some("migrated") {
-            return Err(UserError::new(format!("{name} is not migrated: nothing to roll back")).into());
+            return Err(
+                UserError::new(format!("{name} is not migrated: nothing to roll back")).into(),
+            );
         }
         let run = self
             .store
@@ -385,11 +428,7 @@ impl<P: Platform> Engine<P> {
             .await?
             .ok_or_else(|| eyre!("{name} is migrated but has no run"))?;
         let rows = self.store.steps(run, name).await?;
-        let mut ctx = rows
-            .iter()
-            .filter(|r| r.state == "done")
-            .next_back()
-            .map_or_else(Ctx::default, |r| Ctx::from_snapshot(r.detail.as_deref()));
+        let mut ctx = Ctx::from_rows(&rows);
         lease::acquire(&self.store, name, &self.holder).await?;
         let result = async {
             if let (Some(fp), Some(new)) = (&ctx.fingerprint, &ctx.new) {

@@ -275,6 +275,44 @@ impl Lab {
         self.up(inv, on).await
     }
 
+    /// Put one app back as the fixture fleet has it: its OLD database re-seeded, anything of
+    /// it on the other lab cluster (a NEW database and role) dropped.
+    pub async fn reset_app(&self, inv: &Inventory, app: &str, on: &dyn Fn(LabEvent)) -> Result<()> {
+        let tasks: Vec<SeedTask> = seed::tasks(inv)
+            .into_iter()
+            .filter(|t| t.app == app)
+            .collect();
+        if tasks.is_empty() {
+            return Err(UserError::new(format!("app {app} has no lab database to reset")).into());
+        }
+        let _lock = self.lock()?;
+        let admin = self.secrets.admin()?;
+        let mut ledger = seed::Ledger::load(&self.dir);
+        for t in &tasks {
+            for c in self.clusters.iter().filter(|c| c.major() != t.major) {
+                let mut conn = c.endpoint(&admin).connect("postgres").await?;
+                exec(
+                    &mut conn,
+                    format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        ident(&t.database)
+                    ),
+                )
+                .await?;
+                exec(&mut conn, format!("DROP ROLE IF EXISTS {}", ident(&t.role))).await?;
+            }
+            let started = Instant::now();
+            seed::seed(&self.admin(t.major)?, &self.secrets, t).await?;
+            ledger.record(&t.service_id, &t.fingerprint()?)?;
+            on(LabEvent::Seeded {
+                app: t.app.clone(),
+                database: t.database.clone(),
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        Ok(())
+    }
+
     pub async fn status(&self) -> Result<Status> {
         let mut out = Vec::new();
         for c in &self.clusters {

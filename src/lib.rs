@@ -3,14 +3,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod diagnose;
 pub mod engine;
-pub mod platform;
-pub mod runbook;
-pub mod console;
 pub mod error;
 pub mod inventory;
 pub mod lab;
 pub mod logging;
+pub mod platform;
 pub mod postgres;
+pub mod runbook;
 pub mod store;

@@ -199,7 +199,8 @@ impl Runbook {
         if has(StepKind::Enable) && !has(StepKind::Restore) {
             return Err(err(
                 at("enable_reprovisioned_services"),
-                "enable_reprovisioned_services needs a restore before it: NEW would be empty".into(),
+                "enable_reprovisioned_services needs a restore before it: NEW would be empty"
+                    .into(),
             ));
         }
         Ok(rb)
@@ -249,7 +250,11 @@ impl Runbook {
     }
 }
 
-fn flatten(ops: &[Operation], out: &mut Vec<Step>, paused: bool) -> Result<(), (&'static str, String)> {
+fn flatten(
+    ops: &[Operation],
+    out: &mut Vec<Step>,
+    paused: bool,
+) -> Result<(), (&'static str, String)> {
     for op in ops {
         match op {
             Operation::CollectServiceInstances {} => out.push(Step::new(StepKind::Collect)),
@@ -270,7 +275,10 @@ fn flatten(ops: &[Operation], out: &mut Vec<Step>, paused: bool) -> Result<(), (
             }
             Operation::WithMaintenancePage { pause, operations } => {
                 if paused {
-                    return Err(("with_maintenance_page", "maintenance pages do not nest".into()));
+                    return Err((
+                        "with_maintenance_page",
+                        "maintenance pages do not nest".into(),
+                    ));
                 }
                 if *pause {
                     out.push(Step::new(StepKind::Pause));
@@ -295,7 +303,9 @@ fn flatten(ops: &[Operation], out: &mut Vec<Step>, paused: bool) -> Result<(), (
                 let Some(d) = parse_duration(after) else {
                     return Err((
                         "deprovision_collected_service_instances",
-                        format!("after = \"{after}\" is not a duration like \"7d\", \"36h\" or \"90m\""),
+                        format!(
+                            "after = \"{after}\" is not a duration like \"7d\", \"36h\" or \"90m\""
+                        ),
                     ));
                 };
                 let mut s = Step::new(StepKind::ScheduleDeprovision);
@@ -334,13 +344,27 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "collect", "reprovision", "pause", "backup", "restore", "verify", "enable", "unpause",
-                "redeploy", "schedule_deprovision"
+                "collect",
+                "reprovision",
+                "pause",
+                "backup",
+                "restore",
+                "verify",
+                "enable",
+                "unpause",
+                "redeploy",
+                "schedule_deprovision"
             ]
         );
         assert_eq!(rb.target_major(), Some(15));
         let steps = rb.steps().unwrap();
-        assert!(steps[3].notes.as_deref().unwrap().starts_with("Backup taken prior"));
+        assert!(
+            steps[3]
+                .notes
+                .as_deref()
+                .unwrap()
+                .starts_with("Backup taken prior")
+        );
         assert_eq!(steps[9].after_seconds, Some(7 * 86_400));
     }
 
@@ -348,8 +372,14 @@ mod tests {
     fn another_runbook_needs_no_code_changes() {
         let text = PG13_TO_PG15
             .replace("postgresql-database-15", "postgresql-database-16")
-            .replace("\"postgresql-database-13\" =", "\"postgresql-database-15\" =")
-            .replace("service = \"postgresql-database-13\"", "service = \"postgresql-database-15\"");
+            .replace(
+                "\"postgresql-database-13\" =",
+                "\"postgresql-database-15\" =",
+            )
+            .replace(
+                "service = \"postgresql-database-13\"",
+                "service = \"postgresql-database-15\"",
+            );
         let rb = Runbook::parse(&text, "pg15-to-pg16.toml").unwrap();
         assert_eq!(rb.target_major(), Some(16));
         assert_eq!(rb.collected_services(), ["postgresql-database-15"]);
@@ -359,14 +389,27 @@ mod tests {
     fn malformed_runbooks_name_file_and_line() {
         let bad = PG13_TO_PG15.replace("redeploy = {}", "redeploy_twice = {}");
         let e = Runbook::parse(&bad, "rb.toml").unwrap_err();
-        let line = bad.lines().position(|l| l.contains("redeploy_twice")).unwrap() + 1;
+        let line = bad
+            .lines()
+            .position(|l| l.contains("redeploy_twice"))
+            .unwrap()
+            + 1;
         assert_eq!((e.path.as_str(), e.line), ("rb.toml", line), "{e}");
-        assert!(e.message.contains("unknown variant `redeploy_twice`"), "{e}");
+        assert!(
+            e.message.contains("unknown variant `redeploy_twice`"),
+            "{e}"
+        );
 
         let bad = PG13_TO_PG15.replace("after = \"7d\"", "after = \"a week\"");
         let e = Runbook::parse(&bad, "rb.toml").unwrap_err();
         assert!(e.message.contains("\"a week\" is not a duration"), "{e}");
-        assert_eq!(e.line, bad.lines().position(|l| l.contains("deprovision_collected")).unwrap() + 1);
+        assert_eq!(
+            e.line,
+            bad.lines()
+                .position(|l| l.contains("deprovision_collected"))
+                .unwrap()
+                + 1
+        );
     }
 
     #[test]

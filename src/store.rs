@@ -19,20 +19,19 @@ use crate::inventory::Inventory;
 
 #[macro_use]
 mod macros {
-/// Run the same query text on whichever pool the store has.
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
-}
-
+    /// Run the same query text on whichever pool the store has.
+    macro_rules! on_pool {
+        ($store:expr, $pool:ident => $body:expr) => {
+            match $store {
+                Store::Sqlite($pool) => $body,
+                Store::Postgres($pool) => $body,
+            }
+        };
+    }
 }
 mod runs;
 
-pub use runs::{BackupRow, FailureRow, LogRow, Lease, StepRow};
+pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -167,6 +166,21 @@ impl Store {
         let sql = "UPDATE apps SET state = 'pending', paused = 0, current_service = NULL, needs_rebuild = 0, updated_at = $1";
         let n = on_pool!(self, pool => sqlx::query(sql).bind(now()).execute(pool).await?.rows_affected());
         Ok(n)
+    }
+
+    /// Forget one app's migration state (after `lab reset --app`).
+    pub async fn reset_app_state(&self, app: &str) -> Result<()> {
+        let sql = "UPDATE apps SET state = 'pending', paused = 0, current_service = NULL, needs_rebuild = 0, updated_at = $1 WHERE name = $2";
+        on_pool!(self, pool => { sqlx::query(sql).bind(now()).bind(app).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Every log line of an app's steps, oldest first.
+    pub async fn app_log_lines(&self, app: &str) -> Result<Vec<String>> {
+        let sql = "SELECT l.line FROM step_logs l JOIN steps s ON s.id = l.step_id WHERE s.app = $1 ORDER BY l.id";
+        let rows: Vec<String> =
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(app).fetch_all(pool).await?);
+        Ok(rows)
     }
 
     /// Applied migration versions, for `info`.

@@ -12,7 +12,8 @@ fn stderr(out: &std::process::Output) -> String {
 
 #[test]
 fn help_lists_the_contract_commands() {
-    let out = support::pgshift(&std::env::temp_dir())
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = support::pgshift(dir.path())
         .arg("--help")
         .output()
         .expect("run");
@@ -145,14 +146,15 @@ fn a_taken_port_is_exit_2_naming_the_port_and_the_setting() {
 
 #[test]
 fn commands_still_to_come_say_so_in_one_line() {
-    let out = support::pgshift(&std::env::temp_dir())
-        .args(["migrate", "--app", "shop-live"])
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = support::pgshift(dir.path())
+        .args(["retry", "--app", "shop-live"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out),
-        "pgshift: `pgshift migrate` is not available in this version yet"
+        "pgshift: `pgshift retry` is not available in this version yet"
     );
 }
 

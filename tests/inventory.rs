@@ -230,7 +230,8 @@ fn unknown_server_and_bad_values_are_rejected() {
 
 #[test]
 fn unreadable_inventory_names_the_file() {
-    let out = support::pgshift(&std::env::temp_dir())
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = support::pgshift(dir.path())
         .args(["--inventory", "/nonexistent/fleet.toml", "inventory"])
         .output()
         .expect("run");

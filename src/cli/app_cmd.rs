@@ -31,7 +31,11 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
     let inv = Arc::new(ctx.load_inventory()?);
     let app = inv
         .app(name)
-        .ok_or_else(|| UserError::new(format!("unknown app \"{name}\" (pgshift inventory lists the fleet)")))?
+        .ok_or_else(|| {
+            UserError::new(format!(
+                "unknown app \"{name}\" (pgshift inventory lists the fleet)"
+            ))
+        })?
         .clone();
     let lab = Lab::open(&ctx.cfg).ok().map(Arc::new);
     let servers = Servers::new(inv.clone(), lab);
@@ -39,11 +43,21 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
     let rec = platform.record(&app)?;
     let store = Store::open(&ctx.cfg.store_url()).await?;
     let state = store.app_states().await?.get(name).map_or_else(
-        || if app.is_candidate() { "pending".to_string() } else { "not-candidate".into() },
+        || {
+            if app.is_candidate() {
+                "pending".to_string()
+            } else {
+                "not-candidate".into()
+            }
+        },
         |s| s.state.clone(),
     );
     let ep = servers.role(&rec.service.server, &rec.service.user)?;
-    let password = if reveal { ep.password.expose().to_string() } else { "****".into() };
+    let password = if reveal {
+        ep.password.expose().to_string()
+    } else {
+        "****".into()
+    };
     let view = AppView {
         name: app.name.clone(),
         region: app.region.clone(),
@@ -62,9 +76,19 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
-        println!("{} ({}, {}, libpq {})", view.name, view.region, view.environment, view.libpq);
-        println!("  state        {}{}", view.state, if view.paused { " ⏸ paused" } else { "" });
-        println!("  service      {} ({} on server {})", view.service.id, view.service.service, view.service.server);
+        println!(
+            "{} ({}, {}, libpq {})",
+            view.name, view.region, view.environment, view.libpq
+        );
+        println!(
+            "  state        {}{}",
+            view.state,
+            if view.paused { " ⏸ paused" } else { "" }
+        );
+        println!(
+            "  service      {} ({} on server {})",
+            view.service.id, view.service.service, view.service.server
+        );
         println!("  DATABASE_URL {}", view.database_url);
         println!("  release      v{}", view.releases);
         if let Some(r) = view.latest_run {
@@ -123,14 +147,19 @@ pub async fn failures(ctx: &Context, json: bool) -> Result<i32> {
         println!("no open failures");
     }
     for f in rows {
-        let matched: Vec<crate::diagnose::Matched> = serde_json::from_str(&f.matched).unwrap_or_default();
+        let matched: Vec<crate::diagnose::Matched> =
+            serde_json::from_str(&f.matched).unwrap_or_default();
         println!("✗ {} ({}) {} — {}", f.app, f.region, f.class, f.explanation);
         if let Some(m) = matched.first() {
             println!("    ▶ {}", m.line);
         }
         let rem: Vec<serde_json::Value> = serde_json::from_str(&f.remediations).unwrap_or_default();
         for r in rem {
-            println!("    remedy {}: {}", r["id"].as_str().unwrap_or(""), r["description"].as_str().unwrap_or(""));
+            println!(
+                "    remedy {}: {}",
+                r["id"].as_str().unwrap_or(""),
+                r["description"].as_str().unwrap_or("")
+            );
         }
     }
     Ok(exit::OK)

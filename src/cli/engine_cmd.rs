@@ -23,7 +23,12 @@ pub enum What {
     Rollback(String),
 }
 
-pub async fn run(ctx: &Context, what: What, json: bool, runbook: Option<&std::path::Path>) -> Result<i32> {
+pub async fn run(
+    ctx: &Context,
+    what: What,
+    json: bool,
+    runbook: Option<&std::path::Path>,
+) -> Result<i32> {
     ensure_writable(ctx, "migrate, resume or roll back")?;
     let inv = Arc::new(ctx.load_inventory()?);
     let runbook = match runbook {
@@ -65,7 +70,10 @@ pub async fn run(ctx: &Context, what: What, json: bool, runbook: Option<&std::pa
     let result = match &what {
         What::Migrate(app) => engine.migrate(app).await.map(|o| vec![(app.clone(), o)]),
         What::Resume => engine.resume().await,
-        What::Rollback(app) => engine.rollback_app(app).await.map(|o| vec![(app.clone(), o)]),
+        What::Rollback(app) => engine
+            .rollback_app(app)
+            .await
+            .map(|o| vec![(app.clone(), o)]),
     };
     engine.shutdown().await;
     let _ = printer.await;
@@ -73,8 +81,11 @@ pub async fn run(ctx: &Context, what: What, json: bool, runbook: Option<&std::pa
     if matches!(what, What::Resume) && outcomes.is_empty() && !json {
         eprintln!("nothing to resume");
     }
-    let failed = outcomes.iter().any(|(_, o)| !matches!(o, Outcome::Migrated | Outcome::Cancelled))
-        || (matches!(what, What::Migrate(_)) && outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled));
+    let failed = outcomes
+        .iter()
+        .any(|(_, o)| !matches!(o, Outcome::Migrated | Outcome::Cancelled))
+        || (matches!(what, What::Migrate(_))
+            && outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled));
     if let What::Rollback(app) = &what
         && !json
     {
@@ -83,7 +94,11 @@ pub async fn run(ctx: &Context, what: What, json: bool, runbook: Option<&std::pa
             _ => eprintln!("{app}: rollback did not complete; see pgshift app show {app}"),
         }
     }
-    Ok(if failed { exit::MIGRATION_FAILED } else { exit::OK })
+    Ok(if failed {
+        exit::MIGRATION_FAILED
+    } else {
+        exit::OK
+    })
 }
 
 fn print_event(out: &mut impl Write, ev: &Event, json: bool) {
@@ -95,29 +110,63 @@ fn print_event(out: &mut impl Write, ev: &Event, json: bool) {
         return;
     }
     let _ = match ev {
-        Event::RunStarted { run_id, app, steps, resumed } => writeln!(
+        Event::RunStarted {
+            run_id,
+            app,
+            steps,
+            resumed,
+        } => writeln!(
             out,
             "▶ {app}: run {run_id}{}, {} steps: {}",
             if *resumed { " (resumed)" } else { "" },
             steps.len(),
             steps.join(" → ")
         ),
-        Event::StepStarted { app, step, seq, total, estimated_seconds, .. } => {
-            writeln!(out, "⟳ {app} [{seq:>2}/{total}] {step} (est. {estimated_seconds:.0} s)")
+        Event::StepStarted {
+            app,
+            step,
+            seq,
+            total,
+            estimated_seconds,
+            ..
+        } => {
+            writeln!(
+                out,
+                "⟳ {app} [{seq:>2}/{total}] {step} (est. {estimated_seconds:.0} s)"
+            )
         }
         Event::Log { line, .. } => writeln!(out, "    │ {line}"),
-        Event::StepFinished { app, step, state, seconds } => writeln!(
+        Event::StepFinished {
+            app,
+            step,
+            state,
+            seconds,
+        } => writeln!(
             out,
             "{} {app} {step} {state} in {seconds:.1} s",
             if state == "done" { "✓" } else { "✗" }
         ),
-        Event::Failure { app, step, class, line, remediations } => writeln!(
+        Event::Failure {
+            app,
+            step,
+            class,
+            line,
+            remediations,
+        } => writeln!(
             out,
             "✗ {app}: {step} failed — {class}\n    ▶ {line}\n    remediations: {}",
             remediations.join(", ")
         ),
-        Event::RolledBack { app, service, detail } => writeln!(out, "↺ {app}: {detail} ({service})"),
-        Event::Done { app, outcome, run_id } => writeln!(out, "■ {app}: {outcome} (run {run_id})"),
+        Event::RolledBack {
+            app,
+            service,
+            detail,
+        } => writeln!(out, "↺ {app}: {detail} ({service})"),
+        Event::Done {
+            app,
+            outcome,
+            run_id,
+        } => writeln!(out, "■ {app}: {outcome} (run {run_id})"),
     };
     let _ = out.flush();
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 use color_eyre::eyre::Result;
 
 use super::{Context, LabAction, ensure_writable};
-use crate::error::exit;
+use crate::error::{UserError, exit};
 use crate::lab::{Lab, LabEvent};
 use crate::store::Store;
 
@@ -29,18 +29,47 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
             lab.down().await?;
             eprintln!("lab is down");
         }
-        LabAction::Reset => {
+        LabAction::Reset { app } => {
             ensure_writable(ctx, "reset the lab")?;
             let inv = ctx.load_inventory()?;
             let t = Instant::now();
-            lab.reset(&inv, &print_event).await?;
             let store = Store::open(&ctx.cfg.store_url()).await?;
             store.sync_inventory(&inv).await?;
-            let n = store.reset_app_states().await?;
-            eprintln!(
-                "lab reset: fixture fleet re-seeded, {n} apps back to pending ({:.1} s)",
-                t.elapsed().as_secs_f64()
-            );
+            let platform_dir = ctx.cfg.state_dir().join("platform");
+            match app {
+                Some(name) => {
+                    let a = inv.app(&name).ok_or_else(|| {
+                        UserError::new(format!(
+                            "unknown app \"{name}\" (pgshift inventory lists the fleet)"
+                        ))
+                    })?;
+                    if let Some(l) = store.lease(&name).await? {
+                        return Err(UserError::new(format!(
+                            "{name} is being migrated (pid {} on {}): not resetting it under a running migration",
+                            l.pid, l.host
+                        ))
+                        .into());
+                    }
+                    lab.reset_app(&inv, &a.name, &print_event).await?;
+                    remove_file_if_exists(&platform_dir.join(format!("{name}.json")))?;
+                    store.reset_app_state(&name).await?;
+                    eprintln!(
+                        "{name} reset: OLD re-seeded, NEW dropped ({:.1} s)",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+                None => {
+                    lab.reset(&inv, &print_event).await?;
+                    if platform_dir.exists() {
+                        std::fs::remove_dir_all(&platform_dir)?;
+                    }
+                    let n = store.reset_app_states().await?;
+                    eprintln!(
+                        "lab reset: fixture fleet re-seeded, {n} apps back to pending ({:.1} s)",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+            }
         }
         LabAction::Status { json } => {
             let status = lab.status().await?;
@@ -60,6 +89,13 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
         }
     }
     Ok(exit::OK)
+}
+
+fn remove_file_if_exists(p: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn print_event(e: LabEvent) {

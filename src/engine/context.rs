@@ -31,6 +31,13 @@ impl Ctx {
             .unwrap_or_default()
     }
 
+    /// The context as the last finished step left it.
+    pub fn from_rows(rows: &[crate::store::StepRow]) -> Self {
+        rows.iter()
+            .rfind(|r| r.state == "done")
+            .map_or_else(Self::default, |r| Self::from_snapshot(r.detail.as_deref()))
+    }
+
     pub fn snapshot(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }

@@ -41,12 +41,15 @@ impl Scrubber {
 type LogLine = (i64, String, String);
 
 /// Batches log lines into the store every 200 ms (or 500 lines).
-pub fn spawn_log_writer(store: Store) -> (mpsc::UnboundedSender<LogLine>, tokio::task::JoinHandle<()>) {
+pub fn spawn_log_writer(
+    store: Store,
+) -> (mpsc::UnboundedSender<LogLine>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<LogLine>();
     let handle = tokio::spawn(async move {
         let mut buf: Vec<LogLine> = Vec::new();
         loop {
-            let got = tokio::time::timeout(Duration::from_millis(200), rx.recv_many(&mut buf, 500)).await;
+            let got =
+                tokio::time::timeout(Duration::from_millis(200), rx.recv_many(&mut buf, 500)).await;
             let closed = matches!(got, Ok(0));
             if !buf.is_empty() {
                 flush(&store, &mut buf).await;
@@ -63,8 +66,14 @@ async fn flush(store: &Store, buf: &mut Vec<LogLine>) {
     let mut i = 0;
     while i < buf.len() {
         let step = buf[i].0;
-        let j = buf[i..].iter().position(|l| l.0 != step).map_or(buf.len(), |k| i + k);
-        let lines: Vec<(String, String)> = buf[i..j].iter().map(|l| (l.1.clone(), l.2.clone())).collect();
+        let j = buf[i..]
+            .iter()
+            .position(|l| l.0 != step)
+            .map_or(buf.len(), |k| i + k);
+        let lines: Vec<(String, String)> = buf[i..j]
+            .iter()
+            .map(|l| (l.1.clone(), l.2.clone()))
+            .collect();
         if let Err(e) = store.append_logs(step, &lines).await {
             tracing::error!(error = %e, step, "writing step logs failed");
         }
@@ -85,7 +94,14 @@ pub struct StepIo {
 }
 
 impl StepIo {
-    pub fn new(step_id: i64, app: &str, step: &str, events: EventTx, logs: mpsc::UnboundedSender<LogLine>, scrubber: Scrubber) -> Self {
+    pub fn new(
+        step_id: i64,
+        app: &str,
+        step: &str,
+        events: EventTx,
+        logs: mpsc::UnboundedSender<LogLine>,
+        scrubber: Scrubber,
+    ) -> Self {
         Self {
             step_id,
             app: app.to_string(),
@@ -99,7 +115,9 @@ impl StepIo {
 
     pub fn line(&mut self, stream: &str, text: &str) {
         let text = self.scrubber.scrub(text);
-        let _ = self.logs.send((self.step_id, stream.to_string(), text.clone()));
+        let _ = self
+            .logs
+            .send((self.step_id, stream.to_string(), text.clone()));
         let _ = self.events.send(Event::Log {
             app: self.app.clone(),
             step: self.step.clone(),

@@ -16,7 +16,11 @@ pub fn holder_id() -> (String, i64, String) {
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".into());
     let pid = i64::from(std::process::id());
-    (format!("{host}:{pid}:{:08x}", rand::random::<u32>()), pid, host)
+    (
+        format!("{host}:{pid}:{:08x}", rand::random::<u32>()),
+        pid,
+        host,
+    )
 }
 
 fn alive(pid: i64) -> bool {

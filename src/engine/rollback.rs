@@ -14,18 +14,38 @@ use crate::store::StepRow;
 
 impl<P: Platform> Engine<P> {
     /// `Some(())` when the app is back on OLD, `None` when it had to stay on NEW.
-    pub(super) async fn roll_back(&self, run_id: i64, app: &App, failed: &StepRow, ctx: &mut Ctx) -> Result<Option<()>> {
+    pub(super) async fn roll_back(
+        &self,
+        run_id: i64,
+        app: &App,
+        failed: &StepRow,
+        ctx: &mut Ctx,
+    ) -> Result<Option<()>> {
         let existing = self.store.steps(run_id, &app.name).await?;
-        if let Some(done) = existing.iter().find(|r| r.operation == "rollback" && r.state == "done") {
+        if let Some(done) = existing
+            .iter()
+            .find(|r| r.operation == "rollback" && r.state == "done")
+        {
             *ctx = Ctx::from_snapshot(done.detail.as_deref());
             return Ok(Some(()));
         }
         let step_id = match existing.iter().find(|r| r.operation == "rollback") {
             Some(r) => r.id,
-            None => self.store.append_step(run_id, &app.name, "rollback", "{\"kind\":\"rollback\"}").await?,
+            None => {
+                self.store
+                    .append_step(run_id, &app.name, "rollback", "{\"kind\":\"rollback\"}")
+                    .await?
+            }
         };
         self.store.step_started(step_id).await?;
-        let mut io = StepIo::new(step_id, &app.name, "rollback", self.events.clone(), self.logs.clone(), self.scrubber.clone());
+        let mut io = StepIo::new(
+            step_id,
+            &app.name,
+            "rollback",
+            self.events.clone(),
+            self.logs.clone(),
+            self.scrubber.clone(),
+        );
         io.say(format!("rolling back after {} failed", failed.operation));
         let record = self.platform.record(app)?;
         let on_new = ctx.new.as_ref().is_some_and(|n| *n == record.service);
@@ -42,7 +62,10 @@ impl<P: Platform> Engine<P> {
             if diverged.is_empty() {
                 if let Some(old) = &ctx.old {
                     self.platform.set_service(app, old)?;
-                    io.say(format!("DATABASE_URL of {} points at OLD {} again", app.name, old.id));
+                    io.say(format!(
+                        "DATABASE_URL of {} points at OLD {} again",
+                        app.name, old.id
+                    ));
                     // The app ran (or tried to run) on NEW: bring it up on OLD.
                     let mut sink = |l: String| io.line("deploy", &l);
                     let healthy = self.platform.redeploy(app, &mut sink).await?;
@@ -61,21 +84,39 @@ impl<P: Platform> Engine<P> {
         }
         if record.paused || ctx.paused {
             self.platform.set_paused(app, false)?;
-            io.say(format!("{} is serving again (maintenance page off)", app.name));
+            io.say(format!(
+                "{} is serving again (maintenance page off)",
+                app.name
+            ));
         }
         ctx.paused = false;
         self.store.set_paused(&app.name, false).await?;
         if let (Some(new), true) = (&ctx.new, back_on_old) {
-            io.say(format!("NEW {} ({} on server {}) is kept for inspection", new.id, new.database, new.server));
+            io.say(format!(
+                "NEW {} ({} on server {}) is kept for inspection",
+                new.id, new.database, new.server
+            ));
         }
         self.store
-            .step_finished(step_id, if back_on_old { "done" } else { "failed" }, Some(&ctx.snapshot()))
+            .step_finished(
+                step_id,
+                if back_on_old { "done" } else { "failed" },
+                Some(&ctx.snapshot()),
+            )
             .await?;
-        let service = if back_on_old { ctx.old.as_ref() } else { ctx.new.as_ref() };
+        let service = if back_on_old {
+            ctx.old.as_ref()
+        } else {
+            ctx.new.as_ref()
+        };
         let _ = self.events.send(Event::RolledBack {
             app: app.name.clone(),
             service: service.map(|s| s.id.clone()).unwrap_or_default(),
-            detail: if back_on_old { "back on OLD, unpaused".into() } else { "left on NEW (it took writes), unpaused".into() },
+            detail: if back_on_old {
+                "back on OLD, unpaused".into()
+            } else {
+                "left on NEW (it took writes), unpaused".into()
+            },
         });
         Ok(back_on_old.then_some(()))
     }

@@ -80,7 +80,11 @@ impl Servers {
                 .flat_map(|a| &a.services)
                 .find(|x| x.server.as_deref() == Some(name) && x.user.as_deref() == Some(user))
                 .and_then(|x| x.password.as_ref())
-                .ok_or_else(|| UserError::new(format!("no password for role {user} on server \"{name}\" in the inventory")))?;
+                .ok_or_else(|| {
+                    UserError::new(format!(
+                        "no password for role {user} on server \"{name}\" in the inventory"
+                    ))
+                })?;
             src.resolve(|| None)
                 .map_err(|e| UserError::new(format!("role {user} on \"{name}\": {e}")))?
         };

@@ -16,7 +16,8 @@ use crate::postgres::verify;
 use crate::runbook::{Step, StepKind};
 
 /// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
-const NO_TIMEOUTS: &str = "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
+const NO_TIMEOUTS: &str =
+    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
 
 fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
     let summary = summary.into();
@@ -35,7 +36,13 @@ macro_rules! tri {
 }
 
 impl<P: Platform> Engine<P> {
-    pub(super) async fn run_step(&self, app: &App, step: &Step, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+    pub(super) async fn run_step(
+        &self,
+        app: &App,
+        step: &Step,
+        ctx: &mut Ctx,
+        io: &mut StepIo,
+    ) -> Result<(), StepFailure> {
         match step.kind {
             StepKind::Collect => self.collect(app, ctx, io),
             StepKind::Reprovision => self.reprovision(app, step, ctx, io).await,
@@ -49,7 +56,12 @@ impl<P: Platform> Engine<P> {
             StepKind::Restore => self.restore(ctx, io).await,
             StepKind::Verify => self.verify(ctx, io).await,
             StepKind::Enable => {
-                let new = tri!(io, ctx.new.clone().ok_or("no NEW service: reprovision did not run"));
+                let new = tri!(
+                    io,
+                    ctx.new
+                        .clone()
+                        .ok_or("no NEW service: reprovision did not run")
+                );
                 tri!(io, self.platform.set_service(app, &new));
                 ctx.enabled = true;
                 io.say(format!(
@@ -97,10 +109,16 @@ impl<P: Platform> Engine<P> {
             .iter()
             .find(|s| s.provisioned && wanted.contains(&s.service.as_str()));
         let Some(s) = svc else {
-            return Err(fail(io, format!("{} has no provisioned {}", app.name, wanted.join(" / "))));
+            return Err(fail(
+                io,
+                format!("{} has no provisioned {}", app.name, wanted.join(" / ")),
+            ));
         };
         let (Some(server), Some(database), Some(user)) = (&s.server, &s.database, &s.user) else {
-            return Err(fail(io, format!("service {} has no server, database or user", s.id)));
+            return Err(fail(
+                io,
+                format!("service {} has no server, database or user", s.id),
+            ));
         };
         ctx.old = Some(ServiceRef {
             id: s.id.clone(),
@@ -116,23 +134,48 @@ impl<P: Platform> Engine<P> {
         Ok(())
     }
 
-    async fn reprovision(&self, app: &App, step: &Step, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+    async fn reprovision(
+        &self,
+        app: &App,
+        step: &Step,
+        ctx: &mut Ctx,
+        io: &mut StepIo,
+    ) -> Result<(), StepFailure> {
         let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
         let Some(service) = step.overrides.get(&old.service) else {
-            return Err(fail(io, format!("the runbook has no override for {}", old.service)));
+            return Err(fail(
+                io,
+                format!("the runbook has no override for {}", old.service),
+            ));
         };
         let ServiceKind::Postgres { major } = ServiceKind::from_service_name(service) else {
-            return Err(fail(io, format!("override target {service} is not a postgresql-database-N service")));
+            return Err(fail(
+                io,
+                format!("override target {service} is not a postgresql-database-N service"),
+            ));
         };
-        let region = tri!(io, self.inv.regions.iter().find(|r| r.name == app.region).ok_or("region missing"));
+        let region = tri!(
+            io,
+            self.inv
+                .regions
+                .iter()
+                .find(|r| r.name == app.region)
+                .ok_or("region missing")
+        );
         let Some(server) = region.targets.get(&major) else {
             return Err(fail(
                 io,
-                format!("region {} names no target server for PostgreSQL {major} (targets = {{ \"{major}\" = \"…\" }})", region.name),
+                format!(
+                    "region {} names no target server for PostgreSQL {major} (targets = {{ \"{major}\" = \"…\" }})",
+                    region.name
+                ),
             ));
         };
         if *server == old.server {
-            return Err(fail(io, format!("NEW would be created on OLD's own server {server}: refusing to touch OLD")));
+            return Err(fail(
+                io,
+                format!("NEW would be created on OLD's own server {server}: refusing to touch OLD"),
+            ));
         }
         let new = ServiceRef {
             id: format!("{}-{major}", old.id),
@@ -144,7 +187,10 @@ impl<P: Platform> Engine<P> {
         let old_admin = tri!(io, self.servers.admin(&old.server));
         let new_admin = tri!(io, self.servers.admin(&new.server));
         let opts = if step.copy_runtime_options {
-            tri!(io, provision::read_runtime_options(&old_admin, &old.database, &old.user).await)
+            tri!(
+                io,
+                provision::read_runtime_options(&old_admin, &old.database, &old.user).await
+            )
         } else {
             RuntimeOptions {
                 connection_limit: -1,
@@ -153,9 +199,15 @@ impl<P: Platform> Engine<P> {
         };
         let password = tri!(io, self.servers.new_role_password(&new.server, &new.user));
         self.scrubber.add(password.expose());
-        let role = tri!(io, provision::provision_role(&new_admin, &new.database, &new.user, &password, &opts).await);
+        let role = tri!(
+            io,
+            provision::provision_role(&new_admin, &new.database, &new.user, &password, &opts).await
+        );
         let mut skipped = role.skipped_settings;
-        skipped.extend(tri!(io, provision::provision_database(&new_admin, &new.database, &new.user, &opts).await));
+        skipped.extend(tri!(
+            io,
+            provision::provision_database(&new_admin, &new.database, &new.user, &opts).await
+        ));
         io.say(format!(
             "provisioned {} ({service}) on server {}: role {} with a fresh password ({}), database {}",
             new.id,
@@ -167,9 +219,16 @@ impl<P: Platform> Engine<P> {
             },
             new.database
         ));
-        for (k, v) in opts.role_settings.iter().map(|(k, v)| (format!("role {k}"), v)).chain(
-            opts.database_settings.iter().map(|(k, v)| (format!("database {k}"), v)),
-        ) {
+        for (k, v) in opts
+            .role_settings
+            .iter()
+            .map(|(k, v)| (format!("role {k}"), v))
+            .chain(
+                opts.database_settings
+                    .iter()
+                    .map(|(k, v)| (format!("database {k}"), v)),
+            )
+        {
             if !skipped.iter().any(|s| s.starts_with(&k)) {
                 io.say(format!("copied {k} = {v}"));
             }
@@ -186,7 +245,13 @@ impl<P: Platform> Engine<P> {
         Ok(())
     }
 
-    async fn backup(&self, app: &App, step: &Step, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+    async fn backup(
+        &self,
+        app: &App,
+        step: &Step,
+        ctx: &mut Ctx,
+        io: &mut StepIo,
+    ) -> Result<(), StepFailure> {
         let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
         let admin = tri!(io, self.servers.admin(&old.server));
         let dir = self
@@ -216,8 +281,14 @@ impl<P: Platform> Engine<P> {
                 ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
             ],
         };
-        io.say(format!("pg_dump of {} on server {} (directory format, 2 jobs)", old.database, old.server));
-        let outcome = tri!(io, process::run(spec, &self.cancel, |s, l| io.line(s.id(), &l)).await);
+        io.say(format!(
+            "pg_dump of {} on server {} (directory format, 2 jobs)",
+            old.database, old.server
+        ));
+        let outcome = tri!(
+            io,
+            process::run(spec, &self.cancel, |s, l| io.line(s.id(), &l)).await
+        );
         if !outcome.success {
             return Err(fail(io, format!("pg_dump exited with {:?}", outcome.code)));
         }
@@ -227,10 +298,24 @@ impl<P: Platform> Engine<P> {
         tri!(
             io,
             self.store
-                .record_backup(&app.name, &old.id, run_id, &old.server, &old.database, &dir.display().to_string(), "directory", bytes as i64, &sha, &notes)
+                .record_backup(
+                    &app.name,
+                    &old.id,
+                    run_id,
+                    &old.server,
+                    &old.database,
+                    &dir.display().to_string(),
+                    "directory",
+                    bytes as i64,
+                    &sha,
+                    &notes
+                )
                 .await
         );
-        io.say(format!("backup kept: {} ({bytes} bytes, sha256 {sha})", dir.display()));
+        io.say(format!(
+            "backup kept: {} ({bytes} bytes, sha256 {sha})",
+            dir.display()
+        ));
         ctx.backup_path = Some(dir.display().to_string());
         ctx.backup_bytes = Some(bytes);
         Ok(())
@@ -241,12 +326,20 @@ impl<P: Platform> Engine<P> {
     }
 
     async fn restore(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
-        let new = tri!(io, ctx.new.clone().ok_or("no NEW service: reprovision did not run"));
+        let new = tri!(
+            io,
+            ctx.new
+                .clone()
+                .ok_or("no NEW service: reprovision did not run")
+        );
         let path = tri!(io, ctx.backup_path.clone().ok_or("no backup to restore"));
         let opts = ctx.options.clone().unwrap_or_default();
         let admin = tri!(io, self.servers.admin(&new.server));
         // An empty NEW database every time: a restore killed half-way leaves nothing behind.
-        tri!(io, provision::provision_database(&admin, &new.database, &new.user, &opts).await);
+        tri!(
+            io,
+            provision::provision_database(&admin, &new.database, &new.user, &opts).await
+        );
         let pass = tri!(io, PassFile::new(&self.state_dir.join("run"), &[&admin]));
         let mut pgoptions = NO_TIMEOUTS.to_string();
         for o in &ctx.restore_options {
@@ -272,7 +365,10 @@ impl<P: Platform> Engine<P> {
             "pg_restore into {} on server {} as {} (2 jobs, PGOPTIONS '{pgoptions}')",
             new.database, new.server, new.user
         ));
-        let outcome = tri!(io, process::run(spec, &self.cancel, |s, l| io.line(s.id(), &l)).await);
+        let outcome = tri!(
+            io,
+            process::run(spec, &self.cancel, |s, l| io.line(s.id(), &l)).await
+        );
         if outcome.success {
             return Ok(());
         }
@@ -293,7 +389,10 @@ impl<P: Platform> Engine<P> {
             ));
             return Ok(());
         }
-        Err(fail(io, format!("pg_restore exited with {:?}", outcome.code)))
+        Err(fail(
+            io,
+            format!("pg_restore exited with {:?}", outcome.code),
+        ))
     }
 
     async fn verify(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
@@ -327,6 +426,9 @@ impl<P: Platform> Engine<P> {
                 summary: format!("{} difference(s) between OLD and NEW", diffs.len()),
             });
         }
+        for w in verify::warnings(&a, &b) {
+            io.say(format!("warning: {w}"));
+        }
         io.say(format!(
             "verified: every table's row count and content hash, {} sequences and all object counts are equal",
             b.sequences.len()
@@ -347,7 +449,11 @@ pub(super) fn hash_dir(dir: &Path) -> std::io::Result<(u64, String)> {
     let mut h = Sha256::new();
     let mut total = 0u64;
     for f in files {
-        h.update(f.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        h.update(
+            f.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
         let mut file = std::fs::File::open(&f)?;
         total += std::io::copy(&mut file, &mut h)?;
     }

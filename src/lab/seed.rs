@@ -29,6 +29,8 @@ impl SeedTask {
     /// Changes whenever anything that shapes the database changes, so `lab up` re-seeds it.
     pub fn fingerprint(&self) -> Result<String> {
         let mut h = Sha256::new();
+        // Bump when the seeding procedure itself changes (v2: app sessions' TimeZone).
+        h.update(b"seed-v2|");
         h.update(format!("{}|{}|{}|", self.server, self.database, self.role));
         h.update(profiles::sql(&self.seed)?);
         h.update(profiles::extensions(&self.seed.profile).join(","));
@@ -131,7 +133,16 @@ pub async fn seed(ep: &Endpoint, secrets: &Secrets, task: &SeedTask) -> Result<(
         .await?;
     }
     let body = profiles::sql(&task.seed)?;
-    let script = format!("SET ROLE {role};\n{body}\nRESET ROLE;");
+    // As the app's own sessions would run it: with the database's TimeZone (sqlx's own
+    // connection asks for UTC), so time-bucketing views hold what the app would see.
+    let tz = DATABASE_SETTINGS
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("timezone"))
+        .map_or("UTC", |(_, v)| v);
+    let script = format!(
+        "SET ROLE {role};\nSET TimeZone = {};\n{body}\nRESET ROLE;",
+        literal(tz)
+    );
     exec(&mut conn, script)
         .await
         .wrap_err_with(|| format!("seeding {} (profile {})", task.database, task.seed.profile))?;

@@ -9,8 +9,8 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use super::{AppRecord, Platform, ServiceRef};
 use crate::engine::servers::Servers;
 use crate::inventory::{App, ServiceKind};
-use crate::postgres::wire::{AuthRequest, auth_request};
 use crate::postgres::Endpoint;
+use crate::postgres::wire::{AuthRequest, auth_request};
 
 pub struct LabPlatform {
     dir: PathBuf,
@@ -74,8 +74,9 @@ impl Platform for LabPlatform {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .wrap_err_with(|| format!("reading {}", self.path(app).display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AppRecord {
-                service: initial_service(app)
-                    .ok_or_else(|| eyre!("app {} has no provisioned PostgreSQL service", app.name))?,
+                service: initial_service(app).ok_or_else(|| {
+                    eyre!("app {} has no provisioned PostgreSQL service", app.name)
+                })?,
                 paused: false,
                 releases: 1,
             }),
@@ -100,7 +101,10 @@ impl Platform for LabPlatform {
         rec.releases += 1;
         self.write(app, &rec)?;
         let ep = self.servers.role(&rec.service.server, &rec.service.user)?;
-        log(format!("-----> Deploying {} (release v{})", app.name, rec.releases));
+        log(format!(
+            "-----> Deploying {} (release v{})",
+            app.name, rec.releases
+        ));
         log(format!(
             "-----> Image: python 3.7, psycopg2 2.8 linked against libpq {}",
             app.libpq
@@ -113,8 +117,13 @@ impl Platform for LabPlatform {
         log("*** Starting uWSGI 2.0.18 (64bit) ***".into());
         match health_check(app, &ep, &rec.service.database).await {
             Ok(summary) => {
-                log(format!("WSGI app 0 (mountpoint='') ready in 1 seconds on interpreter {:#x}", 0x55d4_c0de_u32));
-                log(format!("-----> Health check passed: GET /health 200 ({summary})"));
+                log(format!(
+                    "WSGI app 0 (mountpoint='') ready in 1 seconds on interpreter {:#x}",
+                    0x55d4_c0de_u32
+                ));
+                log(format!(
+                    "-----> Health check passed: GET /health 200 ({summary})"
+                ));
                 Ok(true)
             }
             Err(lines) => {
@@ -150,7 +159,9 @@ async fn health_check(app: &App, ep: &Endpoint, database: &str) -> Result<String
         // libpq < 10 reads the server's first authentication request and gives up on SASL.
         match auth_request(&ep.host, ep.port, &ep.user, database).await {
             Ok(AuthRequest::Sasl(_)) => {
-                return Err(traceback("SCRAM authentication requires libpq version 10 or above"));
+                return Err(traceback(
+                    "SCRAM authentication requires libpq version 10 or above",
+                ));
             }
             Ok(AuthRequest::Error(m)) => return Err(traceback(&format!("FATAL:  {m}"))),
             Ok(_) => {}

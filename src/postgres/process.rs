@@ -78,8 +78,14 @@ pub async fn run(
         .wrap_err_with(|| format!("starting {}", spec.program.display()))?;
     let pid = child.id().map(|p| Pid::from_raw(p as i32));
     let (tx, mut rx) = mpsc::channel::<(Stream, String)>(1024);
-    let out = child.stdout.take().map(|s| tokio::spawn(pump(s, Stream::Stdout, tx.clone())));
-    let err = child.stderr.take().map(|s| tokio::spawn(pump(s, Stream::Stderr, tx.clone())));
+    let out = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(pump(s, Stream::Stdout, tx.clone())));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(pump(s, Stream::Stderr, tx.clone())));
     drop(tx);
 
     let mut cancelled = false;
@@ -125,7 +131,9 @@ async fn pump(r: impl AsyncRead + Unpin, stream: Stream, tx: mpsc::Sender<(Strea
         match reader.read_until(b'\n', &mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {
-                let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+                let line = String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string();
                 if tx.send((stream, line)).await.is_err() {
                     break;
                 }
@@ -144,7 +152,11 @@ impl PassFile {
         std::fs::create_dir_all(dir)?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        let path = dir.join(format!("pgpass-{}-{}", std::process::id(), rand::random::<u32>()));
+        let path = dir.join(format!(
+            "pgpass-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -21,13 +21,20 @@ pub struct RuntimeOptions {
 }
 
 /// Read OLD's runtime options for `database` and its `role`.
-pub async fn read_runtime_options(old: &Endpoint, database: &str, role: &str) -> Result<RuntimeOptions> {
+pub async fn read_runtime_options(
+    old: &Endpoint,
+    database: &str,
+    role: &str,
+) -> Result<RuntimeOptions> {
     let mut admin = old.connect("postgres").await?;
     let settings = |rows: Vec<Option<Vec<String>>>| -> Vec<(String, String)> {
         rows.into_iter()
             .flatten()
             .flatten()
-            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect()
     };
     let role_rows: Vec<Option<Vec<String>>> = sqlx::query_scalar(
@@ -83,7 +90,11 @@ pub async fn provision_role(
 ) -> Result<Provisioned> {
     let mut admin = new.connect("postgres").await?;
     let r = ident(role);
-    exec(&mut admin, format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(database))).await?;
+    exec(
+        &mut admin,
+        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(database)),
+    )
+    .await?;
     exec(&mut admin, format!("DROP ROLE IF EXISTS {r}")).await?;
     let setting: String = sqlx::query_scalar("SELECT current_setting('password_encryption')")
         .fetch_one(&mut admin)
@@ -108,7 +119,11 @@ pub async fn provision_role(
     };
     for (k, v) in &opts.role_settings {
         if known.contains(&k.to_lowercase()) {
-            exec(&mut admin, format!("ALTER ROLE {r} SET {} = {}", ident(k), setting_value(k, v))).await?;
+            exec(
+                &mut admin,
+                format!("ALTER ROLE {r} SET {} = {}", ident(k), setting_value(k, v)),
+            )
+            .await?;
         } else {
             out.skipped_settings.push(format!("role {k}={v}"));
         }
@@ -126,13 +141,29 @@ pub async fn provision_database(
 ) -> Result<Vec<String>> {
     let mut admin = new.connect("postgres").await?;
     let db = ident(database);
-    exec(&mut admin, format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
-    exec(&mut admin, format!("CREATE DATABASE {db} OWNER {}", ident(role))).await?;
+    exec(
+        &mut admin,
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    )
+    .await?;
+    exec(
+        &mut admin,
+        format!("CREATE DATABASE {db} OWNER {}", ident(role)),
+    )
+    .await?;
     let known = known_settings(&mut admin).await?;
     let mut skipped = Vec::new();
     for (k, v) in &opts.database_settings {
         if known.contains(&k.to_lowercase()) {
-            exec(&mut admin, format!("ALTER DATABASE {db} SET {} = {}", ident(k), setting_value(k, v))).await?;
+            exec(
+                &mut admin,
+                format!(
+                    "ALTER DATABASE {db} SET {} = {}",
+                    ident(k),
+                    setting_value(k, v)
+                ),
+            )
+            .await?;
         } else {
             skipped.push(format!("database {k}={v}"));
         }
@@ -141,18 +172,24 @@ pub async fn provision_database(
     if !opts.extensions.is_empty() {
         let mut conn = new.connect(database).await?;
         for e in &opts.extensions {
-            exec(&mut conn, format!("CREATE EXTENSION IF NOT EXISTS {}", ident(e))).await?;
+            exec(
+                &mut conn,
+                format!("CREATE EXTENSION IF NOT EXISTS {}", ident(e)),
+            )
+            .await?;
         }
     }
     Ok(skipped)
 }
 
 async fn known_settings(admin: &mut sqlx::PgConnection) -> Result<HashSet<String>> {
-    Ok(sqlx::query_scalar::<_, String>("SELECT lower(name) FROM pg_settings")
-        .fetch_all(admin)
-        .await?
-        .into_iter()
-        .collect())
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT lower(name) FROM pg_settings")
+            .fetch_all(admin)
+            .await?
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// List-valued settings (search_path) are stored as their list text; everything else is one
@@ -172,9 +209,11 @@ fn setting_value(key: &str, value: &str) -> String {
 /// Does `database` exist on the server?
 pub async fn database_exists(ep: &Endpoint, database: &str) -> Result<bool> {
     let mut admin = ep.connect("postgres").await?;
-    Ok(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database WHERE datname = $1")
-        .bind(database)
-        .fetch_one(&mut admin)
-        .await?
-        > 0)
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(database)
+            .fetch_one(&mut admin)
+            .await?
+            > 0,
+    )
 }

@@ -16,6 +16,9 @@ use super::Endpoint;
 pub struct Fingerprint {
     /// `schema.table` → (rows, hash of rows).
     pub tables: BTreeMap<String, (i64, String)>,
+    /// Materialized views: derived data, refreshed by the restore under NEW's settings.
+    #[serde(default)]
+    pub matviews: BTreeMap<String, (i64, String)>,
     /// Object kind → count.
     pub objects: BTreeMap<String, i64>,
     /// `schema.sequence` → last_value.
@@ -48,13 +51,18 @@ pub async fn fingerprint(ep: &Endpoint, database: &str) -> Result<Fingerprint> {
         })
         .connect_with(ep.options(database))
         .await?;
-    let tables: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    let tables: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT format('%I.%I', n.nspname, c.relname), c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER} ORDER BY 1"
     )))
     .fetch_all(&pool)
     .await?;
-    let hashed: Vec<(String, (i64, String))> = futures::stream::iter(tables.into_iter().map(|t| {
+    let matview_names: Vec<String> = tables
+        .iter()
+        .filter(|(_, k)| k == "m")
+        .map(|(t, _)| t.clone())
+        .collect();
+    let hashed: Vec<(String, (i64, String))> = futures::stream::iter(tables.into_iter().map(|(t, _)| {
         let pool = pool.clone();
         async move {
             // Sum of the first 64 bits of each row's md5: independent of physical order.
@@ -71,14 +79,46 @@ pub async fn fingerprint(ep: &Endpoint, database: &str) -> Result<Fingerprint> {
 
     let mut objects = BTreeMap::new();
     for (kind, sql) in [
-        ("tables", format!("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}")),
-        ("indexes", format!("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('i', 'I') AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}")),
-        ("sequences", format!("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}")),
-        ("views", format!("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}")),
-        ("functions", format!("SELECT count(*) FROM pg_proc c JOIN pg_namespace n ON n.oid = c.pronamespace WHERE {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}")),
-        ("constraints", format!("SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE {USER_SCHEMAS}")),
+        (
+            "tables",
+            format!(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}"
+            ),
+        ),
+        (
+            "indexes",
+            format!(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('i', 'I') AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}"
+            ),
+        ),
+        (
+            "sequences",
+            format!(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}"
+            ),
+        ),
+        (
+            "views",
+            format!(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}"
+            ),
+        ),
+        (
+            "functions",
+            format!(
+                "SELECT count(*) FROM pg_proc c JOIN pg_namespace n ON n.oid = c.pronamespace WHERE {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}"
+            ),
+        ),
+        (
+            "constraints",
+            format!(
+                "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE {USER_SCHEMAS}"
+            ),
+        ),
     ] {
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(&pool).await?;
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_one(&pool)
+            .await?;
         objects.insert(kind.to_string(), n);
     }
     let sequences: Vec<(String, Option<i64>)> = sqlx::query_as(
@@ -91,8 +131,12 @@ pub async fn fingerprint(ep: &Endpoint, database: &str) -> Result<Fingerprint> {
             .fetch_all(&pool)
             .await?;
     pool.close().await;
+    let (matviews, tables): (BTreeMap<_, _>, BTreeMap<_, _>) = hashed
+        .into_iter()
+        .partition(|(t, _)| matview_names.contains(t));
     Ok(Fingerprint {
-        tables: hashed.into_iter().collect(),
+        tables,
+        matviews,
         objects,
         sequences: sequences.into_iter().collect(),
         extensions,
@@ -105,8 +149,12 @@ pub fn differences(old: &Fingerprint, new: &Fingerprint) -> Vec<String> {
     for (t, (rows, hash)) in &old.tables {
         match new.tables.get(t) {
             None => out.push(format!("table {t} missing on NEW")),
-            Some((r, _)) if r != rows => out.push(format!("table {t}: {rows} rows on OLD, {r} on NEW")),
-            Some((_, h)) if h != hash => out.push(format!("table {t}: same row count, different content")),
+            Some((r, _)) if r != rows => {
+                out.push(format!("table {t}: {rows} rows on OLD, {r} on NEW"))
+            }
+            Some((_, h)) if h != hash => {
+                out.push(format!("table {t}: same row count, different content"))
+            }
             Some(_) => {}
         }
     }
@@ -127,6 +175,15 @@ pub fn differences(old: &Fingerprint, new: &Fingerprint) -> Vec<String> {
             }
         }
     }
+    for (m, (rows, _)) in &old.matviews {
+        match new.matviews.get(m) {
+            None => out.push(format!("materialized view {m} missing on NEW")),
+            Some((r, _)) if r != rows => out.push(format!(
+                "materialized view {m}: {rows} rows on OLD, {r} on NEW"
+            )),
+            Some(_) => {}
+        }
+    }
     if old.extensions != new.extensions {
         out.push(format!(
             "extensions: [{}] on OLD, [{}] on NEW",
@@ -135,4 +192,18 @@ pub fn differences(old: &Fingerprint, new: &Fingerprint) -> Vec<String> {
         ));
     }
     out
+}
+
+/// Differences that lose no data: materialized views whose content differs although their
+/// row counts match (their definition depends on session settings at refresh time).
+pub fn warnings(old: &Fingerprint, new: &Fingerprint) -> Vec<String> {
+    old.matviews
+        .iter()
+        .filter_map(|(m, (rows, hash))| match new.matviews.get(m) {
+            Some((r, h)) if r == rows && h != hash => Some(format!(
+                "materialized view {m}: same row count, different content (it depends on session settings such as TimeZone at refresh time; REFRESH it on NEW as the app does)"
+            )),
+            _ => None,
+        })
+        .collect()
 }

@@ -20,7 +20,12 @@ pub enum AuthRequest {
 }
 
 /// Send a StartupMessage for `user`/`database` and read the server's first answer.
-pub async fn auth_request(host: &str, port: u16, user: &str, database: &str) -> Result<AuthRequest> {
+pub async fn auth_request(
+    host: &str,
+    port: u16,
+    user: &str,
+    database: &str,
+) -> Result<AuthRequest> {
     let fut = async {
         let mut s = TcpStream::connect((host, port)).await?;
         let mut body = Vec::new();
@@ -49,7 +54,12 @@ pub async fn auth_request(host: &str, port: u16, user: &str, database: &str) -> 
         .map_err(|_| eyre!("no answer from {host}:{port} within 10 s"))??;
     match tag {
         b'R' => {
-            let code = i32::from_be_bytes(payload.get(..4).ok_or_else(|| eyre!("short auth message"))?.try_into()?);
+            let code = i32::from_be_bytes(
+                payload
+                    .get(..4)
+                    .ok_or_else(|| eyre!("short auth message"))?
+                    .try_into()?,
+            );
             Ok(match code {
                 0 => AuthRequest::Ok,
                 3 => AuthRequest::Cleartext,

@@ -70,7 +70,8 @@ pub struct Lease {
     pub expires_at: String,
 }
 
-const STEP_COLUMNS: &str = "id, run_id, app, seq, operation, state, attempt, params, detail, started_at, finished_at";
+const STEP_COLUMNS: &str =
+    "id, run_id, app, seq, operation, state, attempt, params, detail, started_at, finished_at";
 
 impl Store {
     pub async fn create_run(&self, kind: &str, runbook: &str, params: &str) -> Result<i64> {
@@ -86,7 +87,12 @@ impl Store {
     }
 
     /// Insert an app's planned steps (all `pending`), returning their ids in order.
-    pub async fn insert_steps(&self, run_id: i64, app: &str, steps: &[(String, String)]) -> Result<Vec<i64>> {
+    pub async fn insert_steps(
+        &self,
+        run_id: i64,
+        app: &str,
+        steps: &[(String, String)],
+    ) -> Result<Vec<i64>> {
         let sql = "INSERT INTO steps (run_id, app, seq, operation, params) VALUES ($1, $2, $3, $4, $5) RETURNING id";
         let mut ids = Vec::new();
         on_pool!(self, pool => {
@@ -113,26 +119,35 @@ impl Store {
 
     pub async fn run_of_step(&self, step_id: i64) -> Result<i64> {
         let sql = "SELECT run_id FROM steps WHERE id = $1";
-        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(step_id).fetch_one(pool).await?);
+        let id: i64 =
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(step_id).fetch_one(pool).await?);
         Ok(id)
     }
 
     /// Written before the work starts.
     pub async fn step_started(&self, step_id: i64) -> Result<()> {
-        let sql = "UPDATE steps SET state = 'running', started_at = $1, finished_at = NULL WHERE id = $2";
+        let sql =
+            "UPDATE steps SET state = 'running', started_at = $1, finished_at = NULL WHERE id = $2";
         on_pool!(self, pool => { sqlx::query(sql).bind(now()).bind(step_id).execute(pool).await?; });
         Ok(())
     }
 
     /// Written after the work ends: `done`, `failed`, `skipped` or `rolled_back`.
-    pub async fn step_finished(&self, step_id: i64, state: &str, detail: Option<&str>) -> Result<()> {
+    pub async fn step_finished(
+        &self,
+        step_id: i64,
+        state: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
         let sql = "UPDATE steps SET state = $1, finished_at = $2, detail = COALESCE($3, detail) WHERE id = $4";
         on_pool!(self, pool => { sqlx::query(sql).bind(state).bind(now()).bind(detail).bind(step_id).execute(pool).await?; });
         Ok(())
     }
 
     pub async fn steps(&self, run_id: i64, app: &str) -> Result<Vec<StepRow>> {
-        let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE run_id = $1 AND app = $2 ORDER BY seq, attempt");
+        let sql = format!(
+            "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = $1 AND app = $2 ORDER BY seq, attempt"
+        );
         let rows = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(run_id).bind(app).fetch_all(pool).await?);
         Ok(rows)
     }
@@ -140,7 +155,8 @@ impl Store {
     /// The newest run that touched an app, if any.
     pub async fn latest_run_of(&self, app: &str) -> Result<Option<i64>> {
         let sql = "SELECT MAX(run_id) FROM steps WHERE app = $1";
-        let id: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(sql).bind(app).fetch_one(pool).await?);
+        let id: Option<i64> =
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(app).fetch_one(pool).await?);
         Ok(id)
     }
 
@@ -148,7 +164,8 @@ impl Store {
     pub async fn unfinished(&self) -> Result<Vec<(i64, String)>> {
         let sql = "SELECT DISTINCT s.run_id, s.app FROM steps s JOIN runs r ON r.id = s.run_id
                    WHERE r.status = 'running' ORDER BY s.run_id, s.app";
-        let rows: Vec<(i64, String)> = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        let rows: Vec<(i64, String)> =
+            on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
         Ok(rows)
     }
 
@@ -169,7 +186,8 @@ impl Store {
     }
 
     pub async fn step_logs(&self, step_id: i64) -> Result<Vec<LogRow>> {
-        let sql = "SELECT id, step_id, at, stream, line FROM step_logs WHERE step_id = $1 ORDER BY id";
+        let sql =
+            "SELECT id, step_id, at, stream, line FROM step_logs WHERE step_id = $1 ORDER BY id";
         let rows = on_pool!(self, pool => sqlx::query_as(sql).bind(step_id).fetch_all(pool).await?);
         Ok(rows)
     }
@@ -200,11 +218,18 @@ impl Store {
              FROM failures {} ORDER BY id",
             if open_only { "WHERE status = 'open'" } else { "" }
         );
-        let rows = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?);
+        let rows =
+            on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?);
         Ok(rows)
     }
 
-    pub async fn set_app_state(&self, app: &str, state: &str, paused: bool, current_service: Option<&str>) -> Result<()> {
+    pub async fn set_app_state(
+        &self,
+        app: &str,
+        state: &str,
+        paused: bool,
+        current_service: Option<&str>,
+    ) -> Result<()> {
         let sql = "UPDATE apps SET state = $1, paused = $2, current_service = COALESCE($3, current_service), updated_at = $4 WHERE name = $5";
         on_pool!(self, pool => { sqlx::query(sql).bind(state).bind(i32::from(paused)).bind(current_service).bind(now()).bind(app).execute(pool).await?; });
         Ok(())
@@ -249,7 +274,14 @@ impl Store {
     }
 
     /// Take the app's lease unless a live holder has it; returns the holder that blocks.
-    pub async fn acquire_lease(&self, app: &str, holder: &str, pid: i64, host: &str, ttl_secs: i64) -> Result<Option<Lease>> {
+    pub async fn acquire_lease(
+        &self,
+        app: &str,
+        holder: &str,
+        pid: i64,
+        host: &str,
+        ttl_secs: i64,
+    ) -> Result<Option<Lease>> {
         let now_s = now();
         let expires = (chrono::Utc::now() + chrono::Duration::seconds(ttl_secs))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -261,11 +293,12 @@ impl Store {
         if n == 1 {
             return Ok(None);
         }
-        Ok(self.lease(app).await?)
+        self.lease(app).await
     }
 
     pub async fn lease(&self, app: &str) -> Result<Option<Lease>> {
-        let sql = "SELECT app, holder, pid, host, acquired_at, expires_at FROM leases WHERE app = $1";
+        let sql =
+            "SELECT app, holder, pid, host, acquired_at, expires_at FROM leases WHERE app = $1";
         let row = on_pool!(self, pool => sqlx::query_as(sql).bind(app).fetch_optional(pool).await?);
         Ok(row)
     }

@@ -1,0 +1,512 @@
+//! Real single-app migrations on the lab's 13 and 15 servers: a plain app lands on NEW
+//! verified; a libpq 9.x app and the btree app fail, are classified and rolled back; a killed
+//! migration resumes; a second migrator is refused; no password leaks anywhere.
+
+#[path = "support/lab.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::Lab;
+
+fn reset(lab: &Lab, app: &str) {
+    let out = lab
+        .cmd()
+        .args(["lab", "reset", "--app", app])
+        .output()
+        .expect("lab reset --app");
+    support::check(&out, &format!("lab reset --app {app}"));
+}
+
+fn migrate_json(lab: &Lab, app: &str) -> (Output, Vec<serde_json::Value>) {
+    let out = lab
+        .cmd()
+        .args(["migrate", "--app", app, "--json"])
+        .output()
+        .expect("migrate");
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (out, events)
+}
+
+fn app_show(lab: &Lab, app: &str) -> serde_json::Value {
+    let out = lab
+        .cmd()
+        .args(["app", "show", app, "--json"])
+        .output()
+        .expect("app show");
+    support::check(&out, "app show");
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// Every password the lab knows (admin and every role on both servers).
+fn secrets(lab: &Lab) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![lab.state.join("lab/secrets")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("secrets dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.file_name().is_some_and(|n| n != "pgpass") {
+                out.push(
+                    std::fs::read_to_string(&p)
+                        .expect("secret")
+                        .trim()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    assert!(out.len() > 5, "secrets found: {}", out.len());
+    out
+}
+
+/// No lab password in the given outputs, the app's step logs, or pgshift's log files.
+fn assert_no_secrets(lab: &Lab, app: &str, outputs: &[&[u8]]) {
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let lines = rt.block_on(async {
+        let store = pgshift::store::Store::open(&format!(
+            "sqlite://{}",
+            lab.state.join("pgshift.db").display()
+        ))
+        .await
+        .expect("store");
+        store.app_log_lines(app).await.expect("logs")
+    });
+    assert!(!lines.is_empty(), "{app} has step logs");
+    let mut hay: Vec<String> = outputs
+        .iter()
+        .map(|o| String::from_utf8_lossy(o).to_string())
+        .collect();
+    hay.push(lines.join("\n"));
+    for e in std::fs::read_dir(lab.state.join("logs"))
+        .expect("logs")
+        .flatten()
+    {
+        hay.push(String::from_utf8_lossy(&std::fs::read(e.path()).expect("log")).to_string());
+    }
+    for s in secrets(lab) {
+        for h in &hay {
+            assert!(
+                !h.contains(&s),
+                "a lab password leaked into output or logs of {app}"
+            );
+        }
+    }
+}
+
+/// Independent of pgshift: each table's rows as text, hashed in a fixed order.
+fn table_digest(lab: &Lab, major: u32, db: &str) -> String {
+    let tables = lab.psql(major, db, "select string_agg(quote_ident(tablename), ' ' order by tablename) from pg_tables where schemaname = 'public'");
+    let mut out = Vec::new();
+    for t in tables.split(' ') {
+        let d = lab.psql(
+            major,
+            db,
+            &format!("set timezone = 'UTC'; select '{t}:' || count(*) || ':' || coalesce(md5(string_agg(x::text, '|' order by x::text)), '') from {t} x"),
+        );
+        out.push(d.lines().last().unwrap_or_default().to_string());
+    }
+    out.join("\n")
+}
+
+fn events_of<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+#[test]
+fn plain_app_migrates_verified_unpaused_with_a_listed_backup() {
+    let lab = support::lab();
+    let app = "shop-stage";
+    reset(lab, app);
+    let old_before = table_digest(lab, 13, "shop_stage");
+    let (out, events) = migrate_json(lab, app);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = events_of(&events, "done");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["outcome"], "migrated");
+    let finished: Vec<&str> = events_of(&events, "step_finished")
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        finished,
+        [
+            "collect",
+            "reprovision",
+            "pause",
+            "backup",
+            "restore",
+            "verify",
+            "enable",
+            "unpause",
+            "redeploy",
+            "schedule_deprovision"
+        ]
+    );
+    assert!(
+        events_of(&events, "log")
+            .iter()
+            .any(|e| e["step"] == "restore"
+                && e["line"].as_str().unwrap().starts_with("pg_restore: ")),
+        "restore output streamed"
+    );
+
+    // NEW equals OLD, by our own queries; OLD is untouched.
+    assert_eq!(table_digest(lab, 15, "shop_stage"), old_before);
+    assert_eq!(table_digest(lab, 13, "shop_stage"), old_before);
+    assert_eq!(
+        lab.psql(
+            15,
+            "shop_stage",
+            "select last_value from invoice_number_seq"
+        ),
+        lab.psql(
+            13,
+            "shop_stage",
+            "select last_value from invoice_number_seq"
+        )
+    );
+    assert_eq!(
+        lab.psql(
+            15,
+            "shop_stage",
+            "select tableowner from pg_tables where tablename = 'orders'"
+        ),
+        "shop_stage"
+    );
+    assert_eq!(
+        lab.psql(
+            15,
+            "shop_stage",
+            "select count(*) from pg_extension where extname = 'hstore'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        lab.psql(
+            15,
+            "postgres",
+            "select left(rolpassword, 14) from pg_authid where rolname = 'shop_stage'"
+        ),
+        "SCRAM-SHA-256$"
+    );
+    let cfg = lab.psql(15, "postgres", "select array_to_string(setconfig, ',') from pg_db_role_setting s join pg_roles r on r.oid = s.setrole where r.rolname = 'shop_stage'");
+    assert!(cfg.contains("statement_timeout=30s"), "{cfg}");
+
+    let show = app_show(lab, app);
+    assert_eq!(show["state"], "migrated");
+    assert_eq!(show["paused"], false);
+    assert_eq!(show["service"]["server"], "pg15");
+    assert!(
+        show["database_url"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(":****@127.0.0.1:{}/shop_stage", support::PORT15)),
+        "{show}"
+    );
+
+    let backups = lab
+        .cmd()
+        .args(["backups", "--json"])
+        .output()
+        .expect("backups");
+    let b: serde_json::Value = serde_json::from_slice(&backups.stdout).expect("json");
+    let mine: Vec<_> = b
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["app"] == app)
+        .collect();
+    let last = mine.last().expect("a backup of shop-stage");
+    assert_eq!(last["sha256"].as_str().unwrap().len(), 64);
+    assert!(last["size_bytes"].as_i64().unwrap() > 10_000);
+    assert!(
+        last["notes"]
+            .as_str()
+            .unwrap()
+            .starts_with("Backup taken prior to the migration")
+    );
+    assert!(
+        std::path::Path::new(last["path"].as_str().unwrap())
+            .join("toc.dat")
+            .exists()
+    );
+
+    assert_no_secrets(lab, app, &[&out.stdout, &out.stderr]);
+}
+
+#[test]
+fn libpq9_app_fails_at_redeploy_with_the_scram_message_and_rolls_back() {
+    let lab = support::lab();
+    let app = "clinic-stage";
+    reset(lab, app);
+    let (out, events) = migrate_json(lab, app);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let failure = events_of(&events, "failure");
+    assert_eq!(failure.len(), 1);
+    assert_eq!(failure[0]["step"], "redeploy");
+    assert_eq!(failure[0]["class"], "libpq-scram");
+    assert_eq!(
+        failure[0]["line"],
+        "psycopg2.OperationalError: SCRAM authentication requires libpq version 10 or above"
+    );
+    assert!(events_of(&events, "log").iter().any(|e| {
+        e["step"] == "redeploy"
+            && e["line"]
+                .as_str()
+                .unwrap()
+                .contains("SCRAM authentication requires libpq version 10 or above")
+    }));
+    assert_eq!(events_of(&events, "done")[0]["outcome"], "failed");
+
+    let show = app_show(lab, app);
+    assert_eq!(show["state"], "failed");
+    assert_eq!(show["paused"], false, "never left paused");
+    assert_eq!(show["service"]["server"], "pg13", "back on OLD");
+    // NEW is kept for inspection.
+    assert_eq!(
+        lab.psql(
+            15,
+            "postgres",
+            "select count(*) from pg_database where datname = 'clinic_stage'"
+        ),
+        "1"
+    );
+    assert_no_secrets(lab, app, &[&out.stdout, &out.stderr]);
+}
+
+#[test]
+fn btree_app_fails_in_restore_with_the_btree_message_and_rolls_back() {
+    let lab = support::lab();
+    let app = "forum-live";
+    reset(lab, app);
+    let (out, events) = migrate_json(lab, app);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let failure = events_of(&events, "failure");
+    assert_eq!(failure[0]["step"], "restore");
+    assert_eq!(failure[0]["class"], "btree-index-row-size");
+    assert!(
+        failure[0]["line"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds btree version 4 maximum 2704 for index \"redirects_source_idx\"")
+    );
+    let show = app_show(lab, app);
+    assert_eq!(
+        (show["state"].as_str(), show["paused"].as_bool()),
+        (Some("failed"), Some(false))
+    );
+    assert_eq!(show["service"]["server"], "pg13");
+    let failures = lab
+        .cmd()
+        .args(["failures", "--json"])
+        .output()
+        .expect("failures");
+    let f: serde_json::Value = serde_json::from_slice(&failures.stdout).expect("json");
+    let mine = f
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|x| x["app"] == app)
+        .expect("failure listed");
+    assert_eq!(mine["class"], "btree-index-row-size");
+    assert_eq!(mine["region"], "ch-zrh");
+    let m = &mine["matched"][0];
+    let line = m["line"].as_str().unwrap();
+    let span = &line[m["start"].as_u64().unwrap() as usize..m["end"].as_u64().unwrap() as usize];
+    assert!(
+        span.starts_with("index row size ") && span.ends_with("\"redirects_source_idx\""),
+        "{span}"
+    );
+    assert_no_secrets(lab, app, &[&out.stdout, &out.stderr]);
+}
+
+#[test]
+fn kill_9_during_restore_then_resume_ends_migrated_never_paused() {
+    let lab = support::lab();
+    let app = "tracker-live";
+    reset(lab, app);
+    let mut child = lab
+        .cmd()
+        .args(["migrate", "--app", app, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("migrate");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut seen_restore_output = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+        if v["event"] == "log"
+            && v["step"] == "restore"
+            && v["line"]
+                .as_str()
+                .unwrap_or("")
+                .contains("processing data for table \"public.events\"")
+        {
+            seen_restore_output = true;
+            break;
+        }
+    }
+    assert!(seen_restore_output, "restore of events started");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9");
+    let _ = child.wait();
+    assert_eq!(
+        app_show(lab, app)["paused"],
+        true,
+        "killed mid-window: still behind the page"
+    );
+
+    // The orphaned pg_restore dies with its parent (PDEATHSIG); give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let ps = Command::new("pgrep")
+            .args(["-f", "pg_restore.*tracker_live"])
+            .output()
+            .expect("pgrep");
+        if ps.stdout.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let out = lab
+        .cmd()
+        .args(["resume", "--json"])
+        .output()
+        .expect("resume");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let started = events_of(&events, "run_started");
+    assert!(
+        started
+            .iter()
+            .any(|e| e["app"] == app && e["resumed"] == true),
+        "{events:?}"
+    );
+    let first_step = events_of(&events, "step_started")
+        .into_iter()
+        .find(|e| e["app"] == app)
+        .expect("a step ran");
+    assert_eq!(
+        first_step["step"], "restore",
+        "resumes at the first unfinished step"
+    );
+    let show = app_show(lab, app);
+    assert_eq!(show["state"], "migrated");
+    assert_eq!(show["paused"], false);
+    assert_eq!(
+        lab.psql(
+            15,
+            "postgres",
+            "select count(*) from pg_database where datname like 'tracker%'"
+        ),
+        "1",
+        "no duplicate NEW database"
+    );
+    assert_eq!(
+        lab.psql(15, "tracker_live", "select count(*) from events"),
+        lab.psql(13, "tracker_live", "select count(*) from events")
+    );
+    assert_no_secrets(lab, app, &[&out.stdout]);
+}
+
+#[test]
+fn a_second_migrator_of_the_same_app_is_refused() {
+    let lab = support::lab();
+    let app = "fleetops-live";
+    reset(lab, app);
+    let mut first = lab
+        .cmd()
+        .args(["migrate", "--app", app, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("first migrate");
+    let mut lines = BufReader::new(first.stdout.take().expect("stdout")).lines();
+    for line in lines.by_ref() {
+        let v: serde_json::Value = serde_json::from_str(&line.expect("line")).expect("json");
+        if v["event"] == "step_started" && v["step"] == "backup" {
+            break;
+        }
+    }
+    let second = lab
+        .cmd()
+        .args(["migrate", "--app", app])
+        .output()
+        .expect("second migrate");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{app} is being migrated by another pgshift (pid {}",
+            first.id()
+        )),
+        "{err}"
+    );
+    for _ in lines {}
+    let st = first.wait().expect("first ends");
+    assert_eq!(st.code(), Some(0), "the first migration is unharmed");
+}
+
+#[test]
+fn unknown_and_non_candidate_apps_are_bad_input() {
+    let lab = support::lab();
+    let out = lab
+        .cmd()
+        .args(["migrate", "--app", "nope"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "pgshift: unknown app \"nope\" (pgshift inventory lists the fleet)"
+    );
+    let out = lab
+        .cmd()
+        .args(["migrate", "--app", "archive-live"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("archive-live is not a candidate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
