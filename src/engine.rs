@@ -244,7 +244,7 @@ impl<P: Platform> Engine<P> {
         }
 
         let total = rows.len();
-        let size = ctx.backup_bytes.unwrap_or(0);
+        let mut size = ctx.old_bytes;
         for row in rows
             .iter()
             .filter(|r| r.state != "done" && r.state != "skipped")
@@ -273,6 +273,7 @@ impl<P: Platform> Engine<P> {
                 self.scrubber.clone(),
             );
             let result = self.run_step(app, &step, &mut ctx, &mut io).await;
+            size = ctx.old_bytes;
             self.remember_secrets(&ctx);
             let seconds = started.elapsed().as_secs_f64();
             match result {

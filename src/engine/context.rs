@@ -10,6 +10,9 @@ use crate::postgres::verify::Fingerprint;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ctx {
     pub old: Option<ServiceRef>,
+    /// OLD's size when collected: what the estimates scale with.
+    #[serde(default)]
+    pub old_bytes: u64,
     pub new: Option<ServiceRef>,
     pub options: Option<RuntimeOptions>,
     pub backup_path: Option<String>,

@@ -46,7 +46,16 @@ impl<P: Platform> Engine<P> {
             self.logs.clone(),
             self.scrubber.clone(),
         );
-        io.say(format!("rolling back after {} failed", failed.operation));
+        if failed.operation == "requested" {
+            io.say("rolling back on the operator's request");
+        } else if self.cancel.is_cancelled() {
+            io.say(format!(
+                "rolling back: cancelled during {}",
+                failed.operation
+            ));
+        } else {
+            io.say(format!("rolling back after {} failed", failed.operation));
+        }
         let record = self.platform.record(app)?;
         let on_new = ctx.new.as_ref().is_some_and(|n| *n == record.service);
         let mut back_on_old = true;

@@ -44,7 +44,26 @@ impl<P: Platform> Engine<P> {
         io: &mut StepIo,
     ) -> Result<(), StepFailure> {
         match step.kind {
-            StepKind::Collect => self.collect(app, ctx, io),
+            StepKind::Collect => {
+                self.collect(app, ctx, io)?;
+                let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
+                let admin = tri!(io, self.servers.admin(&old.server));
+                let mut conn = tri!(io, admin.connect("postgres").await);
+                let bytes: i64 = tri!(
+                    io,
+                    sqlx::query_scalar("SELECT pg_database_size($1)")
+                        .bind(&old.database)
+                        .fetch_one(&mut conn)
+                        .await
+                );
+                ctx.old_bytes = bytes.max(0) as u64;
+                io.say(format!(
+                    "{} is {:.1} MB on OLD",
+                    old.database,
+                    bytes as f64 / 1e6
+                ));
+                Ok(())
+            }
             StepKind::Reprovision => self.reprovision(app, step, ctx, io).await,
             StepKind::Pause => {
                 tri!(io, self.platform.set_paused(app, true));
