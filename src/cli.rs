@@ -2,6 +2,7 @@
 //! (0 ok, 1 internal error, 2 bad input, 3 a migration ended in a classified failure).
 
 mod app_cmd;
+mod diagnose_cmd;
 mod engine_cmd;
 mod info;
 mod inventory_cmd;
@@ -110,6 +111,14 @@ pub enum Command {
     },
     /// Summarise a night (not yet available)
     Report(Pending),
+    /// Classify a log (deploy log, pg_restore output…): class, matched lines, remediations
+    Diagnose {
+        /// Log file, or - (default) for standard input
+        file: Option<PathBuf>,
+        /// An array of findings, each with a `class` field
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of a command whose engine has not landed; accepted so scripts can be written
@@ -253,6 +262,7 @@ fn run(cli: Cli) -> Result<i32> {
                     },
             }) => app_cmd::show(&ctx, &app, json, reveal_secrets).await,
             Some(Command::Backups { json }) => app_cmd::backups(&ctx, json).await,
+            Some(Command::Diagnose { file, json }) => diagnose_cmd::run(file.as_deref(), json),
             Some(Command::Failures { json }) => app_cmd::failures(&ctx, json).await,
             Some(other) => Err(UserError::new(format!(
                 "`pgshift {}` is not available in this version yet",
@@ -279,6 +289,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::App { .. } => "app",
         Command::Backups { .. } => "backups",
         Command::Report(_) => "report",
+        Command::Diagnose { .. } => "diagnose",
     }
 }
 
