@@ -90,8 +90,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Retry a failed app with a remediation (not yet available)
-    Retry(Pending),
+    /// Apply a remediation to a failed app and run its runbook again
+    Retry {
+        #[arg(long, value_name = "APP")]
+        app: String,
+        /// Remediation id (default: the first one its failure offers; `pgshift failures` lists them)
+        #[arg(long, value_name = "ID")]
+        remediation: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Put a migrated app back on its old database (refused if NEW took writes since)
     Rollback {
         #[arg(long, value_name = "APP")]
@@ -250,6 +258,9 @@ fn run(cli: Cli) -> Result<i32> {
             Some(Command::Resume { json }) => {
                 engine_cmd::run(&ctx, engine_cmd::What::Resume, json, None).await
             }
+            Some(Command::Retry { app, remediation, json }) => {
+                engine_cmd::run(&ctx, engine_cmd::What::Retry(app, remediation), json, None).await
+            }
             Some(Command::Rollback { app, json }) => {
                 engine_cmd::run(&ctx, engine_cmd::What::Rollback(app), json, None).await
             }
@@ -284,7 +295,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Run(_) => "run",
         Command::Resume { .. } => "resume",
         Command::Failures { .. } => "failures",
-        Command::Retry(_) => "retry",
+        Command::Retry { .. } => "retry",
         Command::Rollback { .. } => "rollback",
         Command::App { .. } => "app",
         Command::Backups { .. } => "backups",

@@ -331,6 +331,16 @@ fn unknown(lines: &[String]) -> Finding {
     }
 }
 
+/// A remediation by id, from any rule.
+pub fn remediation(id: &str) -> Option<Remediation> {
+    RULES
+        .iter()
+        .flat_map(|r| r.remediations.iter())
+        .chain(UNKNOWN.iter())
+        .find(|r| r.id == id)
+        .cloned()
+}
+
 /// Every class id pgshift knows, in priority order (`unknown` last).
 pub fn classes() -> Vec<&'static str> {
     let mut v: Vec<&str> = RULES.iter().map(|r| r.class).collect();

@@ -158,21 +158,84 @@ impl<P: Platform> Engine<P> {
         }
         lease::acquire(&self.store, name, &self.holder).await?;
         let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
-        let result = self.start_run(app).await;
+        let result = self.start_run(app, "migrate", None).await;
         keep.abort();
         self.store.release_lease(name, &self.holder.0).await?;
         result
     }
 
-    async fn start_run(&self, app: &App) -> Result<Outcome> {
+    /// Apply a remediation to a failed app and run the runbook again. The whole runbook, not
+    /// just the failed step: the rollback put the app back on OLD and unpaused it, so OLD has
+    /// taken writes since the backup, and NEW must be filled again.
+    pub async fn retry(&self, name: &str, remediation: Option<&str>) -> Result<(String, Outcome)> {
+        let app = self.app(name)?;
+        let failure = self
+            .store
+            .failures(true)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|f| f.app == name)
+            .ok_or_else(|| UserError::new(format!("{name} has no open failure to retry (pgshift failures lists them)")))?;
+        let offered: Vec<diagnose::Remediation> = serde_json::from_str::<Vec<serde_json::Value>>(&failure.remediations)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| {
+                let id = r["id"].as_str()?;
+                diagnose::remediation(id)
+            })
+            .collect();
+        let chosen = match remediation {
+            Some(id) => offered.iter().find(|r| r.id == id).cloned().ok_or_else(|| {
+                UserError::new(format!(
+                    "remediation \"{id}\" is not offered for {name}'s {} failure (offered: {})",
+                    failure.class,
+                    offered.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
+                ))
+            })?,
+            None => offered
+                .first()
+                .cloned()
+                .ok_or_else(|| UserError::new(format!("no remediation offered for {name}'s {} failure", failure.class)))?,
+        };
+        match chosen.id {
+            "rollback" => {
+                return Err(UserError::new(format!("{name} is already back on OLD; rebuild its image, then retry with another remediation")).into());
+            }
+            "md5-password" | "pglz-restore" | "retry" | "filter-settings" | "newest-client" => {}
+            other => {
+                return Err(UserError::new(format!(
+                    "remediation {other} needs a human ({}); apply it, then `pgshift retry --app {name} --remediation retry`",
+                    chosen.description
+                ))
+                .into());
+            }
+        }
+        lease::acquire(&self.store, name, &self.holder).await?;
+        let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
+        self.store.set_failure_status(failure.id, "retried").await?;
+        let result = self.start_run(app, "retry", Some(chosen.id)).await;
+        keep.abort();
+        self.store.release_lease(name, &self.holder.0).await?;
+        let outcome = result?;
+        if outcome == Outcome::Migrated {
+            self.store.set_failure_status(failure.id, "resolved").await?;
+            if chosen.id == "md5-password" {
+                self.store.set_needs_rebuild(name).await?;
+            }
+        }
+        Ok((chosen.id.to_string(), outcome))
+    }
+
+    async fn start_run(&self, app: &App, kind: &str, remediation: Option<&str>) -> Result<Outcome> {
         let steps = self
             .runbook
             .steps()
             .map_err(|(_, m)| eyre!("runbook {}: {m}", self.runbook.name))?;
-        let params = serde_json::json!({ "app": app.name }).to_string();
+        let params = serde_json::json!({ "app": app.name, "remediation": remediation }).to_string();
         let run_id = self
             .store
-            .create_run("migrate", &self.runbook.name, &params)
+            .create_run(kind, &self.runbook.name, &params)
             .await?;
         let rows: Vec<(String, String)> = steps
             .iter()
@@ -227,7 +290,11 @@ impl<P: Platform> Engine<P> {
             steps: rows.iter().map(|r| r.operation.clone()).collect(),
             resumed,
         });
-        let mut ctx = Ctx::from_rows(&rows);
+        let mut ctx = if rows.iter().any(|r| r.state == "done") {
+            Ctx::from_rows(&rows)
+        } else {
+            Ctx::with_remediation(self.store.run_remediation(run_id).await?.as_deref())
+        };
         self.remember_secrets(&ctx);
 
         // A run that already failed (and maybe died while rolling back) finishes its rollback.

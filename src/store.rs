@@ -49,6 +49,9 @@ pub struct AppState {
     pub state: String,
     pub paused: bool,
     pub current_service: Option<String>,
+    /// The app's image must be rebuilt (its NEW role was md5-hashed for an old libpq).
+    #[sqlx(default)]
+    pub needs_rebuild: bool,
 }
 
 impl Store {
@@ -155,7 +158,7 @@ impl Store {
 
     /// Every app's state, by name.
     pub async fn app_states(&self) -> Result<HashMap<String, AppState>> {
-        let sql = "SELECT name, state, paused <> 0 AS paused, current_service FROM apps";
+        let sql = "SELECT name, state, paused <> 0 AS paused, current_service, needs_rebuild <> 0 AS needs_rebuild FROM apps";
         let rows: Vec<AppState> =
             on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
         Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())

@@ -48,6 +48,7 @@ fn state(name: &str, s: &str, paused: bool) -> (String, AppState) {
             state: s.into(),
             paused,
             current_service: None,
+            needs_rebuild: false,
         },
     )
 }

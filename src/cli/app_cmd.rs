@@ -21,6 +21,7 @@ struct AppView {
     libpq: String,
     state: String,
     paused: bool,
+    needs_rebuild: bool,
     service: crate::platform::ServiceRef,
     database_url: String,
     releases: u32,
@@ -42,7 +43,9 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
     let platform = LabPlatform::new(&ctx.cfg.state_dir(), servers.clone());
     let rec = platform.record(&app)?;
     let store = Store::open(&ctx.cfg.store_url()).await?;
-    let state = store.app_states().await?.get(name).map_or_else(
+    let stored = store.app_states().await?.remove(name);
+    let needs_rebuild = stored.as_ref().is_some_and(|s| s.needs_rebuild);
+    let state = stored.map_or_else(
         || {
             if app.is_candidate() {
                 "pending".to_string()
@@ -50,7 +53,7 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
                 "not-candidate".into()
             }
         },
-        |s| s.state.clone(),
+        |s| s.state,
     );
     let ep = servers.role(&rec.service.server, &rec.service.user)?;
     let password = if reveal {
@@ -65,6 +68,7 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
         libpq: app.libpq.to_string(),
         state,
         paused: rec.paused,
+        needs_rebuild,
         database_url: format!(
             "postgres://{}:{password}@{}:{}/{}",
             ep.user, ep.host, ep.port, rec.service.database
@@ -91,6 +95,9 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
         );
         println!("  DATABASE_URL {}", view.database_url);
         println!("  release      v{}", view.releases);
+        if view.needs_rebuild {
+            println!("  ⚠ image      rebuild it: libpq {} cannot do SCRAM, so its NEW role is md5-hashed", view.libpq);
+        }
         if let Some(r) = view.latest_run {
             println!("  latest run   {r}");
         }

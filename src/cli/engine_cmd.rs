@@ -21,6 +21,7 @@ pub enum What {
     Migrate(String),
     Resume,
     Rollback(String),
+    Retry(String, Option<String>),
 }
 
 pub async fn run(
@@ -74,6 +75,14 @@ pub async fn run(
             .rollback_app(app)
             .await
             .map(|o| vec![(app.clone(), o)]),
+        What::Retry(app, remediation) => {
+            engine.retry(app, remediation.as_deref()).await.map(|(r, o)| {
+                if !json {
+                    eprintln!("{app}: retried with remediation {r}");
+                }
+                vec![(app.clone(), o)]
+            })
+        }
     };
     engine.shutdown().await;
     let _ = printer.await;

@@ -25,6 +25,13 @@ pub struct Ctx {
     #[serde(default)]
     pub restore_options: Vec<String>,
     pub deprovision_not_before: Option<String>,
+    /// The remediation this run applies (`md5-password`, `pglz-restore`, …), if any.
+    #[serde(default)]
+    pub remediation: Option<String>,
+    /// Hash NEW's role password md5 whatever NEW's password_encryption says (for images with
+    /// libpq < 10); the app then needs an image rebuild.
+    #[serde(default)]
+    pub md5_password: bool,
 }
 
 impl Ctx {
@@ -39,6 +46,20 @@ impl Ctx {
         rows.iter()
             .rfind(|r| r.state == "done")
             .map_or_else(Self::default, |r| Self::from_snapshot(r.detail.as_deref()))
+    }
+
+    /// A fresh context for a run that applies `remediation`.
+    pub fn with_remediation(remediation: Option<&str>) -> Self {
+        let mut c = Self {
+            remediation: remediation.map(str::to_string),
+            ..Self::default()
+        };
+        match remediation {
+            Some("md5-password") => c.md5_password = true,
+            Some("pglz-restore") => c.restore_options.push("default_toast_compression=pglz".into()),
+            _ => {}
+        }
+        c
     }
 
     pub fn snapshot(&self) -> String {

@@ -87,6 +87,7 @@ pub async fn provision_role(
     role: &str,
     password: &Secret,
     opts: &RuntimeOptions,
+    force_method: Option<PasswordMethod>,
 ) -> Result<Provisioned> {
     let mut admin = new.connect("postgres").await?;
     let r = ident(role);
@@ -99,9 +100,10 @@ pub async fn provision_role(
     let setting: String = sqlx::query_scalar("SELECT current_setting('password_encryption')")
         .fetch_one(&mut admin)
         .await?;
-    let method = PasswordMethod::from_setting(&setting).unwrap_or(PasswordMethod::ScramSha256);
-    // What the server itself would store for a plaintext password, without sending the
-    // plaintext in SQL text.
+    let method = force_method
+        .unwrap_or_else(|| PasswordMethod::from_setting(&setting).unwrap_or(PasswordMethod::ScramSha256));
+    // What the server itself would store for a plaintext password (under the session's
+    // password_encryption), without sending the plaintext in SQL text.
     let verifier = hash_password(method, role, password.expose());
     exec(
         &mut admin,

@@ -223,6 +223,27 @@ impl Store {
         Ok(rows)
     }
 
+    pub async fn set_failure_status(&self, id: i64, status: &str) -> Result<()> {
+        let sql = "UPDATE failures SET status = $1, resolved_at = CASE WHEN $1 = 'resolved' THEN $2 ELSE resolved_at END WHERE id = $3";
+        on_pool!(self, pool => { sqlx::query(sql).bind(status).bind(now()).bind(id).execute(pool).await?; });
+        Ok(())
+    }
+
+    pub async fn set_needs_rebuild(&self, app: &str) -> Result<()> {
+        let sql = "UPDATE apps SET needs_rebuild = 1, updated_at = $1 WHERE name = $2";
+        on_pool!(self, pool => { sqlx::query(sql).bind(now()).bind(app).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// The remediation a run was started with (`retry --remediation`).
+    pub async fn run_remediation(&self, run_id: i64) -> Result<Option<String>> {
+        let sql = "SELECT params FROM runs WHERE id = $1";
+        let params: Option<String> = on_pool!(self, pool => sqlx::query_scalar(sql).bind(run_id).fetch_optional(pool).await?);
+        Ok(params
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+            .and_then(|v| v["remediation"].as_str().map(str::to_string)))
+    }
+
     pub async fn set_app_state(
         &self,
         app: &str,
