@@ -7,6 +7,7 @@ mod engine_cmd;
 mod info;
 mod inventory_cmd;
 mod lab_cmd;
+mod preflight_cmd;
 
 use std::path::PathBuf;
 
@@ -63,8 +64,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Predict failures before the window (not yet available)
-    Preflight(Pending),
+    /// Predict failures before the window, against the real OLD and NEW servers
+    Preflight {
+        /// Only this app (default: every candidate)
+        #[arg(long, value_name = "APP")]
+        app: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Plan batches by region (not yet available)
     Plan(Pending),
     /// Migrate one app now: every step shown, logs streamed; exit 3 if it failed (rolled back)
@@ -77,6 +84,9 @@ pub enum Command {
         /// Runbook file (default: the built-in pg13-to-pg15)
         #[arg(long, value_name = "FILE")]
         runbook: Option<PathBuf>,
+        /// Run preflight first and apply its remediations up front
+        #[arg(long)]
+        apply_preflight: bool,
     },
     /// Run planned batches (not yet available)
     Run(Pending),
@@ -246,19 +256,30 @@ fn run(cli: Cli) -> Result<i32> {
             Some(Command::Lab { action }) => lab_cmd::run(&ctx, action).await,
             Some(Command::Inventory { json }) => inventory_cmd::run(&ctx, json),
             Some(Command::Info { json }) => info::run(&ctx, json).await,
-            Some(Command::Migrate { app, json, runbook }) => {
-                engine_cmd::run(
-                    &ctx,
-                    engine_cmd::What::Migrate(app),
-                    json,
-                    runbook.as_deref(),
-                )
-                .await
+            Some(Command::Migrate {
+                app,
+                json,
+                runbook,
+                apply_preflight,
+            }) => {
+                let what = if apply_preflight {
+                    engine_cmd::What::MigratePreflighted(app)
+                } else {
+                    engine_cmd::What::Migrate(app)
+                };
+                engine_cmd::run(&ctx, what, json, runbook.as_deref()).await
+            }
+            Some(Command::Preflight { app, json }) => {
+                preflight_cmd::run(&ctx, app.as_deref(), json).await
             }
             Some(Command::Resume { json }) => {
                 engine_cmd::run(&ctx, engine_cmd::What::Resume, json, None).await
             }
-            Some(Command::Retry { app, remediation, json }) => {
+            Some(Command::Retry {
+                app,
+                remediation,
+                json,
+            }) => {
                 engine_cmd::run(&ctx, engine_cmd::What::Retry(app, remediation), json, None).await
             }
             Some(Command::Rollback { app, json }) => {
@@ -289,7 +310,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Lab { .. } => "lab",
         Command::Inventory { .. } => "inventory",
         Command::Info { .. } => "info",
-        Command::Preflight(_) => "preflight",
+        Command::Preflight { .. } => "preflight",
         Command::Plan(_) => "plan",
         Command::Migrate { .. } => "migrate",
         Command::Run(_) => "run",

@@ -53,7 +53,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             .iter()
             .map(|p| {
                 // Quotes as any tool or locale prints them.
-                let p = p.replace('"', r#"["'“”«»]"#).replace(r#"[^["'“”«»]]"#, r#"[^"'“”«»]"#);
+                let p = p
+                    .replace('"', r#"["'“”«»]"#)
+                    .replace(r#"[^["'“”«»]]"#, r#"[^"'“”«»]"#);
                 Regex::new(&format!("(?i){p}")).expect("rule pattern compiles")
             })
             .collect(),
@@ -127,9 +129,14 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         rule(
             "ownership",
-            &[r#"must be owner of (?:extension|schema|database|table|function|type|language) "?[\w.]+"?"#],
+            &[
+                r#"must be owner of (?:extension|schema|database|table|function|type|language) "?[\w.]+"?"#,
+            ],
             "A restore as a non-owner could not change ownership or comments of an object it does not own; known harmless.",
-            &[r("ignore", "nothing to do: recorded as a warning; verification decides")],
+            &[r(
+                "ignore",
+                "nothing to do: recorded as a warning; verification decides",
+            )],
         ),
         rule(
             "public-schema-permission",
@@ -384,45 +391,116 @@ mod tests {
     /// failures_real.rs re-captures them), or faithfully transcribed where the lab cannot
     /// produce it (an old libpq or pg_restore, a full disk).
     const CAPTURED: &[(&str, &str, &str)] = &[
-        ("libpq-scram", include_str!("../fixtures/captured/libpq-scram-django-uwsgi.log"), "SCRAM authentication requires libpq version 10 or above"),
-        ("libpq-scram", include_str!("../fixtures/captured/libpq-scram-rails-old-libpq.log"), "authentication method 10 not supported"),
-        ("btree-index-row-size", include_str!("../fixtures/captured/pg_restore-btree-index-row-size.log"), "index row size 3696 exceeds btree version 4 maximum 2704 for index \"t_v_idx\""),
-        ("extension-missing", include_str!("../fixtures/captured/extension-missing.log"), "extension \"pgshift_no_such_extension\" is not available"),
-        ("extension-version", include_str!("../fixtures/captured/extension-version.log"), "extension \"hstore\" has no update path from version \"1.8\" to version \"9.9\""),
-        ("role-missing", include_str!("../fixtures/captured/pg_restore-aggregate-and-role.log"), "role \"diag_owner\" does not exist"),
-        ("ownership", include_str!("../fixtures/captured/ownership.log"), "must be owner of extension plpgsql"),
-        ("public-schema-permission", include_str!("../fixtures/captured/public-schema-permission.log"), "permission denied for schema public"),
-        ("aggregate-signature", include_str!("../fixtures/captured/pg_restore-aggregate-and-role.log"), "function array_append(anyarray, anyelement) does not exist"),
-        ("collation", include_str!("../fixtures/captured/collation.log"), "collation \"de_CH_pgshift\" for encoding \"UTF8\" does not exist"),
-        ("unknown-setting", include_str!("../fixtures/captured/unknown-setting.log"), "unrecognized configuration parameter \"no_such_setting\""),
-        ("client-version", include_str!("../fixtures/captured/client-version.log"), "aborting because of server version mismatch"),
-        ("disk-full", include_str!("../fixtures/captured/disk-full.log"), "No space left on device"),
-        ("timeout", include_str!("../fixtures/captured/timeout.log"), "canceling statement due to statement timeout"),
-        ("connection", include_str!("../fixtures/captured/connection.log"), "Connection refused"),
-        ("verification-mismatch", include_str!("../fixtures/captured/verification-mismatch.log"), "verification failed: table public.comments: 9000 rows on OLD, 8999 on NEW"),
+        (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-django-uwsgi.log"),
+            "SCRAM authentication requires libpq version 10 or above",
+        ),
+        (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-rails-old-libpq.log"),
+            "authentication method 10 not supported",
+        ),
+        (
+            "btree-index-row-size",
+            include_str!("../fixtures/captured/pg_restore-btree-index-row-size.log"),
+            "index row size 3696 exceeds btree version 4 maximum 2704 for index \"t_v_idx\"",
+        ),
+        (
+            "extension-missing",
+            include_str!("../fixtures/captured/extension-missing.log"),
+            "extension \"pgshift_no_such_extension\" is not available",
+        ),
+        (
+            "extension-version",
+            include_str!("../fixtures/captured/extension-version.log"),
+            "extension \"hstore\" has no update path from version \"1.8\" to version \"9.9\"",
+        ),
+        (
+            "role-missing",
+            include_str!("../fixtures/captured/pg_restore-aggregate-and-role.log"),
+            "role \"diag_owner\" does not exist",
+        ),
+        (
+            "ownership",
+            include_str!("../fixtures/captured/ownership.log"),
+            "must be owner of extension plpgsql",
+        ),
+        (
+            "public-schema-permission",
+            include_str!("../fixtures/captured/public-schema-permission.log"),
+            "permission denied for schema public",
+        ),
+        (
+            "aggregate-signature",
+            include_str!("../fixtures/captured/pg_restore-aggregate-and-role.log"),
+            "function array_append(anyarray, anyelement) does not exist",
+        ),
+        (
+            "collation",
+            include_str!("../fixtures/captured/collation.log"),
+            "collation \"de_CH_pgshift\" for encoding \"UTF8\" does not exist",
+        ),
+        (
+            "unknown-setting",
+            include_str!("../fixtures/captured/unknown-setting.log"),
+            "unrecognized configuration parameter \"no_such_setting\"",
+        ),
+        (
+            "client-version",
+            include_str!("../fixtures/captured/client-version.log"),
+            "aborting because of server version mismatch",
+        ),
+        (
+            "disk-full",
+            include_str!("../fixtures/captured/disk-full.log"),
+            "No space left on device",
+        ),
+        (
+            "timeout",
+            include_str!("../fixtures/captured/timeout.log"),
+            "canceling statement due to statement timeout",
+        ),
+        (
+            "connection",
+            include_str!("../fixtures/captured/connection.log"),
+            "Connection refused",
+        ),
+        (
+            "verification-mismatch",
+            include_str!("../fixtures/captured/verification-mismatch.log"),
+            "verification failed: table public.comments: 9000 rows on OLD, 8999 on NEW",
+        ),
     ];
 
     #[test]
     fn every_class_is_recognised_from_captured_output_with_its_exact_span() {
         for (class, log, span) in CAPTURED {
             let all = diagnose_all(&lines(log));
-            let f = all
-                .iter()
-                .find(|f| f.class == *class)
-                .unwrap_or_else(|| panic!("{class}: {:?}", all.iter().map(|f| f.class).collect::<Vec<_>>()));
+            let f = all.iter().find(|f| f.class == *class).unwrap_or_else(|| {
+                panic!(
+                    "{class}: {:?}",
+                    all.iter().map(|f| f.class).collect::<Vec<_>>()
+                )
+            });
             let m = &f.matched[0];
             assert_eq!(&m.line[m.start..m.end], *span, "{class}");
             assert!(!f.remediations.is_empty(), "{class}");
         }
         let covered: Vec<&str> = CAPTURED.iter().map(|c| c.0).collect();
         for class in classes() {
-            assert!(class == "unknown" || covered.contains(&class), "no captured output for {class}");
+            assert!(
+                class == "unknown" || covered.contains(&class),
+                "no captured output for {class}"
+            );
         }
     }
 
     #[test]
     fn btree_failure_keeps_detail_hint_and_command() {
-        let f = diagnose(&lines(include_str!("../fixtures/captured/pg_restore-btree-index-row-size.log")));
+        let f = diagnose(&lines(include_str!(
+            "../fixtures/captured/pg_restore-btree-index-row-size.log"
+        )));
         assert_eq!(f.class, "btree-index-row-size");
         let ctx: Vec<&str> = f.matched[1..].iter().map(|m| m.line.as_str()).collect();
         assert_eq!(ctx.len(), 4, "{ctx:?}");
@@ -442,7 +520,9 @@ mod tests {
 
     #[test]
     fn a_message_wrapped_over_two_lines_still_matches() {
-        let log = lines("psycopg2.OperationalError: SCRAM authentication requires libpq version 10 or\n  above\n");
+        let log = lines(
+            "psycopg2.OperationalError: SCRAM authentication requires libpq version 10 or\n  above\n",
+        );
         let f = diagnose(&log);
         assert_eq!(f.class, "libpq-scram");
         assert_eq!(f.matched[0].index, 0);

@@ -127,6 +127,11 @@ impl<P: Platform> Engine<P> {
 
     /// Start a new run of the runbook for one app and drive it to an outcome.
     pub async fn migrate(&self, name: &str) -> Result<Outcome> {
+        self.migrate_with(name, None).await
+    }
+
+    /// As `migrate`, applying remediations up front (from preflight), comma-separated.
+    pub async fn migrate_with(&self, name: &str, remediations: Option<&str>) -> Result<Outcome> {
         let app = self.app(name)?;
         if !self.runbook.applies_to(app) {
             return Err(UserError::new(format!(
@@ -158,7 +163,7 @@ impl<P: Platform> Engine<P> {
         }
         lease::acquire(&self.store, name, &self.holder).await?;
         let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
-        let result = self.start_run(app, "migrate", None).await;
+        let result = self.start_run(app, "migrate", remediations).await;
         keep.abort();
         self.store.release_lease(name, &self.holder.0).await?;
         result
@@ -176,27 +181,38 @@ impl<P: Platform> Engine<P> {
             .into_iter()
             .rev()
             .find(|f| f.app == name)
-            .ok_or_else(|| UserError::new(format!("{name} has no open failure to retry (pgshift failures lists them)")))?;
-        let offered: Vec<diagnose::Remediation> = serde_json::from_str::<Vec<serde_json::Value>>(&failure.remediations)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|r| {
-                let id = r["id"].as_str()?;
-                diagnose::remediation(id)
-            })
-            .collect();
-        let chosen = match remediation {
-            Some(id) => offered.iter().find(|r| r.id == id).cloned().ok_or_else(|| {
+            .ok_or_else(|| {
                 UserError::new(format!(
-                    "remediation \"{id}\" is not offered for {name}'s {} failure (offered: {})",
-                    failure.class,
-                    offered.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
+                    "{name} has no open failure to retry (pgshift failures lists them)"
+                ))
+            })?;
+        let offered: Vec<diagnose::Remediation> =
+            serde_json::from_str::<Vec<serde_json::Value>>(&failure.remediations)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| {
+                    let id = r["id"].as_str()?;
+                    diagnose::remediation(id)
+                })
+                .collect();
+        let chosen = match remediation {
+            Some(id) => offered
+                .iter()
+                .find(|r| r.id == id)
+                .cloned()
+                .ok_or_else(|| {
+                    UserError::new(format!(
+                        "remediation \"{id}\" is not offered for {name}'s {} failure (offered: {})",
+                        failure.class,
+                        offered.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
+                    ))
+                })?,
+            None => offered.first().cloned().ok_or_else(|| {
+                UserError::new(format!(
+                    "no remediation offered for {name}'s {} failure",
+                    failure.class
                 ))
             })?,
-            None => offered
-                .first()
-                .cloned()
-                .ok_or_else(|| UserError::new(format!("no remediation offered for {name}'s {} failure", failure.class)))?,
         };
         match chosen.id {
             "rollback" => {
@@ -219,7 +235,9 @@ impl<P: Platform> Engine<P> {
         self.store.release_lease(name, &self.holder.0).await?;
         let outcome = result?;
         if outcome == Outcome::Migrated {
-            self.store.set_failure_status(failure.id, "resolved").await?;
+            self.store
+                .set_failure_status(failure.id, "resolved")
+                .await?;
             if chosen.id == "md5-password" {
                 self.store.set_needs_rebuild(name).await?;
             }
@@ -413,6 +431,10 @@ impl<P: Platform> Engine<P> {
             )
             .await?;
         self.store.finish_run(run_id, "done").await?;
+        // Whatever failed before, the app is migrated now.
+        self.store
+            .close_failures(Some(&app.name), "resolved")
+            .await?;
         let _ = self.events.send(Event::Done {
             run_id,
             app: app.name.clone(),

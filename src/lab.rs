@@ -275,8 +275,9 @@ impl Lab {
         self.up(inv, on).await
     }
 
-    /// Put one app back as the fixture fleet has it: its OLD database re-seeded, anything of
-    /// it on the other lab cluster (a NEW database and role) dropped.
+    /// Put one app back as the fixture fleet has it: anything of it on the other lab cluster
+    /// (a NEW database and role) dropped, its OLD database re-seeded only if it is missing or
+    /// out of date (pgshift never writes to OLD, so a seeded OLD is as the fleet has it).
     pub async fn reset_app(&self, inv: &Inventory, app: &str, on: &dyn Fn(LabEvent)) -> Result<()> {
         let tasks: Vec<SeedTask> = seed::tasks(inv)
             .into_iter()

@@ -12,5 +12,6 @@ pub mod lab;
 pub mod logging;
 pub mod platform;
 pub mod postgres;
+pub mod preflight;
 pub mod runbook;
 pub mod store;

@@ -247,7 +247,7 @@ fn plain_app_migrates_verified_unpaused_with_a_listed_backup() {
 }
 
 #[test]
-fn libpq9_app_fails_at_redeploy_with_the_scram_message_and_rolls_back() {
+fn libpq9_app_fails_at_redeploy_rolls_back_and_retry_with_md5_migrates_it() {
     let lab = support::lab();
     let app = "clinic-stage";
     reset(lab, app);
@@ -288,11 +288,57 @@ fn libpq9_app_fails_at_redeploy_with_the_scram_message_and_rolls_back() {
         ),
         "1"
     );
-    assert_no_secrets(lab, app, &[&out.stdout, &out.stderr]);
+
+    // The default remediation: NEW's role hashed md5, redeployed, the image flagged.
+    let retry = lab
+        .cmd()
+        .args(["retry", "--app", app, "--json"])
+        .output()
+        .expect("retry");
+    assert_eq!(
+        retry.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    let ev: Vec<serde_json::Value> = String::from_utf8_lossy(&retry.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(events_of(&ev, "failure").is_empty());
+    assert!(
+        events_of(&ev, "step_finished")
+            .iter()
+            .any(|e| e["step"] == "verify" && e["state"] == "done")
+    );
+    assert!(
+        events_of(&ev, "log").iter().any(|e| e["step"] == "redeploy"
+            && e["line"].as_str().unwrap().contains("Health check passed"))
+    );
+    assert_eq!(
+        lab.psql(
+            15,
+            "postgres",
+            "select left(rolpassword, 3) from pg_authid where rolname = 'clinic_stage'"
+        ),
+        "md5"
+    );
+    let show = app_show(lab, app);
+    assert_eq!(
+        (show["state"].as_str(), show["paused"].as_bool()),
+        (Some("migrated"), Some(false))
+    );
+    assert_eq!(show["service"]["server"], "pg15");
+    assert_eq!(show["needs_rebuild"], true);
+    assert_no_secrets(
+        lab,
+        app,
+        &[&out.stdout, &out.stderr, &retry.stdout, &retry.stderr],
+    );
 }
 
 #[test]
-fn btree_app_fails_in_restore_with_the_btree_message_and_rolls_back() {
+fn btree_app_fails_in_restore_rolls_back_and_retry_with_pglz_migrates_it() {
     let lab = support::lab();
     let app = "forum-live";
     reset(lab, app);
@@ -340,7 +386,44 @@ fn btree_app_fails_in_restore_with_the_btree_message_and_rolls_back() {
         span.starts_with("index row size ") && span.ends_with("\"redirects_source_idx\""),
         "{span}"
     );
-    assert_no_secrets(lab, app, &[&out.stdout, &out.stderr]);
+
+    // The default remediation restores with pglz: the index exists on NEW exactly as on OLD.
+    let retry = lab
+        .cmd()
+        .args(["retry", "--app", app])
+        .output()
+        .expect("retry");
+    assert_eq!(
+        retry.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&retry.stdout)
+    );
+    let def = "select pg_get_indexdef('redirects_source_idx'::regclass)";
+    assert_eq!(
+        lab.psql(15, "forum_live", def),
+        lab.psql(13, "forum_live", def)
+    );
+    let show = app_show(lab, app);
+    assert_eq!(
+        (show["state"].as_str(), show["paused"].as_bool()),
+        (Some("migrated"), Some(false))
+    );
+    let open = lab
+        .cmd()
+        .args(["failures", "--json"])
+        .output()
+        .expect("failures");
+    let f: serde_json::Value = serde_json::from_slice(&open.stdout).expect("json");
+    assert!(
+        !f.as_array().unwrap().iter().any(|x| x["app"] == app),
+        "the failure is resolved"
+    );
+    assert_no_secrets(
+        lab,
+        app,
+        &[&out.stdout, &out.stderr, &retry.stdout, &retry.stderr],
+    );
 }
 
 #[test]

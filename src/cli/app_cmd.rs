@@ -96,7 +96,10 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
         println!("  DATABASE_URL {}", view.database_url);
         println!("  release      v{}", view.releases);
         if view.needs_rebuild {
-            println!("  ⚠ image      rebuild it: libpq {} cannot do SCRAM, so its NEW role is md5-hashed", view.libpq);
+            println!(
+                "  ⚠ image      rebuild it: libpq {} cannot do SCRAM, so its NEW role is md5-hashed",
+                view.libpq
+            );
         }
         if let Some(r) = view.latest_run {
             println!("  latest run   {r}");

@@ -19,6 +19,7 @@ use crate::store::Store;
 
 pub enum What {
     Migrate(String),
+    MigratePreflighted(String),
     Resume,
     Rollback(String),
     Retry(String, Option<String>),
@@ -70,18 +71,24 @@ pub async fn run(
     });
     let result = match &what {
         What::Migrate(app) => engine.migrate(app).await.map(|o| vec![(app.clone(), o)]),
+        What::MigratePreflighted(app) => migrate_preflighted(&engine, app, json)
+            .await
+            .map(|o| vec![(app.clone(), o)]),
         What::Resume => engine.resume().await,
         What::Rollback(app) => engine
             .rollback_app(app)
             .await
             .map(|o| vec![(app.clone(), o)]),
         What::Retry(app, remediation) => {
-            engine.retry(app, remediation.as_deref()).await.map(|(r, o)| {
-                if !json {
-                    eprintln!("{app}: retried with remediation {r}");
-                }
-                vec![(app.clone(), o)]
-            })
+            engine
+                .retry(app, remediation.as_deref())
+                .await
+                .map(|(r, o)| {
+                    if !json {
+                        eprintln!("{app}: retried with remediation {r}");
+                    }
+                    vec![(app.clone(), o)]
+                })
         }
     };
     engine.shutdown().await;
@@ -108,6 +115,45 @@ pub async fn run(
     } else {
         exit::OK
     })
+}
+
+async fn migrate_preflighted(
+    engine: &Engine<LabPlatform>,
+    name: &str,
+    json: bool,
+) -> Result<Outcome> {
+    let app = engine
+        .inv
+        .app(name)
+        .ok_or_else(|| {
+            crate::error::UserError::new(format!(
+                "unknown app \"{name}\" (pgshift inventory lists the fleet)"
+            ))
+        })?
+        .clone();
+    let report = crate::preflight::check(&engine.servers, &engine.runbook, &app).await?;
+    if !json {
+        for r in &report.risks {
+            eprintln!(
+                "⚠ {name}: {} — {}{}",
+                r.class,
+                r.detail,
+                r.remediation
+                    .map(|x| format!(" → applying {x}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(blocker) = report.risks.iter().find(|r| r.remediation.is_none()) {
+        return Err(crate::error::UserError::new(format!(
+            "{name}: preflight found {} with no automatic remediation ({}); fix it before the window",
+            blocker.class, blocker.detail
+        ))
+        .into());
+    }
+    engine
+        .migrate_with(name, report.remediations().as_deref())
+        .await
 }
 
 fn print_event(out: &mut impl Write, ev: &Event, json: bool) {

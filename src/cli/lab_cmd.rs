@@ -53,6 +53,7 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
                     lab.reset_app(&inv, &a.name, &print_event).await?;
                     remove_file_if_exists(&platform_dir.join(format!("{name}.json")))?;
                     store.reset_app_state(&name).await?;
+                    store.close_failures(Some(&name), "dismissed").await?;
                     eprintln!(
                         "{name} reset: OLD re-seeded, NEW dropped ({:.1} s)",
                         t.elapsed().as_secs_f64()
@@ -64,6 +65,7 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
                         std::fs::remove_dir_all(&platform_dir)?;
                     }
                     let n = store.reset_app_states().await?;
+                    store.close_failures(None, "dismissed").await?;
                     eprintln!(
                         "lab reset: fixture fleet re-seeded, {n} apps back to pending ({:.1} s)",
                         t.elapsed().as_secs_f64()

@@ -54,10 +54,14 @@ impl Ctx {
             remediation: remediation.map(str::to_string),
             ..Self::default()
         };
-        match remediation {
-            Some("md5-password") => c.md5_password = true,
-            Some("pglz-restore") => c.restore_options.push("default_toast_compression=pglz".into()),
-            _ => {}
+        for r in remediation.into_iter().flat_map(|r| r.split(',')) {
+            match r.trim() {
+                "md5-password" => c.md5_password = true,
+                "pglz-restore" => c
+                    .restore_options
+                    .push("default_toast_compression=pglz".into()),
+                _ => {}
+            }
         }
         c
     }

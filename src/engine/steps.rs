@@ -218,7 +218,9 @@ impl<P: Platform> Engine<P> {
         };
         let password = tri!(io, self.servers.new_role_password(&new.server, &new.user));
         self.scrubber.add(password.expose());
-        let force = ctx.md5_password.then_some(crate::postgres::PasswordMethod::Md5);
+        let force = ctx
+            .md5_password
+            .then_some(crate::postgres::PasswordMethod::Md5);
         if force.is_some() {
             io.say(format!(
                 "remediation md5-password: the role's password is hashed md5 (as with SET password_encryption = 'md5'), since {}'s image has libpq {}; flag: rebuild the image",
@@ -227,7 +229,15 @@ impl<P: Platform> Engine<P> {
         }
         let role = tri!(
             io,
-            provision::provision_role(&new_admin, &new.database, &new.user, &password, &opts, force).await
+            provision::provision_role(
+                &new_admin,
+                &new.database,
+                &new.user,
+                &password,
+                &opts,
+                force
+            )
+            .await
         );
         let mut skipped = role.skipped_settings;
         skipped.extend(tri!(
@@ -372,7 +382,10 @@ impl<P: Platform> Engine<P> {
             pgoptions.push_str(&format!(" -c {o}"));
         }
         if let (Some(r), false) = (&ctx.remediation, ctx.restore_options.is_empty()) {
-            io.say(format!("remediation {r}: restoring with {}", ctx.restore_options.join(", ")));
+            io.say(format!(
+                "remediation {r}: restoring with {}",
+                ctx.restore_options.join(", ")
+            ));
         }
         let spec = ChildSpec {
             program: self.pg_bin.join("pg_restore"),

@@ -100,8 +100,9 @@ pub async fn provision_role(
     let setting: String = sqlx::query_scalar("SELECT current_setting('password_encryption')")
         .fetch_one(&mut admin)
         .await?;
-    let method = force_method
-        .unwrap_or_else(|| PasswordMethod::from_setting(&setting).unwrap_or(PasswordMethod::ScramSha256));
+    let method = force_method.unwrap_or_else(|| {
+        PasswordMethod::from_setting(&setting).unwrap_or(PasswordMethod::ScramSha256)
+    });
     // What the server itself would store for a plaintext password (under the session's
     // password_encryption), without sending the plaintext in SQL text.
     let verifier = hash_password(method, role, password.expose());

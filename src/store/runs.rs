@@ -229,6 +229,13 @@ impl Store {
         Ok(())
     }
 
+    /// Close every open failure of an app (`None`: of every app) with `status`.
+    pub async fn close_failures(&self, app: Option<&str>, status: &str) -> Result<u64> {
+        let sql = "UPDATE failures SET status = $1, resolved_at = $2 WHERE status = 'open' AND ($3 IS NULL OR app = $3)";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(status).bind(now()).bind(app).execute(pool).await?.rows_affected());
+        Ok(n)
+    }
+
     pub async fn set_needs_rebuild(&self, app: &str) -> Result<()> {
         let sql = "UPDATE apps SET needs_rebuild = 1, updated_at = $1 WHERE name = $2";
         on_pool!(self, pool => { sqlx::query(sql).bind(now()).bind(app).execute(pool).await?; });

@@ -1,0 +1,174 @@
+//! Preflight against the real servers predicts exactly the fixture apps that fail, and
+//! `--apply-preflight` migrates them without a failure. `pgshift diagnose` classifies logs.
+
+#[path = "support/lab.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::Stdio;
+
+use pgshift::inventory::{self, Source};
+
+#[test]
+fn preflight_flags_exactly_the_apps_that_fail_without_remediation() {
+    let lab = support::lab();
+    let out = lab
+        .cmd()
+        .args(["preflight", "--json"])
+        .output()
+        .expect("preflight");
+    support::check(&out, "preflight --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let flagged: BTreeSet<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| {
+            a["risks"].as_array().unwrap().iter().map(move |r| {
+                (
+                    a["app"].as_str().unwrap().to_string(),
+                    r["class"].as_str().unwrap().to_string(),
+                )
+            })
+        })
+        .collect();
+    // What the fixture fleet is built to fail with, from the inventory alone.
+    let inv = inventory::load(&Source::BuiltinLab).expect("fleet");
+    let mut expected = BTreeSet::new();
+    for a in inv.apps.iter().filter(|a| a.is_candidate()) {
+        if !a.libpq.supports_scram() {
+            expected.insert((a.name.clone(), "libpq-scram".to_string()));
+        }
+        if a.services
+            .iter()
+            .any(|s| s.seed.as_ref().is_some_and(|x| x.btree_straddle))
+        {
+            expected.insert((a.name.clone(), "btree-index-row-size".to_string()));
+        }
+    }
+    assert_eq!(flagged, expected);
+    assert_eq!(
+        v.as_array().unwrap().len(),
+        inv.apps.iter().filter(|a| a.is_candidate()).count()
+    );
+    let forum = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == "forum-live")
+        .unwrap();
+    assert_eq!(forum["risks"][0]["remediation"], "pglz-restore");
+    assert!(
+        forum["risks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("redirects_source_idx")
+    );
+    // The probe roles preflight creates on NEW are gone.
+    assert_eq!(
+        lab.psql(
+            15,
+            "postgres",
+            "select count(*) from pg_roles where rolname like 'pgshift_preflight_%'"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn apply_preflight_migrates_the_risky_apps_without_a_failure() {
+    let lab = support::lab();
+    for app in ["newsletter-live", "recipes-live"] {
+        let reset = lab
+            .cmd()
+            .args(["lab", "reset", "--app", app])
+            .output()
+            .expect("reset");
+        support::check(&reset, "lab reset --app");
+        let out = lab
+            .cmd()
+            .args(["migrate", "--app", app, "--apply-preflight", "--json"])
+            .output()
+            .expect("migrate");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{app}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("\"event\":\"failure\""), "{app}: {stdout}");
+        assert!(stdout.contains("\"outcome\":\"migrated\""), "{app}");
+    }
+    assert_eq!(
+        lab.psql(
+            15,
+            "postgres",
+            "select left(rolpassword, 3) from pg_authid where rolname = 'newsletter_live'"
+        ),
+        "md5"
+    );
+    assert_eq!(
+        lab.psql(
+            15,
+            "recipes_live",
+            "select count(*) from pg_indexes where indexname = 'redirects_source_idx'"
+        ),
+        "1"
+    );
+}
+
+#[test]
+fn diagnose_classifies_a_file_and_stdin() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/captured/pg_restore-aggregate-and-role.log"
+    );
+    let out = support::pgshift(dir.path())
+        .args(["diagnose", fixture, "--json"])
+        .output()
+        .expect("diagnose");
+    support::check(&out, "diagnose");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let classes: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["class"].as_str().unwrap())
+        .collect();
+    assert!(
+        classes.contains(&"aggregate-signature") && classes.contains(&"role-missing"),
+        "{classes:?}"
+    );
+
+    let mut child = support::pgshift(dir.path())
+        .args(["diagnose", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(include_bytes!(
+            "../fixtures/captured/libpq-scram-django-uwsgi.log"
+        ))
+        .unwrap();
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("✗ libpq-scram"), "{text}");
+    assert!(
+        text.contains("»SCRAM authentication requires libpq version 10 or above«"),
+        "{text}"
+    );
+    assert!(text.contains("remedy md5-password"), "{text}");
+
+    let missing = support::pgshift(dir.path())
+        .args(["diagnose", "/nonexistent.log"])
+        .output()
+        .expect("run");
+    assert_eq!(missing.status.code(), Some(2));
+}
