@@ -4,6 +4,7 @@
 mod app_cmd;
 mod diagnose_cmd;
 mod engine_cmd;
+mod fleet_cmd;
 mod info;
 mod inventory_cmd;
 mod lab_cmd;
@@ -72,8 +73,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Plan batches by region (not yet available)
-    Plan(Pending),
+    /// Plan the night: candidates by region, seeded shuffle, canary first, batches against the window
+    Plan {
+        /// Same seed, same plan
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 10)]
+        batch_size: usize,
+        /// Apps in each region's first (canary) batch; 0 for none
+        #[arg(long, default_value_t = 2)]
+        canary: usize,
+        /// The maintenance window: 4h, 90m, or seconds
+        #[arg(long, default_value = "4h")]
+        window: String,
+        /// Only these regions
+        #[arg(long = "region", value_name = "REGION")]
+        regions: Vec<String>,
+        /// Leave these apps out of the plan
+        #[arg(long = "exclude", value_name = "APP")]
+        exclude: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Migrate one app now: every step shown, logs streamed; exit 3 if it failed (rolled back)
     Migrate {
         #[arg(long, value_name = "APP")]
@@ -88,8 +109,34 @@ pub enum Command {
         #[arg(long)]
         apply_preflight: bool,
     },
-    /// Run planned batches (not yet available)
-    Run(Pending),
+    /// Run the latest plan: regions in parallel, batches in order, failures never stop the rest
+    Run {
+        /// Only batch K of every region
+        #[arg(long, value_name = "K", conflicts_with = "all")]
+        batch: Option<usize>,
+        /// Every batch (the default)
+        #[arg(long)]
+        all: bool,
+        /// Run preflight first and apply its remediations up front
+        #[arg(long)]
+        apply_preflight: bool,
+        /// Sim world only: simulated seconds per real second (0: instant steps)
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Only progress, failures and outcomes, not every step's log
+        #[arg(long)]
+        quiet: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a generated fleet like the seed's (for rehearsals on the sim platform)
+    #[command(hide = true)]
+    SimFleet {
+        #[arg(long, default_value_t = 7326)]
+        apps: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Continue every run a crashed or killed pgshift left unfinished
     Resume {
         #[arg(long)]
@@ -269,6 +316,61 @@ fn run(cli: Cli) -> Result<i32> {
                 };
                 engine_cmd::run(&ctx, what, json, runbook.as_deref()).await
             }
+            Some(Command::Plan {
+                seed,
+                batch_size,
+                canary,
+                window,
+                regions,
+                exclude,
+                json,
+            }) => {
+                let window_seconds = crate::plan::parse_window(&window).ok_or_else(|| {
+                    UserError::new(format!(
+                        "--window {window}: expected a duration like 4h, 90m or seconds"
+                    ))
+                })?;
+                let params = crate::plan::PlanParams {
+                    seed,
+                    batch_size,
+                    canary,
+                    window_seconds,
+                    regions,
+                };
+                fleet_cmd::plan(
+                    &ctx,
+                    fleet_cmd::PlanArgs {
+                        params,
+                        exclude,
+                        json,
+                    },
+                )
+                .await
+            }
+            Some(Command::Run {
+                batch,
+                all: _,
+                apply_preflight,
+                speed,
+                quiet,
+                json,
+            }) => {
+                fleet_cmd::run(
+                    &ctx,
+                    fleet_cmd::RunArgs {
+                        batch,
+                        json,
+                        apply_preflight,
+                        speed,
+                        quiet,
+                    },
+                )
+                .await
+            }
+            Some(Command::SimFleet { apps, seed }) => {
+                print!("{}", crate::platform::sim_fleet::generate(apps, seed));
+                Ok(exit::OK)
+            }
             Some(Command::Preflight { app, json }) => {
                 preflight_cmd::run(&ctx, app.as_deref(), json).await
             }
@@ -311,9 +413,10 @@ fn command_name(c: &Command) -> &'static str {
         Command::Inventory { .. } => "inventory",
         Command::Info { .. } => "info",
         Command::Preflight { .. } => "preflight",
-        Command::Plan(_) => "plan",
+        Command::Plan { .. } => "plan",
         Command::Migrate { .. } => "migrate",
-        Command::Run(_) => "run",
+        Command::Run { .. } => "run",
+        Command::SimFleet { .. } => "sim-fleet",
         Command::Resume { .. } => "resume",
         Command::Failures { .. } => "failures",
         Command::Retry { .. } => "retry",

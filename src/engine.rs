@@ -4,7 +4,9 @@
 //! inspection), unpaused and recorded. Knows nothing of terminals.
 
 mod context;
+pub mod databases;
 pub mod events;
+mod fleet;
 mod io;
 mod lease;
 mod rollback;
@@ -19,7 +21,9 @@ use color_eyre::eyre::{Result, eyre};
 use tokio_util::sync::CancellationToken;
 
 pub use context::Ctx;
+use databases::Databases;
 pub use events::{Event, EventTx};
+pub use fleet::FleetReport;
 use io::{Scrubber, StepIo};
 
 use crate::diagnose;
@@ -27,7 +31,7 @@ use crate::error::UserError;
 use crate::inventory::{App, Inventory};
 use crate::platform::Platform;
 use crate::runbook::{Runbook, Step, Throughput, estimated_seconds};
-use crate::store::{StepRow, Store};
+use crate::store::{StepRow, Store, StoreWriter, WriteOp};
 use servers::Servers;
 
 /// How an app's run ended.
@@ -57,20 +61,19 @@ impl Outcome {
     }
 }
 
-pub struct Engine<P: Platform> {
+pub struct Engine<P: Platform, D: Databases> {
     pub store: Store,
     pub inv: Arc<Inventory>,
     pub runbook: Runbook,
     pub servers: Servers,
     pub platform: P,
+    pub db: D,
     pub state_dir: PathBuf,
-    /// PostgreSQL 15 client binaries (pg_dump, pg_restore): the newest client is right.
-    pub pg_bin: PathBuf,
     pub events: EventTx,
     pub cancel: CancellationToken,
     holder: (String, i64, String),
-    scrubber: Scrubber,
-    logs: tokio::sync::mpsc::UnboundedSender<(i64, String, String)>,
+    /// Group-committing writer for step boundaries and step logs.
+    logs: StoreWriter,
     log_task: tokio::task::JoinHandle<()>,
 }
 
@@ -79,7 +82,7 @@ pub(crate) struct StepFailure {
     pub summary: String,
 }
 
-impl<P: Platform> Engine<P> {
+impl<P: Platform, D: Databases> Engine<P, D> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
@@ -87,24 +90,23 @@ impl<P: Platform> Engine<P> {
         runbook: Runbook,
         servers: Servers,
         platform: P,
+        db: D,
         state_dir: PathBuf,
-        pg_bin: PathBuf,
         events: EventTx,
         cancel: CancellationToken,
     ) -> Self {
-        let (logs, log_task) = io::spawn_log_writer(store.clone());
+        let (logs, log_task) = StoreWriter::spawn(store.clone());
         Self {
             store,
             inv,
             runbook,
             servers,
             platform,
+            db,
             state_dir,
-            pg_bin,
             events,
             cancel,
             holder: lease::holder_id(),
-            scrubber: Scrubber::default(),
             logs,
             log_task,
         }
@@ -141,8 +143,8 @@ impl<P: Platform> Engine<P> {
             ))
             .into());
         }
-        let states = self.store.app_states().await?;
-        match states.get(name).map(|s| s.state.as_str()) {
+        let state = self.store.app_state(name).await?;
+        match state.as_ref().map(|s| s.state.as_str()) {
             Some("migrated") => {
                 return Err(UserError::new(format!(
                     "{name} is already migrated (pgshift app show {name}; pgshift rollback --app {name} to undo)"
@@ -251,10 +253,6 @@ impl<P: Platform> Engine<P> {
             .steps()
             .map_err(|(_, m)| eyre!("runbook {}: {m}", self.runbook.name))?;
         let params = serde_json::json!({ "app": app.name, "remediation": remediation }).to_string();
-        let run_id = self
-            .store
-            .create_run(kind, &self.runbook.name, &params)
-            .await?;
         let rows: Vec<(String, String)> = steps
             .iter()
             .map(|s| {
@@ -264,9 +262,9 @@ impl<P: Platform> Engine<P> {
                 )
             })
             .collect();
-        self.store.insert_steps(run_id, &app.name, &rows).await?;
-        self.store
-            .set_app_state(&app.name, "running", false, None)
+        let run_id = self
+            .store
+            .begin_app_run(kind, &self.runbook.name, &params, &app.name, &rows)
             .await?;
         self.drive(run_id, app, false).await
     }
@@ -313,7 +311,7 @@ impl<P: Platform> Engine<P> {
         } else {
             Ctx::with_remediation(self.store.run_remediation(run_id).await?.as_deref())
         };
-        self.remember_secrets(&ctx);
+        let scrubber = self.scrubber_for(&ctx);
 
         // A run that already failed (and maybe died while rolling back) finishes its rollback.
         if let Some(failed) = rows.iter().find(|r| r.state == "failed") {
@@ -330,10 +328,14 @@ impl<P: Platform> Engine<P> {
 
         let total = rows.len();
         let mut size = ctx.old_bytes;
-        for row in rows
+        let todo: Vec<&StepRow> = rows
             .iter()
             .filter(|r| r.state != "done" && r.state != "skipped")
-        {
+            .collect();
+        // The step already marked running by the previous step's boundary transaction.
+        let mut started_id: Option<i64> = None;
+        let mut paused_in_store = ctx.paused;
+        for (k, row) in todo.iter().copied().enumerate() {
             if self.cancel.is_cancelled() {
                 return self.cancelled(run_id, app, row, &mut ctx).await;
             }
@@ -347,7 +349,9 @@ impl<P: Platform> Engine<P> {
                 total,
                 estimated_seconds: estimated_seconds(&step.kind, size, &Throughput::default()),
             });
-            self.store.step_started(row.id).await?;
+            if started_id != Some(row.id) {
+                self.logs.write(WriteOp::Started { step: row.id }).await?;
+            }
             let started = Instant::now();
             let mut io = StepIo::new(
                 row.id,
@@ -355,18 +359,31 @@ impl<P: Platform> Engine<P> {
                 &row.operation,
                 self.events.clone(),
                 self.logs.clone(),
-                self.scrubber.clone(),
+                scrubber.clone(),
             );
             let result = self.run_step(app, &step, &mut ctx, &mut io).await;
             size = ctx.old_bytes;
-            self.remember_secrets(&ctx);
+            self.remember_secrets(&ctx, &scrubber);
             let seconds = started.elapsed().as_secs_f64();
             match result {
                 Ok(()) => {
-                    self.store
-                        .step_finished(row.id, "done", Some(&ctx.snapshot()))
+                    let next = todo
+                        .get(k + 1)
+                        .map(|r| r.id)
+                        .filter(|_| !self.cancel.is_cancelled());
+                    let paused =
+                        (ctx.paused != paused_in_store).then(|| (app.name.clone(), ctx.paused));
+                    self.logs
+                        .write(WriteOp::Advance {
+                            done: row.id,
+                            state: "done",
+                            detail: Some(ctx.snapshot()),
+                            paused,
+                            next,
+                        })
                         .await?;
-                    self.store.set_paused(&app.name, ctx.paused).await?;
+                    paused_in_store = ctx.paused;
+                    started_id = next;
                     let _ = self.events.send(Event::StepFinished {
                         app: app.name.clone(),
                         step: row.operation.clone(),
@@ -375,12 +392,12 @@ impl<P: Platform> Engine<P> {
                     });
                 }
                 Err(_) if self.cancel.is_cancelled() => {
-                    self.store.step_finished(row.id, "cancelled", None).await?;
+                    self.end_step(row.id, "cancelled").await?;
                     return self.cancelled(run_id, app, row, &mut ctx).await;
                 }
                 Err(f) => {
                     io.say(format!("step failed: {}", f.summary));
-                    self.store.step_finished(row.id, "failed", None).await?;
+                    self.end_step(row.id, "failed").await?;
                     let _ = self.events.send(Event::StepFinished {
                         app: app.name.clone(),
                         step: row.operation.clone(),
@@ -422,18 +439,15 @@ impl<P: Platform> Engine<P> {
                 }
             }
         }
+        // Whatever failed before, the app is migrated now: its open failures are resolved.
         self.store
-            .set_app_state(
+            .end_app_run(
+                run_id,
                 &app.name,
                 "migrated",
-                false,
                 ctx.new.as_ref().map(|n| n.id.as_str()),
+                "done",
             )
-            .await?;
-        self.store.finish_run(run_id, "done").await?;
-        // Whatever failed before, the app is migrated now.
-        self.store
-            .close_failures(Some(&app.name), "resolved")
             .await?;
         let _ = self.events.send(Event::Done {
             run_id,
@@ -522,8 +536,7 @@ impl<P: Platform> Engine<P> {
         lease::acquire(&self.store, name, &self.holder).await?;
         let result = async {
             if let (Some(fp), Some(new)) = (&ctx.fingerprint, &ctx.new) {
-                let admin = self.servers.admin(&new.server)?;
-                let now = crate::postgres::verify::fingerprint(&admin, &new.database).await?;
+                let now = self.db.fingerprint(new).await?;
                 let diffs = crate::postgres::verify::differences(fp, &now);
                 if !diffs.is_empty() {
                     return Err(UserError::new(format!(
@@ -554,15 +567,37 @@ impl<P: Platform> Engine<P> {
         result
     }
 
-    /// Passwords this run handles, so no log line can carry them.
-    fn remember_secrets(&self, ctx: &Ctx) {
+    /// A step ends without a next one (failed, cancelled), through the same writer as its
+    /// logs so they land first.
+    async fn end_step(&self, step: i64, state: &'static str) -> Result<()> {
+        self.logs
+            .write(WriteOp::Advance {
+                done: step,
+                state,
+                detail: None,
+                paused: None,
+                next: None,
+            })
+            .await
+    }
+
+    /// Add the passwords this app's run handles to its scrubber, so no log line can carry
+    /// them. One scrubber per app: a line is checked against a handful of secrets, not the
+    /// fleet's thousands.
+    fn remember_secrets(&self, ctx: &Ctx, scrubber: &Scrubber) {
         for svc in [ctx.old.as_ref(), ctx.new.as_ref()].into_iter().flatten() {
             if let Ok(ep) = self.servers.role(&svc.server, &svc.user) {
-                self.scrubber.add(ep.password.expose());
+                scrubber.add(ep.password.expose());
             }
             if let Ok(ep) = self.servers.admin(&svc.server) {
-                self.scrubber.add(ep.password.expose());
+                scrubber.add(ep.password.expose());
             }
         }
+    }
+
+    pub(crate) fn scrubber_for(&self, ctx: &Ctx) -> Scrubber {
+        let s = Scrubber::default();
+        self.remember_secrets(ctx, &s);
+        s
     }
 }

@@ -3,6 +3,8 @@
 //! platform (rehearsal at fleet scale) implement the same trait.
 
 pub mod lab;
+pub mod sim;
+pub mod sim_fleet;
 
 use serde::{Deserialize, Serialize};
 
@@ -40,4 +42,21 @@ pub trait Platform: Send + Sync {
         app: &App,
         log: &mut (dyn FnMut(String) + Send),
     ) -> impl std::future::Future<Output = color_eyre::Result<bool>> + Send;
+}
+
+/// What a Django app under uWSGI prints when its database connection fails at start-up.
+pub fn app_traceback(msg: &str) -> Vec<String> {
+    vec![
+        "Traceback (most recent call last):".to_string(),
+        "  File \"/app/app/wsgi.py\", line 16, in <module>".into(),
+        "    application = get_wsgi_application()".into(),
+        "  File \"/usr/local/lib/python3.7/site-packages/django/db/backends/postgresql/base.py\", line 185, in get_new_connection".into(),
+        "    connection = Database.connect(**conn_params)".into(),
+        "  File \"/usr/local/lib/python3.7/site-packages/psycopg2/__init__.py\", line 127, in connect".into(),
+        "    conn = _connect(dsn, connection_factory=connection_factory, **kwasync)".into(),
+        format!("psycopg2.OperationalError: {msg}"),
+        String::new(),
+        "unable to load app 0 (mountpoint='') (callable not found or import error)".into(),
+        "*** no app loaded. GAME OVER ***".into(),
+    ]
 }

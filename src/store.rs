@@ -30,6 +30,9 @@ mod macros {
     }
 }
 mod runs;
+mod writer;
+
+pub use writer::{StoreWriter, WriteOp};
 
 pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 
@@ -102,10 +105,15 @@ impl Store {
                 .filename(path)
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                // WAL + NORMAL: a commit survives a crash of pgshift (what resume needs); only
+                // an OS crash can lose the last transactions. FULL costs an fsync per step.
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            // One connection: SQLite has one writer anyway, and several connections of one
+            // process only take turns through busy-waits.
             let pool = SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(1)
                 .connect_with(opts)
                 .await
                 .map_err(|e| UserError::new(format!("cannot open store {shown}: {e}")))?;
@@ -162,6 +170,13 @@ impl Store {
         let rows: Vec<AppState> =
             on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
         Ok(rows.into_iter().map(|r| (r.name.clone(), r)).collect())
+    }
+
+    /// One app's state.
+    pub async fn app_state(&self, app: &str) -> Result<Option<AppState>> {
+        let sql = "SELECT name, state, paused <> 0 AS paused, current_service, needs_rebuild <> 0 AS needs_rebuild FROM apps WHERE name = $1";
+        let row = on_pool!(self, pool => sqlx::query_as(sql).bind(app).fetch_optional(pool).await?);
+        Ok(row)
     }
 
     /// Forget every app's migration state (after `lab reset` re-seeded the servers).

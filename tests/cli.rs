@@ -148,13 +148,13 @@ fn a_taken_port_is_exit_2_naming_the_port_and_the_setting() {
 fn commands_still_to_come_say_so_in_one_line() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = support::pgshift(dir.path())
-        .args(["run", "--all"])
+        .args(["report"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out),
-        "pgshift: `pgshift run` is not available in this version yet"
+        "pgshift: `pgshift report` is not available in this version yet"
     );
 }
 

@@ -63,7 +63,7 @@ async fn postgres_store_migrates_on_the_lab_15_server() {
     );
     assert_eq!(
         tables,
-        "_sqlx_migrations,apps,backups,failures,leases,runs,step_logs,steps"
+        "_sqlx_migrations,apps,backups,failures,leases,plans,runs,step_logs,steps"
     );
     store.close().await;
     Store::open(&url).await.expect("reopen is a no-op");

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Context, ensure_writable};
+use crate::engine::databases::RealDatabases;
 use crate::engine::servers::Servers;
 use crate::engine::{Engine, Event, Outcome};
 use crate::error::exit;
@@ -41,34 +42,27 @@ pub async fn run(
     let servers = Servers::new(inv.clone(), lab);
     let store = Store::open(&ctx.cfg.store_url()).await?;
     store.sync_inventory(&inv).await?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let (tx, rx) = mpsc::unbounded_channel::<Event>();
     let cancel = CancellationToken::new();
     let state = ctx.cfg.state_dir();
+    let db = RealDatabases {
+        servers: servers.clone(),
+        pg_bin: ctx.cfg.lab.pg15_bin.clone(),
+        state_dir: state.clone(),
+    };
     let engine = Engine::new(
         store,
         inv,
         runbook,
         servers.clone(),
         LabPlatform::new(&state, servers),
+        db,
         state,
-        ctx.cfg.lab.pg15_bin.clone(),
         tx,
         cancel.clone(),
     );
-    let printer = tokio::spawn(async move {
-        let mut out = std::io::stdout();
-        while let Some(ev) = rx.recv().await {
-            print_event(&mut out, &ev, json);
-        }
-    });
-    // ctrl-c: stop the current step, roll back, unpause — never leave the app half-done.
-    let c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("pgshift: cancelling: stopping the current step, then rolling back");
-            c.cancel();
-        }
-    });
+    let printer = spawn_printer(rx, json, false);
+    cancel_on_ctrl_c(&cancel);
     let result = match &what {
         What::Migrate(app) => engine.migrate(app).await.map(|o| vec![(app.clone(), o)]),
         What::MigratePreflighted(app) => migrate_preflighted(&engine, app, json)
@@ -117,8 +111,44 @@ pub async fn run(
     })
 }
 
+/// Print engine events as they come (`quiet`: only progress, failures and outcomes).
+pub fn spawn_printer(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    json: bool,
+    quiet: bool,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut out = std::io::stdout();
+        while let Some(ev) = rx.recv().await {
+            if quiet
+                && matches!(
+                    ev,
+                    Event::Log { .. }
+                        | Event::StepStarted { .. }
+                        | Event::StepFinished { .. }
+                        | Event::RunStarted { .. }
+                )
+            {
+                continue;
+            }
+            print_event(&mut out, &ev, json);
+        }
+    })
+}
+
+/// ctrl-c: stop the current steps, roll back, unpause — never leave an app half-done.
+pub fn cancel_on_ctrl_c(cancel: &CancellationToken) {
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("pgshift: cancelling: stopping the current steps, then rolling back");
+            c.cancel();
+        }
+    });
+}
+
 async fn migrate_preflighted(
-    engine: &Engine<LabPlatform>,
+    engine: &Engine<LabPlatform, RealDatabases>,
     name: &str,
     json: bool,
 ) -> Result<Outcome> {
@@ -222,6 +252,11 @@ fn print_event(out: &mut impl Write, ev: &Event, json: bool) {
             outcome,
             run_id,
         } => writeln!(out, "■ {app}: {outcome} (run {run_id})"),
+        Event::Progress {
+            region,
+            done,
+            total,
+        } => writeln!(out, "▤ {region}: {done}/{total} done"),
     };
     let _ = out.flush();
 }

@@ -48,6 +48,12 @@ pub enum Event {
         app: String,
         outcome: String,
     },
+    /// A region's progress in a fleet run.
+    Progress {
+        region: String,
+        done: usize,
+        total: usize,
+    },
 }
 
 pub type EventTx = tokio::sync::mpsc::UnboundedSender<Event>;

@@ -1,13 +1,10 @@
-//! A step's output: kept for diagnosis, sent as events, written to the store in batches by
-//! one writer task, with every known secret masked before it goes anywhere.
+//! A step's output: kept for diagnosis, sent as events, written to the store through the
+//! group-committing writer, with every known secret masked before it goes anywhere.
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::sync::mpsc;
 
 use super::events::{Event, EventTx};
-use crate::store::Store;
+use crate::store::{StoreWriter, WriteOp};
 
 /// Strings that must never leave pgshift: every password the engine handled.
 #[derive(Clone, Default)]
@@ -38,50 +35,6 @@ impl Scrubber {
     }
 }
 
-type LogLine = (i64, String, String);
-
-/// Batches log lines into the store every 200 ms (or 500 lines).
-pub fn spawn_log_writer(
-    store: Store,
-) -> (mpsc::UnboundedSender<LogLine>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<LogLine>();
-    let handle = tokio::spawn(async move {
-        let mut buf: Vec<LogLine> = Vec::new();
-        loop {
-            let got =
-                tokio::time::timeout(Duration::from_millis(200), rx.recv_many(&mut buf, 500)).await;
-            let closed = matches!(got, Ok(0));
-            if !buf.is_empty() {
-                flush(&store, &mut buf).await;
-            }
-            if closed {
-                break;
-            }
-        }
-    });
-    (tx, handle)
-}
-
-async fn flush(store: &Store, buf: &mut Vec<LogLine>) {
-    let mut i = 0;
-    while i < buf.len() {
-        let step = buf[i].0;
-        let j = buf[i..]
-            .iter()
-            .position(|l| l.0 != step)
-            .map_or(buf.len(), |k| i + k);
-        let lines: Vec<(String, String)> = buf[i..j]
-            .iter()
-            .map(|l| (l.1.clone(), l.2.clone()))
-            .collect();
-        if let Err(e) = store.append_logs(step, &lines).await {
-            tracing::error!(error = %e, step, "writing step logs failed");
-        }
-        i = j;
-    }
-    buf.clear();
-}
-
 /// One step's output sink.
 pub struct StepIo {
     pub step_id: i64,
@@ -89,7 +42,7 @@ pub struct StepIo {
     pub step: String,
     pub lines: Vec<String>,
     events: EventTx,
-    logs: mpsc::UnboundedSender<LogLine>,
+    logs: StoreWriter,
     scrubber: Scrubber,
 }
 
@@ -99,7 +52,7 @@ impl StepIo {
         app: &str,
         step: &str,
         events: EventTx,
-        logs: mpsc::UnboundedSender<LogLine>,
+        logs: StoreWriter,
         scrubber: Scrubber,
     ) -> Self {
         Self {
@@ -115,9 +68,11 @@ impl StepIo {
 
     pub fn line(&mut self, stream: &str, text: &str) {
         let text = self.scrubber.scrub(text);
-        let _ = self
-            .logs
-            .send((self.step_id, stream.to_string(), text.clone()));
+        self.logs.send(WriteOp::Logs(vec![(
+            self.step_id,
+            stream.to_string(),
+            text.clone(),
+        )]));
         let _ = self.events.send(Event::Log {
             app: self.app.clone(),
             step: self.step.clone(),
@@ -125,6 +80,11 @@ impl StepIo {
             line: text.clone(),
         });
         self.lines.push(text);
+    }
+
+    /// A secret this step handles: never to appear in its output.
+    pub fn secret(&self, s: &str) {
+        self.scrubber.add(s);
     }
 
     /// pgshift's own narration of the step.

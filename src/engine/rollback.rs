@@ -4,6 +4,7 @@
 
 use color_eyre::eyre::Result;
 
+use super::databases::Databases;
 use super::events::Event;
 use super::io::StepIo;
 use super::{Ctx, Engine};
@@ -12,7 +13,7 @@ use crate::platform::Platform;
 use crate::postgres::verify;
 use crate::store::StepRow;
 
-impl<P: Platform> Engine<P> {
+impl<P: Platform, D: Databases> Engine<P, D> {
     /// `Some(())` when the app is back on OLD, `None` when it had to stay on NEW.
     pub(super) async fn roll_back(
         &self,
@@ -44,7 +45,7 @@ impl<P: Platform> Engine<P> {
             "rollback",
             self.events.clone(),
             self.logs.clone(),
-            self.scrubber.clone(),
+            self.scrubber_for(ctx),
         );
         if failed.operation == "requested" {
             io.say("rolling back on the operator's request");
@@ -62,8 +63,7 @@ impl<P: Platform> Engine<P> {
         if on_new {
             let diverged = match (&ctx.fingerprint, &ctx.new) {
                 (Some(fp), Some(new)) => {
-                    let admin = self.servers.admin(&new.server)?;
-                    let now = verify::fingerprint(&admin, &new.database).await?;
+                    let now = self.db.fingerprint(new).await?;
                     verify::differences(fp, &now)
                 }
                 _ => Vec::new(),

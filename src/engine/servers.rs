@@ -49,6 +49,14 @@ impl Servers {
         if s.lab {
             return self.lab_for(s)?.admin(s.version);
         }
+        if s.sim {
+            return Ok(Endpoint {
+                host: format!("{name}.sim"),
+                port: 5432,
+                user: "pgshift".into(),
+                password: Secret::new(""),
+            });
+        }
         let url = s.url.as_deref().unwrap_or_default();
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| UserError::new(format!("server \"{name}\": bad url: {e}")))?;
@@ -72,6 +80,8 @@ impl Servers {
         let admin = self.admin(name)?;
         let password = if s.lab {
             self.lab_for(s)?.role_password(name, user)?
+        } else if s.sim {
+            Secret::new("")
         } else {
             let src = self
                 .inv
@@ -100,6 +110,9 @@ impl Servers {
         let s = self.server(name)?;
         if s.lab {
             return self.lab_for(s)?.new_role_password(name, user);
+        }
+        if s.sim {
+            return Ok(Secret::new(format!("{:032x}", rand::random::<u128>())));
         }
         Err(UserError::new(format!(
             "reprovisioning onto \"{name}\" needs a platform that provisions real service instances; the lab platform only provisions on lab servers"

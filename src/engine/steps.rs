@@ -1,23 +1,18 @@
-//! What each step does, against the real servers and the platform. Every step is safe to
-//! run again: resume re-runs the first unfinished one.
+//! What each step does, through the Databases and Platform the engine was given. Every step
+//! is safe to run again: resume re-runs the first unfinished one.
 
-use std::ffi::OsString;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::databases::{Databases, NO_TIMEOUTS};
 use super::io::StepIo;
 use super::{Ctx, Engine, StepFailure};
 use crate::inventory::{App, ServiceKind};
 use crate::platform::{Platform, ServiceRef};
-use crate::postgres::process::{self, ChildSpec, PassFile, conninfo};
-use crate::postgres::provision::{self, RuntimeOptions};
+use crate::postgres::provision::RuntimeOptions;
 use crate::postgres::verify;
 use crate::runbook::{Step, StepKind};
-
-/// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
-const NO_TIMEOUTS: &str =
-    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
 
 fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
     let summary = summary.into();
@@ -35,7 +30,7 @@ macro_rules! tri {
     };
 }
 
-impl<P: Platform> Engine<P> {
+impl<P: Platform, D: Databases> Engine<P, D> {
     pub(super) async fn run_step(
         &self,
         app: &App,
@@ -47,16 +42,8 @@ impl<P: Platform> Engine<P> {
             StepKind::Collect => {
                 self.collect(app, ctx, io)?;
                 let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
-                let admin = tri!(io, self.servers.admin(&old.server));
-                let mut conn = tri!(io, admin.connect("postgres").await);
-                let bytes: i64 = tri!(
-                    io,
-                    sqlx::query_scalar("SELECT pg_database_size($1)")
-                        .bind(&old.database)
-                        .fetch_one(&mut conn)
-                        .await
-                );
-                ctx.old_bytes = bytes.max(0) as u64;
+                let bytes = tri!(io, self.db.size(&old).await);
+                ctx.old_bytes = bytes;
                 io.say(format!(
                     "{} is {:.1} MB on OLD",
                     old.database,
@@ -203,13 +190,8 @@ impl<P: Platform> Engine<P> {
             database: old.database.clone(),
             user: old.user.clone(),
         };
-        let old_admin = tri!(io, self.servers.admin(&old.server));
-        let new_admin = tri!(io, self.servers.admin(&new.server));
         let opts = if step.copy_runtime_options {
-            tri!(
-                io,
-                provision::read_runtime_options(&old_admin, &old.database, &old.user).await
-            )
+            tri!(io, self.db.read_options(&old).await)
         } else {
             RuntimeOptions {
                 connection_limit: -1,
@@ -217,7 +199,7 @@ impl<P: Platform> Engine<P> {
             }
         };
         let password = tri!(io, self.servers.new_role_password(&new.server, &new.user));
-        self.scrubber.add(password.expose());
+        io.secret(password.expose());
         let force = ctx
             .md5_password
             .then_some(crate::postgres::PasswordMethod::Md5);
@@ -227,23 +209,8 @@ impl<P: Platform> Engine<P> {
                 app.name, app.libpq
             ));
         }
-        let role = tri!(
-            io,
-            provision::provision_role(
-                &new_admin,
-                &new.database,
-                &new.user,
-                &password,
-                &opts,
-                force
-            )
-            .await
-        );
-        let mut skipped = role.skipped_settings;
-        skipped.extend(tri!(
-            io,
-            provision::provision_database(&new_admin, &new.database, &new.user, &opts).await
-        ));
+        let role = tri!(io, self.db.provision(&new, &password, &opts, force).await);
+        let skipped = role.skipped_settings.clone();
         io.say(format!(
             "provisioned {} ({service}) on server {}: role {} with a fresh password ({}), database {}",
             new.id,
@@ -289,46 +256,28 @@ impl<P: Platform> Engine<P> {
         io: &mut StepIo,
     ) -> Result<(), StepFailure> {
         let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
-        let admin = tri!(io, self.servers.admin(&old.server));
         let dir = self
             .state_dir
             .join("backups")
             .join(&app.name)
             .join(format!("step-{}", io.step_id));
-        if dir.exists() {
-            // A dump that died half-way: start over.
-            tri!(io, std::fs::remove_dir_all(&dir));
-        }
-        tri!(io, std::fs::create_dir_all(dir.parent().unwrap_or(&dir)));
-        let pass = tri!(io, PassFile::new(&self.state_dir.join("run"), &[&admin]));
-        let spec = ChildSpec {
-            program: self.pg_bin.join("pg_dump"),
-            args: vec![
-                "--format=directory".into(),
-                "--jobs=2".into(),
-                "--verbose".into(),
-                OsString::from("--file"),
-                dir.clone().into_os_string(),
-                OsString::from("--dbname"),
-                conninfo(&admin, &old.database).into(),
-            ],
-            env: vec![
-                ("PGPASSFILE".into(), pass.path().display().to_string()),
-                ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
-            ],
-        };
         io.say(format!(
             "pg_dump of {} on server {} (directory format, 2 jobs)",
             old.database, old.server
         ));
-        let outcome = tri!(
-            io,
-            process::run(spec, &self.cancel, |s, l| io.line(s.id(), &l)).await
-        );
+        let outcome = {
+            let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
+            self.db.backup(&old, &dir, &self.cancel, &mut sink).await
+        };
+        let outcome = tri!(io, outcome);
         if !outcome.success {
             return Err(fail(io, format!("pg_dump exited with {:?}", outcome.code)));
         }
-        let (bytes, sha) = tri!(io, hash_dir(&dir));
+        let (bytes, sha) = if self.db.keeps_files() {
+            tri!(io, hash_dir(&dir))
+        } else {
+            (ctx.old_bytes / 8, format!("{:064x}", ctx.old_bytes))
+        };
         let notes = step.notes.clone().unwrap_or_default();
         let run_id = tri!(io, self.run_of_step(io.step_id).await);
         tri!(
@@ -370,13 +319,8 @@ impl<P: Platform> Engine<P> {
         );
         let path = tri!(io, ctx.backup_path.clone().ok_or("no backup to restore"));
         let opts = ctx.options.clone().unwrap_or_default();
-        let admin = tri!(io, self.servers.admin(&new.server));
         // An empty NEW database every time: a restore killed half-way leaves nothing behind.
-        tri!(
-            io,
-            provision::provision_database(&admin, &new.database, &new.user, &opts).await
-        );
-        let pass = tri!(io, PassFile::new(&self.state_dir.join("run"), &[&admin]));
+        tri!(io, self.db.recreate_database(&new, &opts).await);
         let mut pgoptions = NO_TIMEOUTS.to_string();
         for o in &ctx.restore_options {
             pgoptions.push_str(&format!(" -c {o}"));
@@ -387,30 +331,17 @@ impl<P: Platform> Engine<P> {
                 ctx.restore_options.join(", ")
             ));
         }
-        let spec = ChildSpec {
-            program: self.pg_bin.join("pg_restore"),
-            args: vec![
-                "--jobs=2".into(),
-                "--verbose".into(),
-                "--no-owner".into(),
-                format!("--role={}", new.user).into(),
-                OsString::from("--dbname"),
-                conninfo(&admin, &new.database).into(),
-                path.clone().into(),
-            ],
-            env: vec![
-                ("PGPASSFILE".into(), pass.path().display().to_string()),
-                ("PGOPTIONS".into(), pgoptions.clone()),
-            ],
-        };
         io.say(format!(
             "pg_restore into {} on server {} as {} (2 jobs, PGOPTIONS '{pgoptions}')",
             new.database, new.server, new.user
         ));
-        let outcome = tri!(
-            io,
-            process::run(spec, &self.cancel, |s, l| io.line(s.id(), &l)).await
-        );
+        let outcome = {
+            let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
+            self.db
+                .restore(&new, Path::new(&path), &pgoptions, &self.cancel, &mut sink)
+                .await
+        };
+        let outcome = tri!(io, outcome);
         if outcome.success {
             return Ok(());
         }
@@ -440,12 +371,7 @@ impl<P: Platform> Engine<P> {
     async fn verify(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
         let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
         let new = tri!(io, ctx.new.clone().ok_or("no NEW service"));
-        let old_admin = tri!(io, self.servers.admin(&old.server));
-        let new_admin = tri!(io, self.servers.admin(&new.server));
-        let (a, b) = tokio::join!(
-            verify::fingerprint(&old_admin, &old.database),
-            verify::fingerprint(&new_admin, &new.database)
-        );
+        let (a, b) = tokio::join!(self.db.fingerprint(&old), self.db.fingerprint(&new));
         let (a, b) = (tri!(io, a), tri!(io, b));
         io.say(format!(
             "OLD: {} tables, {} rows, {:?}",

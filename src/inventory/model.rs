@@ -26,6 +26,8 @@ pub(super) struct RawServer {
     pub version: Spanned<u32>,
     #[serde(default)]
     pub lab: bool,
+    #[serde(default)]
+    pub sim: bool,
     pub url: Option<Spanned<String>>,
     pub password: Option<PasswordSource>,
 }
@@ -69,6 +71,7 @@ pub(super) struct RawService {
     pub user: Option<String>,
     pub password: Option<PasswordSource>,
     pub seed: Option<LabSeed>,
+    pub size_mb: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -104,6 +107,8 @@ pub struct Server {
     pub version: u32,
     /// The server is one of pgshift's local lab clusters; its admin URL comes from the lab.
     pub lab: bool,
+    /// The server is simulated (rehearsals at fleet scale): nothing real is touched.
+    pub sim: bool,
     /// Admin URL (without password) for servers outside the lab.
     pub url: Option<String>,
     #[serde(skip)]
@@ -231,6 +236,9 @@ pub struct ServiceInstance {
     pub password: Option<PasswordSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<LabSeed>,
+    /// Approximate size, for planning before sizes are measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_mb: Option<f64>,
 }
 
 /// How the lab fills a fixture database: a schema profile and its size.
@@ -239,6 +247,7 @@ pub struct ServiceInstance {
 pub struct LabSeed {
     pub profile: String,
     /// Rows in the profile's main table; the other tables scale from it.
+    #[serde(default)]
     pub rows: u64,
     /// Roughly how many bytes of text payload each main-table row carries.
     #[serde(default)]

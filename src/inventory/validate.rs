@@ -23,11 +23,11 @@ fn at<T>(span: &toml::Spanned<T>, message: impl Into<String>) -> Violation {
 pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Violation> {
     let mut servers = Vec::new();
     for (name, s) in raw.servers {
-        if !s.lab && s.url.is_none() {
+        if u8::from(s.lab) + u8::from(s.sim) + u8::from(s.url.is_some()) != 1 {
             return Err(at(
                 &name,
                 format!(
-                    "server \"{}\" needs `url = \"postgres://…\"` or `lab = true`",
+                    "server \"{}\" needs exactly one of `url = \"postgres://…\"`, `lab = true` or `sim = true`",
                     name.get_ref()
                 ),
             ));
@@ -42,6 +42,7 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
             name: name.into_inner(),
             version: s.version.into_inner(),
             lab: s.lab,
+            sim: s.sim,
             url: s.url.map(|u| u.into_inner()),
             password: s.password.map(|p| p.anchored(base)),
         });
@@ -185,6 +186,7 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
                 user: s.user,
                 password: s.password.map(|p| p.anchored(base)),
                 seed: s.seed,
+                size_mb: s.size_mb,
             });
         }
         apps.push(App {

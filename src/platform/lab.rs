@@ -140,21 +140,7 @@ impl Platform for LabPlatform {
 /// Connect as the app would and run a query on its tables. On failure, the lines the app
 /// would print (a Django/psycopg2 traceback under uWSGI).
 async fn health_check(app: &App, ep: &Endpoint, database: &str) -> Result<String, Vec<String>> {
-    let traceback = |msg: &str| {
-        vec![
-            "Traceback (most recent call last):".to_string(),
-            "  File \"/app/app/wsgi.py\", line 16, in <module>".into(),
-            "    application = get_wsgi_application()".into(),
-            "  File \"/usr/local/lib/python3.7/site-packages/django/db/backends/postgresql/base.py\", line 185, in get_new_connection".into(),
-            "    connection = Database.connect(**conn_params)".into(),
-            "  File \"/usr/local/lib/python3.7/site-packages/psycopg2/__init__.py\", line 127, in connect".into(),
-            "    conn = _connect(dsn, connection_factory=connection_factory, **kwasync)".into(),
-            format!("psycopg2.OperationalError: {msg}"),
-            String::new(),
-            "unable to load app 0 (mountpoint='') (callable not found or import error)".into(),
-            "*** no app loaded. GAME OVER ***".into(),
-        ]
-    };
+    let traceback = |msg: &str| super::app_traceback(msg);
     if !app.libpq.supports_scram() {
         // libpq < 10 reads the server's first authentication request and gives up on SASL.
         match auth_request(&ep.host, ep.port, &ep.user, database).await {

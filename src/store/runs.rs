@@ -108,6 +108,100 @@ impl Store {
         Ok(ids)
     }
 
+    /// Start a run of one app in one transaction: the run, its planned steps (all `pending`)
+    /// and the app's `running` state. Returns the run id.
+    pub async fn begin_app_run(
+        &self,
+        kind: &str,
+        runbook: &str,
+        params: &str,
+        app: &str,
+        steps: &[(String, String)],
+    ) -> Result<i64> {
+        let now = now();
+        let run_id: i64 = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let run_id: i64 = sqlx::query_scalar("INSERT INTO runs (kind, runbook, params, started_at) VALUES ($1, $2, $3, $4) RETURNING id")
+                .bind(kind).bind(runbook).bind(params).bind(&now).fetch_one(&mut *tx).await?;
+            if !steps.is_empty() {
+                let values: Vec<String> = (0..steps.len())
+                    .map(|i| format!("($1, $2, {i}, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                    .collect();
+                let sql = format!("INSERT INTO steps (run_id, app, seq, operation, params) VALUES {}", values.join(", "));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run_id).bind(app);
+                for (op, p) in steps {
+                    q = q.bind(op).bind(p);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE apps SET state = 'running', paused = 0, updated_at = $1 WHERE name = $2")
+                .bind(&now).bind(app).execute(&mut *tx).await?;
+            tx.commit().await?;
+            run_id
+        });
+        Ok(run_id)
+    }
+
+    /// One transaction at a step boundary: step `done` finished (with its context snapshot),
+    /// the app's paused flag if it changed, and the next step marked running before its work.
+    pub async fn advance(
+        &self,
+        done: i64,
+        detail: &str,
+        paused: Option<(&str, bool)>,
+        next: Option<i64>,
+    ) -> Result<()> {
+        let now = now();
+        // One statement for both steps: atomic on its own, one round trip per boundary.
+        let sql = "UPDATE steps SET
+                     state = CASE WHEN id = $1 THEN 'done' ELSE 'running' END,
+                     started_at = CASE WHEN id = $1 THEN started_at ELSE $2 END,
+                     finished_at = CASE WHEN id = $1 THEN $2 ELSE NULL END,
+                     detail = CASE WHEN id = $1 THEN $3 ELSE detail END
+                   WHERE id = $1 OR id = $4";
+        on_pool!(self, pool => {
+            match paused {
+                None => {
+                    sqlx::query(sql).bind(done).bind(&now).bind(detail).bind(next).execute(pool).await?;
+                }
+                Some((app, p)) => {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query(sql).bind(done).bind(&now).bind(detail).bind(next).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3")
+                        .bind(i32::from(p)).bind(&now).bind(app).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// End an app's run in one transaction: its state, the run's status, and (when migrated)
+    /// its open failures resolved.
+    pub async fn end_app_run(
+        &self,
+        run_id: i64,
+        app: &str,
+        state: &str,
+        service: Option<&str>,
+        run_status: &str,
+    ) -> Result<()> {
+        let now = now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE apps SET state = $1, paused = 0, current_service = COALESCE($2, current_service), updated_at = $3 WHERE name = $4")
+                .bind(state).bind(service).bind(&now).bind(app).execute(&mut *tx).await?;
+            sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3")
+                .bind(run_status).bind(&now).bind(run_id).execute(&mut *tx).await?;
+            if state == "migrated" {
+                sqlx::query("UPDATE failures SET status = 'resolved', resolved_at = $1 WHERE status = 'open' AND app = $2")
+                    .bind(&now).bind(app).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Add a step after the planned ones (a rollback), returning its id.
     pub async fn append_step(&self, run_id: i64, app: &str, op: &str, params: &str) -> Result<i64> {
         let sql = "INSERT INTO steps (run_id, app, seq, operation, params)
@@ -170,18 +264,24 @@ impl Store {
     }
 
     pub async fn append_logs(&self, step_id: i64, lines: &[(String, String)]) -> Result<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let sql = "INSERT INTO step_logs (step_id, at, stream, line) VALUES ($1, $2, $3, $4)";
         let at = now();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for (stream, line) in lines {
-                sqlx::query(sql).bind(step_id).bind(&at).bind(stream).bind(line).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
+        // Many rows per statement: step logs are the store's most frequent write.
+        for chunk in lines.chunks(200) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect();
+            let sql = format!(
+                "INSERT INTO step_logs (step_id, at, stream, line) VALUES {}",
+                values.join(", ")
+            );
+            on_pool!(self, pool => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(step_id).bind(&at);
+                for (stream, line) in chunk {
+                    q = q.bind(stream).bind(line);
+                }
+                q.execute(pool).await?;
+            });
+        }
         Ok(())
     }
 
@@ -350,5 +450,46 @@ impl Store {
         let sql = "DELETE FROM leases WHERE app = $1 AND holder = $2";
         on_pool!(self, pool => { sqlx::query(sql).bind(app).bind(holder).execute(pool).await?; });
         Ok(())
+    }
+}
+
+impl Store {
+    pub async fn save_plan(&self, params: &str, body: &str) -> Result<i64> {
+        let sql = "INSERT INTO plans (created_at, params, body) VALUES ($1, $2, $3) RETURNING id";
+        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(now()).bind(params).bind(body).fetch_one(pool).await?);
+        Ok(id)
+    }
+
+    /// The newest saved plan: (id, params, body).
+    pub async fn latest_plan(&self) -> Result<Option<(i64, String, String)>> {
+        let sql = "SELECT id, params, body FROM plans ORDER BY id DESC LIMIT 1";
+        let row = on_pool!(self, pool => sqlx::query_as(sql).fetch_optional(pool).await?);
+        Ok(row)
+    }
+
+    /// Bytes per second observed for a step kind over finished migrations (OLD size / time).
+    pub async fn observed_throughput(&self, operation: &str) -> Result<Option<f64>> {
+        let sql = "SELECT detail, started_at, finished_at FROM steps
+                   WHERE operation = $1 AND state = 'done' AND detail IS NOT NULL
+                   ORDER BY id DESC LIMIT 200";
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(operation).fetch_all(pool).await?);
+        let (mut bytes, mut secs) = (0f64, 0f64);
+        for (detail, a, b) in rows {
+            let size = detail
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+                .and_then(|v| v["old_bytes"].as_f64())
+                .unwrap_or(0.0);
+            let parse =
+                |t: Option<String>| t.and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok());
+            if let (Some(a), Some(b)) = (parse(a), parse(b)) {
+                let d = (b - a).num_milliseconds() as f64 / 1000.0;
+                if d > 0.0 && size > 0.0 {
+                    bytes += size;
+                    secs += d;
+                }
+            }
+        }
+        Ok((secs > 1.0).then(|| bytes / secs))
     }
 }

@@ -8,17 +8,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-pub const PORT13: u16 = 55313;
-pub const PORT15: u16 = 55315;
+pub const PORT13: u16 = port(0);
+pub const PORT15: u16 = port(1);
+
+/// Two checkouts on one machine get their own test labs: the state dir and the ports both
+/// derive from the checkout's path (FNV-1a of it).
+const fn const_tag() -> u32 {
+    let b = env!("CARGO_MANIFEST_DIR").as_bytes();
+    let mut h: u64 = 1469598103934665603;
+    let mut i = 0;
+    while i < b.len() {
+        h = (h ^ b[i] as u64).wrapping_mul(1099511628211);
+        i += 1;
+    }
+    h as u32
+}
+
+/// 55000..56999: even for 13, odd for 15; never the default lab's 54313/54315.
+const fn port(offset: u16) -> u16 {
+    55000 + (const_tag() % 1000) as u16 * 2 + offset
+}
 
 /// Under the system temp dir (world-traversable), never under a home the lab user can't enter.
 pub fn state_dir() -> PathBuf {
-    let tag: u64 = env!("CARGO_MANIFEST_DIR")
-        .bytes()
-        .fold(1469598103934665603u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(1099511628211)
-        });
-    std::env::temp_dir().join(format!("pgshift-test-lab-{:08x}", tag as u32))
+    std::env::temp_dir().join(format!("pgshift-test-lab-{:08x}", const_tag()))
+}
+
+/// A second, separate lab for tests that run the whole fleet (they must not race the
+/// single-app tests over the same apps): its own state dir, ports 2000 above.
+pub fn fleet_lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let state =
+            std::env::temp_dir().join(format!("pgshift-test-fleet-lab-{:08x}", const_tag()));
+        start(state, PORT13 + 2000, PORT15 + 2000)
+    })
 }
 
 pub fn bin() -> &'static str {
@@ -27,10 +51,14 @@ pub fn bin() -> &'static str {
 
 /// `pgshift` with the test lab's environment and an isolated config.
 pub fn pgshift(state: &Path) -> Command {
+    pgshift_on(state, PORT13, PORT15)
+}
+
+fn pgshift_on(state: &Path, p13: u16, p15: u16) -> Command {
     let mut c = Command::new(bin());
     c.env("PGSHIFT_STATE_DIR", state)
-        .env("PGSHIFT_LAB_PORT13", PORT13.to_string())
-        .env("PGSHIFT_LAB_PORT15", PORT15.to_string())
+        .env("PGSHIFT_LAB_PORT13", p13.to_string())
+        .env("PGSHIFT_LAB_PORT15", p15.to_string())
         .env("XDG_CONFIG_HOME", state.join("no-config"))
         .env_remove("PGSHIFT_CONFIG")
         .env_remove("PGSHIFT_INVENTORY")
@@ -47,11 +75,12 @@ pub struct Cluster {
 pub struct Lab {
     pub state: PathBuf,
     pub clusters: Vec<Cluster>,
+    pub ports: (u16, u16),
 }
 
 impl Lab {
     pub fn cmd(&self) -> Command {
-        pgshift(&self.state)
+        pgshift_on(&self.state, self.ports.0, self.ports.1)
     }
 
     pub fn url(&self, major: u32) -> &str {
@@ -101,31 +130,36 @@ impl Lab {
 /// Start (once per test process) and describe the test lab.
 pub fn lab() -> &'static Lab {
     static LAB: OnceLock<Lab> = OnceLock::new();
-    LAB.get_or_init(|| {
-        let state = state_dir();
-        std::fs::create_dir_all(&state).expect("state dir");
-        let up = pgshift(&state)
-            .args(["lab", "up"])
-            .output()
-            .expect("pgshift lab up");
-        check(&up, "pgshift lab up");
-        let st = pgshift(&state)
-            .args(["lab", "status", "--json"])
-            .output()
-            .expect("lab status");
-        check(&st, "pgshift lab status --json");
-        let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("status json");
-        let clusters = v["clusters"]
-            .as_array()
-            .expect("clusters")
-            .iter()
-            .map(|c| Cluster {
-                version: c["version"].as_str().expect("version").to_string(),
-                url: c["url"].as_str().expect("url").to_string(),
-            })
-            .collect();
-        Lab { state, clusters }
-    })
+    LAB.get_or_init(|| start(state_dir(), PORT13, PORT15))
+}
+
+fn start(state: PathBuf, p13: u16, p15: u16) -> Lab {
+    std::fs::create_dir_all(&state).expect("state dir");
+    let up = pgshift_on(&state, p13, p15)
+        .args(["lab", "up"])
+        .output()
+        .expect("pgshift lab up");
+    check(&up, "pgshift lab up");
+    let st = pgshift_on(&state, p13, p15)
+        .args(["lab", "status", "--json"])
+        .output()
+        .expect("lab status");
+    check(&st, "pgshift lab status --json");
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("status json");
+    let clusters = v["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .map(|c| Cluster {
+            version: c["version"].as_str().expect("version").to_string(),
+            url: c["url"].as_str().expect("url").to_string(),
+        })
+        .collect();
+    Lab {
+        state,
+        clusters,
+        ports: (p13, p15),
+    }
 }
 
 pub fn check(out: &Output, what: &str) {

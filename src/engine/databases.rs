@@ -1,0 +1,178 @@
+//! What the engine asks of the database servers: measure, provision, back up, restore,
+//! fingerprint. `RealDatabases` does it on real PostgreSQL servers with the newest client
+//! binaries; the `sim` platform has its own implementation for fleet-scale rehearsals.
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::Result;
+use tokio_util::sync::CancellationToken;
+
+use super::servers::Servers;
+use crate::inventory::Secret;
+use crate::platform::ServiceRef;
+use crate::postgres::PasswordMethod;
+use crate::postgres::process::{self, ChildOutcome, ChildSpec, PassFile, Stream, conninfo};
+use crate::postgres::provision::{self, Provisioned, RuntimeOptions};
+use crate::postgres::verify::{self, Fingerprint};
+
+/// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
+pub const NO_TIMEOUTS: &str =
+    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
+
+pub trait Databases: Send + Sync {
+    /// OLD's size in bytes.
+    fn size(&self, svc: &ServiceRef) -> impl Future<Output = Result<u64>> + Send;
+    fn read_options(&self, old: &ServiceRef)
+    -> impl Future<Output = Result<RuntimeOptions>> + Send;
+    /// NEW's role (fresh password, hashed as NEW says unless `force`) and empty database.
+    fn provision(
+        &self,
+        new: &ServiceRef,
+        password: &Secret,
+        opts: &RuntimeOptions,
+        force: Option<PasswordMethod>,
+    ) -> impl Future<Output = Result<Provisioned>> + Send;
+    /// An empty NEW database again (before every restore attempt).
+    fn recreate_database(
+        &self,
+        new: &ServiceRef,
+        opts: &RuntimeOptions,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn backup(
+        &self,
+        old: &ServiceRef,
+        dir: &Path,
+        cancel: &CancellationToken,
+        on_line: &mut (dyn FnMut(Stream, String) + Send),
+    ) -> impl Future<Output = Result<ChildOutcome>> + Send;
+    fn restore(
+        &self,
+        new: &ServiceRef,
+        dir: &Path,
+        pgoptions: &str,
+        cancel: &CancellationToken,
+        on_line: &mut (dyn FnMut(Stream, String) + Send),
+    ) -> impl Future<Output = Result<ChildOutcome>> + Send;
+    fn fingerprint(&self, svc: &ServiceRef) -> impl Future<Output = Result<Fingerprint>> + Send;
+    /// Does a database survive for inspection (for messages)?
+    fn keeps_files(&self) -> bool {
+        true
+    }
+}
+
+pub struct RealDatabases {
+    pub servers: Servers,
+    /// PostgreSQL 15 client binaries: the newest client is right for both servers.
+    pub pg_bin: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Databases for RealDatabases {
+    async fn size(&self, svc: &ServiceRef) -> Result<u64> {
+        let admin = self.servers.admin(&svc.server)?;
+        let mut conn = admin.connect("postgres").await?;
+        let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size($1)")
+            .bind(&svc.database)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(bytes.max(0) as u64)
+    }
+
+    async fn read_options(&self, old: &ServiceRef) -> Result<RuntimeOptions> {
+        let admin = self.servers.admin(&old.server)?;
+        provision::read_runtime_options(&admin, &old.database, &old.user).await
+    }
+
+    async fn provision(
+        &self,
+        new: &ServiceRef,
+        password: &Secret,
+        opts: &RuntimeOptions,
+        force: Option<PasswordMethod>,
+    ) -> Result<Provisioned> {
+        let admin = self.servers.admin(&new.server)?;
+        let mut p =
+            provision::provision_role(&admin, &new.database, &new.user, password, opts, force)
+                .await?;
+        p.skipped_settings
+            .extend(provision::provision_database(&admin, &new.database, &new.user, opts).await?);
+        Ok(p)
+    }
+
+    async fn recreate_database(&self, new: &ServiceRef, opts: &RuntimeOptions) -> Result<()> {
+        let admin = self.servers.admin(&new.server)?;
+        provision::provision_database(&admin, &new.database, &new.user, opts).await?;
+        Ok(())
+    }
+
+    async fn backup(
+        &self,
+        old: &ServiceRef,
+        dir: &Path,
+        cancel: &CancellationToken,
+        on_line: &mut (dyn FnMut(Stream, String) + Send),
+    ) -> Result<ChildOutcome> {
+        let admin = self.servers.admin(&old.server)?;
+        if dir.exists() {
+            // A dump that died half-way: start over.
+            std::fs::remove_dir_all(dir)?;
+        }
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let pass = PassFile::new(&self.state_dir.join("run"), &[&admin])?;
+        let spec = ChildSpec {
+            program: self.pg_bin.join("pg_dump"),
+            args: vec![
+                "--format=directory".into(),
+                "--jobs=2".into(),
+                "--verbose".into(),
+                OsString::from("--file"),
+                dir.as_os_str().to_owned(),
+                OsString::from("--dbname"),
+                conninfo(&admin, &old.database).into(),
+            ],
+            env: vec![
+                ("PGPASSFILE".into(), pass.path().display().to_string()),
+                ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
+            ],
+        };
+        process::run(spec, cancel, on_line).await
+    }
+
+    async fn restore(
+        &self,
+        new: &ServiceRef,
+        dir: &Path,
+        pgoptions: &str,
+        cancel: &CancellationToken,
+        on_line: &mut (dyn FnMut(Stream, String) + Send),
+    ) -> Result<ChildOutcome> {
+        let admin = self.servers.admin(&new.server)?;
+        let pass = PassFile::new(&self.state_dir.join("run"), &[&admin])?;
+        let spec = ChildSpec {
+            program: self.pg_bin.join("pg_restore"),
+            args: vec![
+                "--jobs=2".into(),
+                "--verbose".into(),
+                "--no-owner".into(),
+                format!("--role={}", new.user).into(),
+                OsString::from("--dbname"),
+                conninfo(&admin, &new.database).into(),
+                dir.as_os_str().to_owned(),
+            ],
+            env: vec![
+                ("PGPASSFILE".into(), pass.path().display().to_string()),
+                ("PGOPTIONS".into(), pgoptions.to_string()),
+            ],
+        };
+        process::run(spec, cancel, on_line).await
+    }
+
+    async fn fingerprint(&self, svc: &ServiceRef) -> Result<Fingerprint> {
+        let admin = self.servers.admin(&svc.server)?;
+        verify::fingerprint(&admin, &svc.database).await
+    }
+}

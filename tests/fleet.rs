@@ -1,0 +1,336 @@
+//! The fleet: a seeded, reproducible plan that spreads customers and big databases, with a
+//! canary first; a real run of the whole fixture fleet on its own lab; a sim rehearsal.
+
+#[path = "support/lab.rs"]
+mod support;
+
+use std::collections::{HashMap, HashSet};
+
+use pgshift::inventory::{self, Source};
+use pgshift::plan::{PlanParams, plan};
+use pgshift::platform::sim_fleet;
+use pgshift::runbook::{Runbook, Throughput};
+
+fn params(seed: u64) -> PlanParams {
+    PlanParams {
+        seed,
+        batch_size: 25,
+        canary: 3,
+        window_seconds: 4 * 3600,
+        regions: Vec::new(),
+    }
+}
+
+fn sim_fleet(apps: usize) -> inventory::Inventory {
+    inventory::parse(
+        &sim_fleet::generate(apps, 7),
+        "generated",
+        std::path::Path::new("."),
+    )
+    .expect("generated fleet parses")
+}
+
+fn sizes(inv: &inventory::Inventory) -> HashMap<String, u64> {
+    inv.apps
+        .iter()
+        .filter_map(|a| Some((a.name.clone(), (a.services.first()?.size_mb? * 1e6) as u64)))
+        .collect()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_plan_and_another_seed_another_order() {
+    let inv = sim_fleet(600);
+    let rb = Runbook::builtin();
+    let s = sizes(&inv);
+    let t = Throughput::default();
+    let a = plan(&inv, &rb, &params(42), &s, &t, &[]);
+    let b = plan(&inv, &rb, &params(42), &s, &t, &[]);
+    let c = plan(&inv, &rb, &params(43), &s, &t, &[]);
+    assert_eq!(a, b);
+    assert_ne!(a.batches, c.batches);
+    let order = |p: &pgshift::plan::Plan| p.apps().map(str::to_string).collect::<Vec<_>>();
+    assert_ne!(order(&a), order(&c));
+    let set = |p: &pgshift::plan::Plan| p.apps().map(str::to_string).collect::<HashSet<_>>();
+    assert_eq!(set(&a), set(&c), "same apps, other order");
+    let candidates = inv.apps.iter().filter(|x| rb.applies_to(x)).count();
+    assert_eq!(a.apps().count(), candidates, "every candidate exactly once");
+}
+
+#[test]
+fn canary_batches_come_first_with_small_low_risk_apps() {
+    let inv = sim_fleet(600);
+    let rb = Runbook::builtin();
+    let s = sizes(&inv);
+    let p = plan(&inv, &rb, &params(1), &s, &Throughput::default(), &[]);
+    for region in &inv.regions {
+        let batches: Vec<_> = p
+            .batches
+            .iter()
+            .filter(|b| b.region == region.name)
+            .collect();
+        let canary = batches[0];
+        assert!(canary.canary && canary.index == 0, "{}", region.name);
+        assert!(batches[1..].iter().all(|b| !b.canary));
+        assert_eq!(canary.apps.len(), 3);
+        let median = {
+            let mut v: Vec<u64> = batches.iter().flat_map(|b| &b.apps).map(|a| s[a]).collect();
+            v.sort();
+            v[v.len() / 2]
+        };
+        for a in &canary.apps {
+            let app = inv.app(a).unwrap();
+            assert!(app.libpq.supports_scram(), "canary {a} is low-risk");
+            assert!(s[a] <= median, "canary {a} is small");
+        }
+    }
+}
+
+#[test]
+fn no_batch_holds_two_apps_of_one_customer_when_avoidable() {
+    let inv = sim_fleet(1500);
+    let rb = Runbook::builtin();
+    let p = plan(
+        &inv,
+        &rb,
+        &params(9),
+        &sizes(&inv),
+        &Throughput::default(),
+        &[],
+    );
+    for b in &p.batches {
+        let mut seen = HashMap::new();
+        for a in &b.apps {
+            *seen
+                .entry(inv.app(a).unwrap().customer.clone())
+                .or_insert(0) += 1;
+        }
+        for (customer, n) in seen {
+            if n > 1 {
+                let batches = p.batches.iter().filter(|x| x.region == b.region).count();
+                let theirs = inv
+                    .apps_in(&b.region)
+                    .filter(|x| x.customer == customer && rb.applies_to(x))
+                    .count();
+                assert!(
+                    theirs > batches,
+                    "{customer} twice in {} batch {} although avoidable",
+                    b.region,
+                    b.index
+                );
+            }
+        }
+    }
+    // Big databases are spread: no regular batch holds two of a region's three biggest.
+    let s = sizes(&inv);
+    for region in &inv.regions {
+        let mut apps: Vec<&str> = p
+            .batches
+            .iter()
+            .filter(|b| b.region == region.name)
+            .flat_map(|b| b.apps.iter().map(String::as_str))
+            .collect();
+        apps.sort_by_key(|a| std::cmp::Reverse(s[*a]));
+        let top: Vec<&str> = apps.into_iter().take(3).collect();
+        for b in p.batches.iter().filter(|b| b.region == region.name) {
+            assert!(
+                b.apps.iter().filter(|a| top.contains(&a.as_str())).count() <= 1,
+                "{} batch {}",
+                region.name,
+                b.index
+            );
+        }
+    }
+}
+
+#[test]
+fn plan_json_has_the_contract_fields_and_is_saved() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = support::pgshift(dir.path())
+        .args([
+            "plan",
+            "--seed",
+            "5",
+            "--batch-size",
+            "4",
+            "--canary",
+            "1",
+            "--window",
+            "1h",
+            "--json",
+        ])
+        .output()
+        .expect("plan");
+    support::check(&out, "plan --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let batches = v["batches"].as_array().expect("batches");
+    assert!(!batches.is_empty());
+    for b in batches {
+        for k in [
+            "region",
+            "index",
+            "estimated_seconds",
+            "fits_window",
+            "apps",
+        ] {
+            assert!(!b[k].is_null(), "{k} in {b}");
+        }
+    }
+    assert!(v["id"].as_i64().unwrap() >= 1);
+    let again = support::pgshift(dir.path())
+        .args([
+            "plan",
+            "--seed",
+            "5",
+            "--batch-size",
+            "4",
+            "--canary",
+            "1",
+            "--window",
+            "1h",
+            "--json",
+        ])
+        .output()
+        .expect("plan");
+    let w: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(
+        v["batches"], w["batches"],
+        "same seed, same plan from the CLI"
+    );
+    let bad = support::pgshift(dir.path())
+        .args(["plan", "--region", "mars"])
+        .output()
+        .expect("plan");
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_sim_rehearsal_fails_exactly_the_old_libpq_and_btree_apps_and_preflight_prevents_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fleet = dir.path().join("fleet.toml");
+    std::fs::write(&fleet, sim_fleet_text(400)).expect("write");
+    let inv = inventory::load(&Source::File(fleet.clone())).expect("fleet");
+    let rb = Runbook::builtin();
+    let expected = inv
+        .apps
+        .iter()
+        .filter(|a| {
+            rb.applies_to(a)
+                && (!a.libpq.supports_scram()
+                    || a.services
+                        .iter()
+                        .any(|s| s.seed.as_ref().is_some_and(|x| x.btree_straddle)))
+        })
+        .count();
+    let run = |state: &str, extra: &[&str]| {
+        let state = dir.path().join(state);
+        let p = support::pgshift(&state)
+            .arg("--inventory")
+            .arg(&fleet)
+            .args(["plan", "--batch-size", "20"])
+            .output()
+            .expect("plan");
+        support::check(&p, "plan");
+        let out = support::pgshift(&state)
+            .arg("--inventory")
+            .arg(&fleet)
+            .args(["run", "--speed", "0", "--json"])
+            .args(extra)
+            .output()
+            .expect("run");
+        let last = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        let v: serde_json::Value = serde_json::from_str(&last).expect("fleet_done json");
+        (out.status.code(), v["report"].clone())
+    };
+    let (code, r) = run("plain", &[]);
+    assert_eq!(code, Some(3));
+    assert_eq!(r["failed"].as_u64().unwrap() as usize, expected, "{r}");
+    assert_eq!(
+        r["migrated"].as_u64().unwrap() as usize + expected,
+        inv.apps.iter().filter(|a| rb.applies_to(a)).count()
+    );
+    let (code, r) = run("preflighted", &["--apply-preflight"]);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["failed"], 0);
+}
+
+fn sim_fleet_text(apps: usize) -> String {
+    // Make sure the rehearsal has a btree app: the generator's rate is realistic (rare).
+    let mut t = sim_fleet::generate(apps, 11);
+    let first = t.find("  size_mb = ").expect("a pg13 service");
+    let eol = first + t[first..].find('\n').unwrap();
+    t.insert_str(
+        eol,
+        "\n  seed = { profile = \"blog\", btree_straddle = true }",
+    );
+    t
+}
+
+#[test]
+fn the_whole_fixture_fleet_runs_on_a_real_lab_and_preflight_makes_it_clean() {
+    let lab = support::fleet_lab();
+    let reset = lab.cmd().args(["lab", "reset"]).output().expect("reset");
+    support::check(&reset, "lab reset");
+    let plan = lab
+        .cmd()
+        .args(["plan", "--seed", "3", "--batch-size", "4", "--json"])
+        .output()
+        .expect("plan");
+    support::check(&plan, "plan");
+    let out = lab
+        .cmd()
+        .args(["run", "--all", "--quiet", "--json"])
+        .output()
+        .expect("run");
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&last).expect("report");
+    let r = &v["report"];
+    assert_eq!(out.status.code(), Some(3), "{r}");
+    // Exactly the apps built to fail, classified: 4 libpq 9.x and 2 btree apps.
+    assert_eq!(r["failures_by_class"]["libpq-scram"], 4, "{r}");
+    assert_eq!(r["failures_by_class"]["btree-index-row-size"], 2, "{r}");
+    assert_eq!(r["migrated"], 23 - 6, "{r}");
+    let failures = lab
+        .cmd()
+        .args(["failures", "--json"])
+        .output()
+        .expect("failures");
+    let f: serde_json::Value = serde_json::from_slice(&failures.stdout).expect("json");
+    for x in f.as_array().unwrap() {
+        let show = lab
+            .cmd()
+            .args(["app", "show", x["app"].as_str().unwrap(), "--json"])
+            .output()
+            .expect("show");
+        let s: serde_json::Value = serde_json::from_slice(&show.stdout).expect("json");
+        assert_eq!(
+            (s["service"]["server"].as_str(), s["paused"].as_bool()),
+            (Some("pg13"), Some(false)),
+            "rolled back, unpaused: {s}"
+        );
+    }
+
+    let reset = lab.cmd().args(["lab", "reset"]).output().expect("reset");
+    support::check(&reset, "lab reset");
+    let out = lab
+        .cmd()
+        .args(["run", "--all", "--quiet", "--apply-preflight", "--json"])
+        .output()
+        .expect("run");
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&last).expect("report");
+    assert_eq!(out.status.code(), Some(0), "{}", v["report"]);
+    assert_eq!(v["report"]["migrated"], 23);
+    assert_eq!(v["report"]["failed"], 0);
+}
