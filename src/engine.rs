@@ -167,7 +167,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
         let result = self.start_run(app, "migrate", remediations).await;
         keep.abort();
-        self.store.release_lease(name, &self.holder.0).await?;
+        self.release(name).await?;
         result
     }
 
@@ -354,6 +354,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
             let started = Instant::now();
             let mut io = StepIo::new(
+                run_id,
                 row.id,
                 &app.name,
                 &row.operation,
@@ -440,14 +441,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
         }
         // Whatever failed before, the app is migrated now: its open failures are resolved.
-        self.store
-            .end_app_run(
+        self.logs
+            .write(WriteOp::EndRun {
                 run_id,
-                &app.name,
-                "migrated",
-                ctx.new.as_ref().map(|n| n.id.as_str()),
-                "done",
-            )
+                app: app.name.clone(),
+                state: "migrated",
+                service: ctx.new.as_ref().map(|n| n.id.clone()),
+                run_status: "done",
+            })
             .await?;
         let _ = self.events.send(Event::Done {
             run_id,
@@ -565,6 +566,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         .await;
         self.store.release_lease(name, &self.holder.0).await?;
         result
+    }
+
+    async fn release(&self, app: &str) -> Result<()> {
+        self.logs
+            .write(WriteOp::ReleaseLease {
+                app: app.to_string(),
+                holder: self.holder.0.clone(),
+            })
+            .await
     }
 
     /// A step ends without a next one (failed, cancelled), through the same writer as its

@@ -32,7 +32,7 @@ mod macros {
 mod runs;
 mod writer;
 
-pub use writer::{StoreWriter, WriteOp};
+pub use writer::{BackupRecord, StoreWriter, WriteOp};
 
 pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 

@@ -37,6 +37,7 @@ impl Scrubber {
 
 /// One step's output sink.
 pub struct StepIo {
+    pub run_id: i64,
     pub step_id: i64,
     pub app: String,
     pub step: String,
@@ -48,6 +49,7 @@ pub struct StepIo {
 
 impl StepIo {
     pub fn new(
+        run_id: i64,
         step_id: i64,
         app: &str,
         step: &str,
@@ -56,6 +58,7 @@ impl StepIo {
         scrubber: Scrubber,
     ) -> Self {
         Self {
+            run_id,
             step_id,
             app: app.to_string(),
             step: step.to_string(),

@@ -40,6 +40,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         };
         self.store.step_started(step_id).await?;
         let mut io = StepIo::new(
+            run_id,
             step_id,
             &app.name,
             "rollback",

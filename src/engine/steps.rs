@@ -13,6 +13,7 @@ use crate::platform::{Platform, ServiceRef};
 use crate::postgres::provision::RuntimeOptions;
 use crate::postgres::verify;
 use crate::runbook::{Step, StepKind};
+use crate::store::{BackupRecord, WriteOp};
 
 fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
     let summary = summary.into();
@@ -279,22 +280,21 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             (ctx.old_bytes / 8, format!("{:064x}", ctx.old_bytes))
         };
         let notes = step.notes.clone().unwrap_or_default();
-        let run_id = tri!(io, self.run_of_step(io.step_id).await);
         tri!(
             io,
-            self.store
-                .record_backup(
-                    &app.name,
-                    &old.id,
-                    run_id,
-                    &old.server,
-                    &old.database,
-                    &dir.display().to_string(),
-                    "directory",
-                    bytes as i64,
-                    &sha,
-                    &notes
-                )
+            self.logs
+                .write(WriteOp::Backup(Box::new(BackupRecord {
+                    app: app.name.clone(),
+                    service_id: old.id.clone(),
+                    run_id: io.run_id,
+                    server: old.server.clone(),
+                    database: old.database.clone(),
+                    path: dir.display().to_string(),
+                    format: "directory".into(),
+                    size_bytes: bytes as i64,
+                    sha256: sha.clone(),
+                    notes,
+                })))
                 .await
         );
         io.say(format!(
@@ -304,10 +304,6 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx.backup_path = Some(dir.display().to_string());
         ctx.backup_bytes = Some(bytes);
         Ok(())
-    }
-
-    async fn run_of_step(&self, step_id: i64) -> color_eyre::Result<i64> {
-        self.store.run_of_step(step_id).await
     }
 
     async fn restore(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {

@@ -86,28 +86,6 @@ impl Store {
         Ok(())
     }
 
-    /// Insert an app's planned steps (all `pending`), returning their ids in order.
-    pub async fn insert_steps(
-        &self,
-        run_id: i64,
-        app: &str,
-        steps: &[(String, String)],
-    ) -> Result<Vec<i64>> {
-        let sql = "INSERT INTO steps (run_id, app, seq, operation, params) VALUES ($1, $2, $3, $4, $5) RETURNING id";
-        let mut ids = Vec::new();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for (i, (op, params)) in steps.iter().enumerate() {
-                let id: i64 = sqlx::query_scalar(sql)
-                    .bind(run_id).bind(app).bind(i as i64).bind(op).bind(params)
-                    .fetch_one(&mut *tx).await?;
-                ids.push(id);
-            }
-            tx.commit().await?;
-        });
-        Ok(ids)
-    }
-
     /// Start a run of one app in one transaction: the run, its planned steps (all `pending`)
     /// and the app's `running` state. Returns the run id.
     pub async fn begin_app_run(
@@ -142,79 +120,12 @@ impl Store {
         Ok(run_id)
     }
 
-    /// One transaction at a step boundary: step `done` finished (with its context snapshot),
-    /// the app's paused flag if it changed, and the next step marked running before its work.
-    pub async fn advance(
-        &self,
-        done: i64,
-        detail: &str,
-        paused: Option<(&str, bool)>,
-        next: Option<i64>,
-    ) -> Result<()> {
-        let now = now();
-        // One statement for both steps: atomic on its own, one round trip per boundary.
-        let sql = "UPDATE steps SET
-                     state = CASE WHEN id = $1 THEN 'done' ELSE 'running' END,
-                     started_at = CASE WHEN id = $1 THEN started_at ELSE $2 END,
-                     finished_at = CASE WHEN id = $1 THEN $2 ELSE NULL END,
-                     detail = CASE WHEN id = $1 THEN $3 ELSE detail END
-                   WHERE id = $1 OR id = $4";
-        on_pool!(self, pool => {
-            match paused {
-                None => {
-                    sqlx::query(sql).bind(done).bind(&now).bind(detail).bind(next).execute(pool).await?;
-                }
-                Some((app, p)) => {
-                    let mut tx = pool.begin().await?;
-                    sqlx::query(sql).bind(done).bind(&now).bind(detail).bind(next).execute(&mut *tx).await?;
-                    sqlx::query("UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3")
-                        .bind(i32::from(p)).bind(&now).bind(app).execute(&mut *tx).await?;
-                    tx.commit().await?;
-                }
-            }
-        });
-        Ok(())
-    }
-
-    /// End an app's run in one transaction: its state, the run's status, and (when migrated)
-    /// its open failures resolved.
-    pub async fn end_app_run(
-        &self,
-        run_id: i64,
-        app: &str,
-        state: &str,
-        service: Option<&str>,
-        run_status: &str,
-    ) -> Result<()> {
-        let now = now();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE apps SET state = $1, paused = 0, current_service = COALESCE($2, current_service), updated_at = $3 WHERE name = $4")
-                .bind(state).bind(service).bind(&now).bind(app).execute(&mut *tx).await?;
-            sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3")
-                .bind(run_status).bind(&now).bind(run_id).execute(&mut *tx).await?;
-            if state == "migrated" {
-                sqlx::query("UPDATE failures SET status = 'resolved', resolved_at = $1 WHERE status = 'open' AND app = $2")
-                    .bind(&now).bind(app).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// Add a step after the planned ones (a rollback), returning its id.
     pub async fn append_step(&self, run_id: i64, app: &str, op: &str, params: &str) -> Result<i64> {
         let sql = "INSERT INTO steps (run_id, app, seq, operation, params)
                    SELECT $1, $2, COALESCE(MAX(seq), -1) + 1, $3, $4 FROM steps WHERE run_id = $1 AND app = $2
                    RETURNING id";
         let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(run_id).bind(app).bind(op).bind(params).fetch_one(pool).await?);
-        Ok(id)
-    }
-
-    pub async fn run_of_step(&self, step_id: i64) -> Result<i64> {
-        let sql = "SELECT run_id FROM steps WHERE id = $1";
-        let id: i64 =
-            on_pool!(self, pool => sqlx::query_scalar(sql).bind(step_id).fetch_one(pool).await?);
         Ok(id)
     }
 
@@ -261,28 +172,6 @@ impl Store {
         let rows: Vec<(i64, String)> =
             on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
         Ok(rows)
-    }
-
-    pub async fn append_logs(&self, step_id: i64, lines: &[(String, String)]) -> Result<()> {
-        let at = now();
-        // Many rows per statement: step logs are the store's most frequent write.
-        for chunk in lines.chunks(200) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
-                .collect();
-            let sql = format!(
-                "INSERT INTO step_logs (step_id, at, stream, line) VALUES {}",
-                values.join(", ")
-            );
-            on_pool!(self, pool => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(step_id).bind(&at);
-                for (stream, line) in chunk {
-                    q = q.bind(stream).bind(line);
-                }
-                q.execute(pool).await?;
-            });
-        }
-        Ok(())
     }
 
     pub async fn step_logs(&self, step_id: i64) -> Result<Vec<LogRow>> {
@@ -367,31 +256,6 @@ impl Store {
         let sql = "UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3";
         on_pool!(self, pool => { sqlx::query(sql).bind(i32::from(paused)).bind(now()).bind(app).execute(pool).await?; });
         Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn record_backup(
-        &self,
-        app: &str,
-        service_id: &str,
-        run_id: i64,
-        server: &str,
-        database: &str,
-        path: &str,
-        format: &str,
-        size_bytes: i64,
-        sha256: &str,
-        notes: &str,
-    ) -> Result<i64> {
-        let sql = "INSERT INTO backups (app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                   ON CONFLICT (app, run_id) DO UPDATE SET path = excluded.path, size_bytes = excluded.size_bytes,
-                     sha256 = excluded.sha256, created_at = excluded.created_at
-                   RETURNING id";
-        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
-            .bind(app).bind(service_id).bind(run_id).bind(server).bind(database).bind(path).bind(format)
-            .bind(size_bytes).bind(sha256).bind(notes).bind(now()).fetch_one(pool).await?);
-        Ok(id)
     }
 
     pub async fn backups(&self, app: Option<&str>) -> Result<Vec<BackupRow>> {

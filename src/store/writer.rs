@@ -23,6 +23,32 @@ pub enum WriteOp {
     },
     /// Step log lines: (step id, stream, line).
     Logs(Vec<(i64, String, String)>),
+    /// A kept backup, listed by `pgshift backups`.
+    Backup(Box<BackupRecord>),
+    /// An app's run ended: its state, the run's status, its open failures resolved when
+    /// migrated.
+    EndRun {
+        run_id: i64,
+        app: String,
+        state: &'static str,
+        service: Option<String>,
+        run_status: &'static str,
+    },
+    /// Give an app's lease back.
+    ReleaseLease { app: String, holder: String },
+}
+
+pub struct BackupRecord {
+    pub app: String,
+    pub service_id: String,
+    pub run_id: i64,
+    pub server: String,
+    pub database: String,
+    pub path: String,
+    pub format: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub notes: String,
 }
 
 type Reply = oneshot::Sender<Result<(), String>>;
@@ -72,12 +98,6 @@ impl Store {
     /// Apply queued writes in one transaction.
     async fn apply(&self, ops: &[WriteOp]) -> Result<()> {
         let now = now();
-        let advance = "UPDATE steps SET
-                         state = CASE WHEN id = $1 THEN $5 ELSE 'running' END,
-                         started_at = CASE WHEN id = $1 THEN started_at ELSE $2 END,
-                         finished_at = CASE WHEN id = $1 THEN $2 ELSE NULL END,
-                         detail = CASE WHEN id = $1 THEN COALESCE($3, detail) ELSE detail END
-                       WHERE id = $1 OR id = $4";
         let logs: Vec<&(i64, String, String)> = ops
             .iter()
             .flat_map(|o| match o {
@@ -85,24 +105,105 @@ impl Store {
                 _ => Vec::new(),
             })
             .collect();
+        // Every step transition of the batch in one UPDATE: a batch is a handful of round
+        // trips however many migrations are in it.
+        let mut step_sets: Vec<(i64, &str, Option<&str>, bool)> = Vec::new(); // id, state, detail, finished
+        let mut paused: Vec<(&str, bool)> = Vec::new();
+        for op in ops {
+            match op {
+                WriteOp::Started { step } => step_sets.push((*step, "running", None, false)),
+                WriteOp::Advance {
+                    done,
+                    state,
+                    detail,
+                    paused: p,
+                    next,
+                } => {
+                    step_sets.push((*done, state, detail.as_deref(), true));
+                    if let Some(n) = next {
+                        step_sets.push((*n, "running", None, false));
+                    }
+                    if let Some((app, v)) = p {
+                        paused.push((app.as_str(), *v));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let steps_sql = (!step_sets.is_empty()).then(|| {
+            let mut state = String::from("CASE id");
+            let mut detail = String::from("CASE id");
+            let mut started = String::from("CASE id");
+            let mut finished = String::from("CASE id");
+            let mut ids = Vec::new();
+            for (k, set) in step_sets.iter().enumerate() {
+                let (i, st, de) = (2 + 3 * k, 3 + 3 * k, 4 + 3 * k);
+                state.push_str(&format!(" WHEN ${i} THEN ${st}"));
+                detail.push_str(&format!(" WHEN ${i} THEN COALESCE(${de}, detail)"));
+                if set.3 {
+                    finished.push_str(&format!(" WHEN ${i} THEN $1"));
+                } else {
+                    started.push_str(&format!(" WHEN ${i} THEN $1"));
+                    finished.push_str(&format!(" WHEN ${i} THEN NULL"));
+                }
+                ids.push(format!("${i}"));
+            }
+            // A CASE needs at least one WHEN.
+            let case = |c: String, col: &str| {
+                if c.contains(" WHEN ") {
+                    format!("{c} ELSE {col} END")
+                } else {
+                    col.to_string()
+                }
+            };
+            format!(
+                "UPDATE steps SET state = {state} END, detail = {detail} ELSE detail END,
+                   started_at = {}, finished_at = {}
+                 WHERE id IN ({})",
+                case(started, "started_at"),
+                case(finished, "finished_at"),
+                ids.join(", ")
+            )
+        });
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(sql) = &steps_sql {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(&now);
+                for (id, state, detail, _) in &step_sets {
+                    q = q.bind(*id).bind(*state).bind(*detail);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            for (app, p) in &paused {
+                sqlx::query("UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3")
+                    .bind(i32::from(*p)).bind(&now).bind(*app).execute(&mut *tx).await?;
+            }
             for op in ops {
                 match op {
-                    WriteOp::Started { step } => {
-                        sqlx::query("UPDATE steps SET state = 'running', started_at = $1, finished_at = NULL WHERE id = $2")
-                            .bind(&now).bind(step).execute(&mut *tx).await?;
-                    }
-                    WriteOp::Advance { done, state, detail, paused, next } => {
-                        sqlx::query(advance)
-                            .bind(done).bind(&now).bind(detail.as_deref()).bind(next).bind(*state)
+                    WriteOp::Started { .. } | WriteOp::Advance { .. } | WriteOp::Logs(_) => {}
+                    WriteOp::Backup(b) => {
+                        sqlx::query("INSERT INTO backups (app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at)
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                     ON CONFLICT (app, run_id) DO UPDATE SET path = excluded.path, size_bytes = excluded.size_bytes,
+                                       sha256 = excluded.sha256, created_at = excluded.created_at")
+                            .bind(&b.app).bind(&b.service_id).bind(b.run_id).bind(&b.server).bind(&b.database)
+                            .bind(&b.path).bind(&b.format).bind(b.size_bytes).bind(&b.sha256).bind(&b.notes).bind(&now)
                             .execute(&mut *tx).await?;
-                        if let Some((app, p)) = paused {
-                            sqlx::query("UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3")
-                                .bind(i32::from(*p)).bind(&now).bind(app).execute(&mut *tx).await?;
+                    }
+                    WriteOp::EndRun { run_id, app, state, service, run_status } => {
+                        sqlx::query("UPDATE apps SET state = $1, paused = 0, current_service = COALESCE($2, current_service), updated_at = $3 WHERE name = $4")
+                            .bind(*state).bind(service.as_deref()).bind(&now).bind(app).execute(&mut *tx).await?;
+                        sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3")
+                            .bind(*run_status).bind(&now).bind(run_id).execute(&mut *tx).await?;
+                        if *state == "migrated" {
+                            sqlx::query("UPDATE failures SET status = 'resolved', resolved_at = $1 WHERE status = 'open' AND app = $2")
+                                .bind(&now).bind(app).execute(&mut *tx).await?;
                         }
                     }
-                    WriteOp::Logs(_) => {}
+                    WriteOp::ReleaseLease { app, holder } => {
+                        sqlx::query("DELETE FROM leases WHERE app = $1 AND holder = $2")
+                            .bind(app).bind(holder).execute(&mut *tx).await?;
+                    }
                 }
             }
             for chunk in logs.chunks(200) {
