@@ -164,6 +164,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drop a migrated app's OLD database: only after the runbook's retention, only with --confirm
+    Deprovision {
+        #[arg(long, value_name = "APP")]
+        app: String,
+        /// Yes, drop OLD for good
+        #[arg(long)]
+        confirm: bool,
+        /// The runbook that migrated it (default: the built-in pg13-to-pg15)
+        #[arg(long, value_name = "FILE")]
+        runbook: Option<PathBuf>,
+    },
     /// One app: state, current service, DATABASE_URL (password masked)
     App {
         #[command(subcommand)]
@@ -384,6 +395,19 @@ fn run(cli: Cli) -> Result<i32> {
             }) => {
                 engine_cmd::run(&ctx, engine_cmd::What::Retry(app, remediation), json, None).await
             }
+            Some(Command::Deprovision {
+                app,
+                confirm,
+                runbook,
+            }) => {
+                engine_cmd::run(
+                    &ctx,
+                    engine_cmd::What::Deprovision(app, confirm),
+                    false,
+                    runbook.as_deref(),
+                )
+                .await
+            }
             Some(Command::Rollback { app, json }) => {
                 engine_cmd::run(&ctx, engine_cmd::What::Rollback(app), json, None).await
             }
@@ -421,6 +445,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Failures { .. } => "failures",
         Command::Retry { .. } => "retry",
         Command::Rollback { .. } => "rollback",
+        Command::Deprovision { .. } => "deprovision",
         Command::App { .. } => "app",
         Command::Backups { .. } => "backups",
         Command::Report(_) => "report",

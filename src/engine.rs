@@ -5,6 +5,7 @@
 
 mod context;
 pub mod databases;
+mod deprovision;
 pub mod events;
 mod fleet;
 mod io;
@@ -33,6 +34,12 @@ use crate::platform::Platform;
 use crate::runbook::{Runbook, Step, Throughput, estimated_seconds};
 use crate::store::{StepRow, Store, StoreWriter, WriteOp};
 use servers::Servers;
+
+fn needs_manual(name: &str) -> UserError {
+    UserError::new(format!(
+        "{name} is live on NEW after a failure that could not be rolled back (NEW took writes): a human decides; pgshift will not migrate it again"
+    ))
+}
 
 /// How an app's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +79,8 @@ pub struct Engine<P: Platform, D: Databases> {
     pub events: EventTx,
     pub cancel: CancellationToken,
     holder: (String, i64, String),
+    /// (server, database or role name) → apps that have it there or will get it there.
+    claims: std::sync::OnceLock<std::collections::HashMap<(String, String), Vec<String>>>,
     /// Group-committing writer for step boundaries and step logs.
     logs: StoreWriter,
     log_task: tokio::task::JoinHandle<()>,
@@ -97,6 +106,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     ) -> Self {
         let (logs, log_task) = StoreWriter::spawn(store.clone());
         Self {
+            claims: std::sync::OnceLock::new(),
             store,
             inv,
             runbook,
@@ -145,6 +155,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         }
         let state = self.store.app_state(name).await?;
         match state.as_ref().map(|s| s.state.as_str()) {
+            Some("needs_manual") => {
+                return Err(needs_manual(name).into());
+            }
             Some("migrated") => {
                 return Err(UserError::new(format!(
                     "{name} is already migrated (pgshift app show {name}; pgshift rollback --app {name} to undo)"
@@ -176,6 +189,16 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     /// taken writes since the backup, and NEW must be filled again.
     pub async fn retry(&self, name: &str, remediation: Option<&str>) -> Result<(String, Outcome)> {
         let app = self.app(name)?;
+        match self.store.app_state(name).await?.map(|s| s.state) {
+            Some(s) if s == "needs_manual" => return Err(needs_manual(name).into()),
+            Some(s) if s == "running" => {
+                return Err(UserError::new(format!(
+                    "{name} has an unfinished run: `pgshift resume` continues it"
+                ))
+                .into());
+            }
+            _ => {}
+        }
         let failure = self
             .store
             .failures(true)
@@ -281,6 +304,19 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 );
                 continue;
             };
+            // Only the app's newest run, and only while the app is mid-run: an older run a
+            // later one replaced must never be driven again (it would undo that one).
+            let latest = self.store.latest_run_of(&name).await?;
+            let running = self
+                .store
+                .app_state(&name)
+                .await?
+                .is_some_and(|s| s.state == "running");
+            if latest != Some(run_id) || !running {
+                tracing::warn!(app = name, run_id, "abandoning a stale unfinished run");
+                self.store.finish_run(run_id, "abandoned").await?;
+                continue;
+            }
             match lease::acquire(&self.store, &name, &self.holder).await {
                 Ok(()) => {}
                 Err(e) => {
@@ -291,8 +327,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             let keep = lease::keep_alive(self.store.clone(), name.clone(), self.holder.0.clone());
             let r = self.drive(run_id, app, true).await;
             keep.abort();
-            self.store.release_lease(&name, &self.holder.0).await?;
-            out.push((name, r?));
+            if let Err(e) = self.store.release_lease(&name, &self.holder.0).await {
+                tracing::warn!(app = name, error = %e, "releasing lease failed");
+            }
+            // One app's trouble never stops the others from being resumed.
+            match r {
+                Ok(o) => out.push((name, o)),
+                Err(e) => {
+                    tracing::error!(app = name, error = %format!("{e:#}"), "resume failed");
+                    eprintln!("pgshift: resuming {name} failed: {e:#}");
+                }
+            }
         }
         Ok(out)
     }
@@ -313,8 +358,19 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         };
         let scrubber = self.scrubber_for(&ctx);
 
+        // A run that was cancelled, or rolled back on request, and died before it ended:
+        // finish that rollback; never continue its migration.
+        if let Some(stopped) = rows
+            .iter()
+            .find(|r| r.state == "cancelled" || r.operation == "requested")
+        {
+            return self.cancelled(run_id, app, stopped, &mut ctx).await;
+        }
         // A run that already failed (and maybe died while rolling back) finishes its rollback.
-        if let Some(failed) = rows.iter().find(|r| r.state == "failed") {
+        if let Some(failed) = rows
+            .iter()
+            .find(|r| r.state == "failed" || (r.operation == "rollback" && r.state != "done"))
+        {
             let class = self
                 .store
                 .failures(false)
@@ -330,7 +386,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let mut size = ctx.old_bytes;
         let todo: Vec<&StepRow> = rows
             .iter()
-            .filter(|r| r.state != "done" && r.state != "skipped")
+            .filter(|r| r.state != "done" && r.state != "skipped" && r.operation != "rollback")
             .collect();
         // The step already marked running by the previous step's boundary transaction.
         let mut started_id: Option<i64> = None;
@@ -465,19 +521,18 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         row: &StepRow,
         ctx: &mut Ctx,
     ) -> Result<Outcome> {
-        let outcome = match self.roll_back(run_id, app, row, ctx).await? {
-            Some(_) => Outcome::Cancelled,
-            None => Outcome::NeedsManual {
-                class: "cancelled".into(),
-            },
+        let (outcome, state, service) = match self.roll_back(run_id, app, row, ctx).await? {
+            Some(_) => (Outcome::Cancelled, "rolled_back", ctx.old.as_ref()),
+            None => (
+                Outcome::NeedsManual {
+                    class: "cancelled".into(),
+                },
+                "needs_manual",
+                ctx.new.as_ref(),
+            ),
         };
         self.store
-            .set_app_state(
-                &app.name,
-                "rolled_back",
-                false,
-                ctx.old.as_ref().map(|o| o.id.as_str()),
-            )
+            .set_app_state(&app.name, state, false, service.map(|s| s.id.as_str()))
             .await?;
         self.store.finish_run(run_id, "cancelled").await?;
         let _ = self.events.send(Event::Done {
@@ -502,7 +557,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             None => Outcome::NeedsManual { class },
         };
         let (state, service) = match &outcome {
-            Outcome::NeedsManual { .. } => ("failed", ctx.new.as_ref()),
+            Outcome::NeedsManual { .. } => ("needs_manual", ctx.new.as_ref()),
             _ => ("failed", ctx.old.as_ref()),
         };
         self.store
@@ -566,6 +621,49 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         .await;
         self.store.release_lease(name, &self.holder.0).await?;
         result
+    }
+
+    /// Another app that owns, or will own after its own migration, `database` or `role` on
+    /// `server` — the names NEW is about to drop and create.
+    pub(crate) fn claimed_by_another(
+        &self,
+        app: &str,
+        server: &str,
+        database: &str,
+        role: &str,
+    ) -> Option<String> {
+        let claims = self.claims.get_or_init(|| {
+            let mut m: std::collections::HashMap<(String, String), Vec<String>> =
+                std::collections::HashMap::new();
+            for a in &self.inv.apps {
+                let targets: Vec<&String> = self
+                    .inv
+                    .regions
+                    .iter()
+                    .filter(|r| r.name == a.region)
+                    .flat_map(|r| r.targets.values())
+                    .collect();
+                for x in a.services.iter().filter(|x| x.provisioned) {
+                    let servers = x.server.iter().chain(targets.iter().copied());
+                    for srv in servers {
+                        for name in [&x.database, &x.user].into_iter().flatten() {
+                            let e = m.entry((srv.clone(), name.clone())).or_default();
+                            if !e.contains(&a.name) {
+                                e.push(a.name.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            m
+        });
+        [database, role].iter().find_map(|n| {
+            claims
+                .get(&(server.to_string(), n.to_string()))?
+                .iter()
+                .find(|x| *x != app)
+                .cloned()
+        })
     }
 
     async fn release(&self, app: &str) -> Result<()> {

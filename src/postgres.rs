@@ -35,6 +35,8 @@ impl Endpoint {
             .database(database)
             .application_name("pgshift")
             .log_statements(tracing::log::LevelFilter::Off)
+            // sqlx logs slow statements in full; a CREATE ROLE carries a password verifier.
+            .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(3600))
     }
 
     /// Connect, naming the server in the error: operators must know which one is down.

@@ -593,3 +593,77 @@ fn unknown_and_non_candidate_apps_are_bad_input() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn deprovision_waits_for_retention_and_confirmation_then_drops_only_old() {
+    let lab = support::lab();
+    let app = "school-stage";
+    let exists = |major| {
+        lab.psql(
+            major,
+            "postgres",
+            "select count(*) from pg_database where datname = 'school_stage'",
+        )
+    };
+
+    // The built-in runbook keeps OLD 7 days.
+    reset(lab, app);
+    let out = lab
+        .cmd()
+        .args(["migrate", "--app", app])
+        .output()
+        .expect("migrate");
+    assert_eq!(out.status.code(), Some(0));
+    let early = lab
+        .cmd()
+        .args(["deprovision", "--app", app, "--confirm"])
+        .output()
+        .expect("deprovision");
+    assert_eq!(early.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("is kept until"),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+    assert_eq!(exists(13), "1");
+
+    // A runbook without retention: still needs --confirm.
+    reset(lab, app);
+    let dir = tempfile::tempdir().expect("tmp");
+    let rb = dir.path().join("no-retention.toml");
+    std::fs::write(
+        &rb,
+        pgshift::runbook::PG13_TO_PG15.replace("after = \"7d\"", "after = \"0s\""),
+    )
+    .expect("write");
+    let out = lab
+        .cmd()
+        .args(["migrate", "--app", app, "--runbook"])
+        .arg(&rb)
+        .output()
+        .expect("migrate");
+    assert_eq!(out.status.code(), Some(0));
+    let unconfirmed = lab
+        .cmd()
+        .args(["deprovision", "--app", app])
+        .output()
+        .expect("deprovision");
+    assert_eq!(unconfirmed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("add --confirm"));
+    assert_eq!(exists(13), "1");
+    let done = lab
+        .cmd()
+        .args(["deprovision", "--app", app, "--confirm"])
+        .output()
+        .expect("deprovision");
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(exists(13), "0", "OLD dropped");
+    assert_eq!(exists(15), "1", "NEW untouched");
+    assert_eq!(app_show(lab, app)["state"], "migrated");
+    reset(lab, app);
+}

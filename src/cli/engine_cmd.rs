@@ -24,6 +24,7 @@ pub enum What {
     Resume,
     Rollback(String),
     Retry(String, Option<String>),
+    Deprovision(String, bool),
 }
 
 pub async fn run(
@@ -73,6 +74,10 @@ pub async fn run(
             .rollback_app(app)
             .await
             .map(|o| vec![(app.clone(), o)]),
+        What::Deprovision(app, confirm) => engine.deprovision(app, *confirm).await.map(|msg| {
+            eprintln!("{app}: {msg}");
+            vec![(app.clone(), Outcome::Migrated)]
+        }),
         What::Retry(app, remediation) => {
             engine
                 .retry(app, remediation.as_deref())

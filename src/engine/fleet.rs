@@ -76,18 +76,19 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                                 if self.cancel.is_cancelled() {
                                     return;
                                 }
-                                let outcome =
-                                    if states.get(app).is_some_and(|s| s.state == "migrated") {
-                                        None
-                                    } else {
-                                        Some(
-                                            self.migrate_with(
-                                                app,
-                                                remediations.get(app).map(String::as_str),
-                                            )
-                                            .await,
+                                let outcome = if states.get(app).is_some_and(|s| {
+                                    s.state == "migrated" || s.state == "needs_manual"
+                                }) {
+                                    None
+                                } else {
+                                    Some(
+                                        self.migrate_with(
+                                            app,
+                                            remediations.get(app).map(String::as_str),
                                         )
-                                    };
+                                        .await,
+                                    )
+                                };
                                 let mut r = report.lock().unwrap_or_else(|e| e.into_inner());
                                 match outcome {
                                     None => r.skipped += 1,

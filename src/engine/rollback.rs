@@ -58,10 +58,21 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         } else {
             io.say(format!("rolling back after {} failed", failed.operation));
         }
-        let record = self.platform.record(app)?;
-        let on_new = ctx.new.as_ref().is_some_and(|n| *n == record.service);
-        let mut back_on_old = true;
-        if on_new {
+        let record = self.platform.record(app);
+        let was_paused = record.as_ref().map_or(true, |r| r.paused);
+        // Switching back, with the app behind its page while NEW is compared (no write may
+        // slip in between the check and the switch). An error here must not skip the unpause
+        // below: it is reported after the app is serving again.
+        let switched: Result<bool> = async {
+            let record = record?;
+            let on_new = ctx.new.as_ref().is_some_and(|n| *n == record.service);
+            if !on_new {
+                return Ok(true);
+            }
+            if !record.paused {
+                self.platform.set_paused(app, true)?;
+                io.say(format!("{} is behind its maintenance page while NEW is checked", app.name));
+            }
             let diverged = match (&ctx.fingerprint, &ctx.new) {
                 (Some(fp), Some(new)) => {
                     let now = self.db.fingerprint(new).await?;
@@ -69,30 +80,32 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 }
                 _ => Vec::new(),
             };
-            if diverged.is_empty() {
-                if let Some(old) = &ctx.old {
-                    self.platform.set_service(app, old)?;
-                    io.say(format!(
-                        "DATABASE_URL of {} points at OLD {} again",
-                        app.name, old.id
-                    ));
-                    // The app ran (or tried to run) on NEW: bring it up on OLD.
-                    let mut sink = |l: String| io.line("deploy", &l);
-                    let healthy = self.platform.redeploy(app, &mut sink).await?;
-                    if !healthy {
-                        io.say("warning: the app is unhealthy on OLD too; it was not migrated's fault, look at its deploy log");
-                    }
-                }
-                ctx.enabled = false;
-            } else {
-                back_on_old = false;
+            if !diverged.is_empty() {
                 for d in &diverged {
                     io.say(format!("NEW changed since it was verified: {d}"));
                 }
                 io.say("not switching back: OLD would lose those writes; the app stays on NEW for a human to decide");
+                return Ok(false);
             }
+            if let Some(old) = &ctx.old {
+                self.platform.set_service(app, old)?;
+                io.say(format!("DATABASE_URL of {} points at OLD {} again", app.name, old.id));
+                // The app ran (or tried to run) on NEW: bring it up on OLD.
+                let mut sink = |l: String| io.line("deploy", &l);
+                let healthy = self.platform.redeploy(app, &mut sink).await?;
+                if !healthy {
+                    io.say("warning: the app is unhealthy on OLD too; look at its deploy log");
+                }
+            }
+            ctx.enabled = false;
+            Ok(true)
         }
-        if record.paused || ctx.paused {
+        .await;
+        let back_on_old = *switched.as_ref().unwrap_or(&false);
+        if let Err(e) = &switched {
+            io.say(format!("error while rolling back: {e:#}"));
+        }
+        if was_paused || ctx.paused || self.platform.record(app).is_ok_and(|r| r.paused) {
             self.platform.set_paused(app, false)?;
             io.say(format!(
                 "{} is serving again (maintenance page off)",
@@ -128,6 +141,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 "left on NEW (it took writes), unpaused".into()
             },
         });
+        switched?;
         Ok(back_on_old.then_some(()))
     }
 }

@@ -191,6 +191,28 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             database: old.database.clone(),
             user: old.user.clone(),
         };
+        // NEW is dropped and created below: it must be nobody's database — not this app's live
+        // one, not another app's (same target server, same name).
+        if tri!(io, self.platform.record(app)).service == new {
+            return Err(fail(
+                io,
+                format!(
+                    "{} is what {} uses now: refusing to re-create it",
+                    new.id, app.name
+                ),
+            ));
+        }
+        if let Some(other) =
+            self.claimed_by_another(&app.name, &new.server, &new.database, &new.user)
+        {
+            return Err(fail(
+                io,
+                format!(
+                    "database {} or role {} on server {} belongs (or will belong) to app {other} too: refusing to touch it",
+                    new.database, new.user, new.server
+                ),
+            ));
+        }
         let opts = if step.copy_runtime_options {
             tri!(io, self.db.read_options(&old).await)
         } else {
