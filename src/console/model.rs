@@ -21,8 +21,10 @@ pub struct FleetRow {
     pub customer: String,
     pub libpq: LibpqVersion,
     pub candidate: bool,
-    /// `13`, `15`, `13 unprov.`, `—`: the app's PostgreSQL services in brief.
+    /// `13`, `15`, `13 unprov.`, `—`, `13 → 15` once migrated: the app's PostgreSQL in brief.
     pub postgres: String,
+    /// The services as the inventory lists them (before any migration).
+    pub inventory_postgres: String,
     /// Store state (`pending`, `migrated`, …), or `not-candidate`.
     pub state: String,
     pub paused: bool,
@@ -90,6 +92,8 @@ impl Model {
                     pg.push("—".into());
                 }
                 let st = states.get(&a.name);
+                let state = row_state(candidate, st);
+                let inventory_postgres = pg.join(", ");
                 FleetRow {
                     name: a.name.clone(),
                     region: a.region.clone(),
@@ -97,8 +101,9 @@ impl Model {
                     customer: a.customer.clone(),
                     libpq: a.libpq,
                     candidate,
-                    postgres: pg.join(", "),
-                    state: row_state(candidate, st),
+                    postgres: postgres_label(&inventory_postgres, &state),
+                    inventory_postgres,
+                    state,
                     paused: st.is_some_and(|s| s.paused),
                 }
             })
@@ -174,12 +179,21 @@ impl Model {
             let new_state = row_state(r.candidate, st);
             let paused = st.is_some_and(|s| s.paused);
             if new_state != r.state || paused != r.paused {
+                r.postgres = postgres_label(&r.inventory_postgres, &new_state);
                 r.state = new_state;
                 r.paused = paused;
                 changed = true;
             }
         }
         changed
+    }
+}
+
+fn postgres_label(inventory: &str, state: &str) -> String {
+    if state == "migrated" {
+        format!("{inventory} → 15")
+    } else {
+        inventory.to_string()
     }
 }
 
