@@ -379,6 +379,7 @@ fn btree_app_fails_in_restore_rolls_back_and_retry_with_pglz_migrates_it() {
         .expect("failure listed");
     assert_eq!(mine["class"], "btree-index-row-size");
     assert_eq!(mine["region"], "ch-zrh");
+    assert_eq!(mine["step"], "restore");
     let m = &mine["matched"][0];
     let line = m["line"].as_str().unwrap();
     let span = &line[m["start"].as_u64().unwrap() as usize..m["end"].as_u64().unwrap() as usize];

@@ -142,7 +142,7 @@ pub async fn failures(ctx: &Context, json: bool) -> Result<i32> {
             .iter()
             .map(|f| {
                 serde_json::json!({
-                    "id": f.id, "app": f.app, "region": f.region, "class": f.class, "run_id": f.run_id,
+                    "id": f.id, "app": f.app, "region": f.region, "step": f.step, "class": f.class, "run_id": f.run_id,
                     "matched": serde_json::from_str::<serde_json::Value>(&f.matched).unwrap_or_default(),
                     "explanation": f.explanation,
                     "remediations": serde_json::from_str::<serde_json::Value>(&f.remediations).unwrap_or_default(),
@@ -159,7 +159,14 @@ pub async fn failures(ctx: &Context, json: bool) -> Result<i32> {
     for f in rows {
         let matched: Vec<crate::diagnose::Matched> =
             serde_json::from_str(&f.matched).unwrap_or_default();
-        println!("✗ {} ({}) {} — {}", f.app, f.region, f.class, f.explanation);
+        println!(
+            "✗ {} ({}) {} failed — {}: {}",
+            f.app,
+            f.region,
+            f.step.as_deref().unwrap_or("?"),
+            f.class,
+            f.explanation
+        );
         if let Some(m) = matched.first() {
             println!("    ▶ {}", m.line);
         }

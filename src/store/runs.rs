@@ -34,6 +34,8 @@ pub struct FailureRow {
     pub id: i64,
     pub run_id: i64,
     pub step_id: Option<i64>,
+    /// The failed step's operation (`restore`, `redeploy`, …).
+    pub step: Option<String>,
     pub app: String,
     pub region: String,
     pub class: String,
@@ -203,9 +205,10 @@ impl Store {
 
     pub async fn failures(&self, open_only: bool) -> Result<Vec<FailureRow>> {
         let sql = format!(
-            "SELECT id, run_id, step_id, app, region, class, matched, explanation, remediations, status, created_at
-             FROM failures {} ORDER BY id",
-            if open_only { "WHERE status = 'open'" } else { "" }
+            "SELECT f.id, f.run_id, f.step_id, s.operation AS step, f.app, f.region, f.class, f.matched,
+                    f.explanation, f.remediations, f.status, f.created_at
+             FROM failures f LEFT JOIN steps s ON s.id = f.step_id {} ORDER BY f.id",
+            if open_only { "WHERE f.status = 'open'" } else { "" }
         );
         let rows =
             on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?);
