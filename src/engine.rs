@@ -129,12 +129,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     }
 
     fn app(&self, name: &str) -> Result<&App> {
-        self.inv.app(name).ok_or_else(|| {
-            UserError::new(format!(
-                "unknown app \"{name}\" (pgshift inventory lists the fleet)"
-            ))
-            .into()
-        })
+        Ok(self.inv.require_app(name)?)
     }
 
     /// Start a new run of the runbook for one app and drive it to an outcome.
@@ -572,23 +567,26 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         Ok(outcome)
     }
 
-    /// Put a migrated app back on OLD — only if NEW has not taken writes since it was
-    /// verified, which would be lost.
-    pub async fn rollback_app(&self, name: &str) -> Result<Outcome> {
-        let app = self.app(name)?;
-        let states = self.store.app_states().await?;
-        if states.get(name).map(|s| s.state.as_str()) != Some("migrated") {
-            return Err(
-                UserError::new(format!("{name} is not migrated: nothing to roll back")).into(),
-            );
+    /// What the run that migrated `name` knew: its OLD, NEW, verified fingerprint, retention.
+    /// `why_not` ends the error for an app that is not migrated.
+    async fn migrated_ctx(&self, name: &str, why_not: &str) -> Result<Ctx> {
+        let state = self.store.app_state(name).await?;
+        if state.as_ref().map(|s| s.state.as_str()) != Some("migrated") {
+            return Err(UserError::new(format!("{name} is not migrated: {why_not}")).into());
         }
         let run = self
             .store
             .latest_run_of(name)
             .await?
             .ok_or_else(|| eyre!("{name} is migrated but has no run"))?;
-        let rows = self.store.steps(run, name).await?;
-        let mut ctx = Ctx::from_rows(&rows);
+        Ok(Ctx::from_rows(&self.store.steps(run, name).await?))
+    }
+
+    /// Put a migrated app back on OLD — only if NEW has not taken writes since it was
+    /// verified, which would be lost.
+    pub async fn rollback_app(&self, name: &str) -> Result<Outcome> {
+        let app = self.app(name)?;
+        let mut ctx = self.migrated_ctx(name, "nothing to roll back").await?;
         lease::acquire(&self.store, name, &self.holder).await?;
         let result = async {
             if let (Some(fp), Some(new)) = (&ctx.fingerprint, &ctx.new) {

@@ -597,7 +597,7 @@ fn unknown_and_non_candidate_apps_are_bad_input() {
 
 #[test]
 fn deprovision_waits_for_retention_and_confirmation_then_drops_only_old() {
-    let lab = support::lab();
+    let lab = support::destructive_lab();
     let app = "school-stage";
     let exists = |major| {
         lab.psql(

@@ -172,3 +172,59 @@ fn diagnose_classifies_a_file_and_stdin() {
         .expect("run");
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn an_unreachable_server_is_that_apps_finding_not_the_end_of_preflight() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fleet = dir.path().join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        r#"
+[servers.old]
+version = 13
+url = "postgres://admin@127.0.0.1:1/postgres"
+password = { value = "x" }
+
+[servers.new]
+version = 15
+url = "postgres://admin@127.0.0.1:1/postgres"
+password = { value = "x" }
+
+[[regions]]
+name = "r1"
+targets = { "15" = "new" }
+
+[[apps]]
+name = "a1"
+region = "r1"
+environment = "live"
+libpq = "15.1"
+
+  [[apps.services]]
+  id = "a1-db"
+  service = "postgresql-database-13"
+  server = "old"
+  database = "a1"
+  user = "a1"
+  password = { value = "y" }
+"#,
+    )
+    .expect("write");
+    let out = support::pgshift(dir.path())
+        .arg("--inventory")
+        .arg(&fleet)
+        .args(["preflight", "--json"])
+        .output()
+        .expect("preflight");
+    support::check(&out, "preflight");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v[0]["app"], "a1");
+    assert_eq!(v[0]["risks"][0]["class"], "connection", "{v}");
+    assert!(
+        v[0]["risks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1:1"),
+        "{v}"
+    );
+}

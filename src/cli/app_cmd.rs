@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Context;
 use crate::engine::servers::Servers;
-use crate::error::{UserError, exit};
+use crate::error::exit;
 use crate::lab::Lab;
 use crate::platform::Platform;
 use crate::platform::lab::LabPlatform;
@@ -30,14 +30,7 @@ struct AppView {
 
 pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result<i32> {
     let inv = Arc::new(ctx.load_inventory()?);
-    let app = inv
-        .app(name)
-        .ok_or_else(|| {
-            UserError::new(format!(
-                "unknown app \"{name}\" (pgshift inventory lists the fleet)"
-            ))
-        })?
-        .clone();
+    let app = inv.require_app(name)?.clone();
     let lab = Lab::open(&ctx.cfg).ok().map(Arc::new);
     let servers = Servers::new(inv.clone(), lab);
     let platform = LabPlatform::new(&ctx.cfg.state_dir(), servers.clone());

@@ -157,15 +157,7 @@ async fn migrate_preflighted(
     name: &str,
     json: bool,
 ) -> Result<Outcome> {
-    let app = engine
-        .inv
-        .app(name)
-        .ok_or_else(|| {
-            crate::error::UserError::new(format!(
-                "unknown app \"{name}\" (pgshift inventory lists the fleet)"
-            ))
-        })?
-        .clone();
+    let app = engine.inv.require_app(name)?.clone();
     let report = crate::preflight::check(&engine.servers, &engine.runbook, &app).await?;
     if !json {
         for r in &report.risks {

@@ -38,11 +38,7 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
             let platform_dir = ctx.cfg.state_dir().join("platform");
             match app {
                 Some(name) => {
-                    let a = inv.app(&name).ok_or_else(|| {
-                        UserError::new(format!(
-                            "unknown app \"{name}\" (pgshift inventory lists the fleet)"
-                        ))
-                    })?;
+                    let a = inv.require_app(&name)?;
                     if let Some(l) = store.lease(&name).await? {
                         return Err(UserError::new(format!(
                             "{name} is being migrated (pid {} on {}): not resetting it under a running migration",

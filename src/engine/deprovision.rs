@@ -2,10 +2,10 @@
 //! use and still verifies equal to OLD's last verified state, after the runbook's retention,
 //! and with the operator's explicit confirmation. Never part of a migration run.
 
-use color_eyre::eyre::{Result, eyre};
+use color_eyre::eyre::Result;
 
+use super::Engine;
 use super::databases::Databases;
-use super::{Ctx, Engine};
 use crate::error::UserError;
 use crate::platform::Platform;
 use crate::postgres::{exec, ident, verify};
@@ -13,24 +13,10 @@ use crate::postgres::{exec, ident, verify};
 impl<P: Platform, D: Databases> Engine<P, D> {
     /// Drop OLD's database and role. `confirm` must be true; returns what was dropped.
     pub async fn deprovision(&self, name: &str, confirm: bool) -> Result<String> {
-        let app = self.inv.app(name).ok_or_else(|| {
-            UserError::new(format!(
-                "unknown app \"{name}\" (pgshift inventory lists the fleet)"
-            ))
-        })?;
-        let state = self.store.app_state(name).await?;
-        if state.as_ref().map(|s| s.state.as_str()) != Some("migrated") {
-            return Err(UserError::new(format!(
-                "{name} is not migrated: OLD is its database, it stays"
-            ))
-            .into());
-        }
-        let run = self
-            .store
-            .latest_run_of(name)
-            .await?
-            .ok_or_else(|| eyre!("{name} is migrated but has no run"))?;
-        let ctx = Ctx::from_rows(&self.store.steps(run, name).await?);
+        let app = self.inv.require_app(name)?;
+        let ctx = self
+            .migrated_ctx(name, "OLD is its database, it stays")
+            .await?;
         let (Some(old), Some(new), Some(fp)) = (&ctx.old, &ctx.new, &ctx.fingerprint) else {
             return Err(UserError::new(format!(
                 "{name}: the run that migrated it recorded no verified NEW; not dropping OLD"

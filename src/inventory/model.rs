@@ -91,6 +91,15 @@ impl Inventory {
         self.apps.iter().find(|a| a.name == name)
     }
 
+    /// The app, or the operator's one-line error naming it.
+    pub fn require_app(&self, name: &str) -> Result<&App, crate::error::UserError> {
+        self.app(name).ok_or_else(|| {
+            crate::error::UserError::new(format!(
+                "unknown app \"{name}\" (pgshift inventory lists the fleet)"
+            ))
+        })
+    }
+
     pub fn server(&self, name: &str) -> Option<&Server> {
         self.servers.iter().find(|s| s.name == name)
     }

@@ -24,7 +24,8 @@ const fn const_tag() -> u32 {
     h as u32
 }
 
-/// 55000..56999: even for 13, odd for 15; never the default lab's 54313/54315.
+/// 55000..56999 (+2000, +4000 for the separate labs): even for 13, odd for 15; never the
+/// default lab's 54313/54315.
 const fn port(offset: u16) -> u16 {
     55000 + (const_tag() % 1000) as u16 * 2 + offset
 }
@@ -34,15 +35,23 @@ pub fn state_dir() -> PathBuf {
     std::env::temp_dir().join(format!("pgshift-test-lab-{:08x}", const_tag()))
 }
 
-/// A second, separate lab for tests that run the whole fleet (they must not race the
-/// single-app tests over the same apps): its own state dir, ports 2000 above.
+/// A separate lab for tests that run the whole fleet (they must not race the single-app
+/// tests over the same apps): its own state dir, ports 2000 above.
 pub fn fleet_lab() -> &'static Lab {
     static LAB: OnceLock<Lab> = OnceLock::new();
-    LAB.get_or_init(|| {
-        let state =
-            std::env::temp_dir().join(format!("pgshift-test-fleet-lab-{:08x}", const_tag()));
-        start(state, PORT13 + 2000, PORT15 + 2000)
-    })
+    LAB.get_or_init(|| separate("fleet", 2000))
+}
+
+/// A separate lab for tests that drop an OLD database (deprovision): the other tests read
+/// every OLD of the shared lab (preflight) and must never find one missing.
+pub fn destructive_lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| separate("destructive", 4000))
+}
+
+fn separate(name: &str, offset: u16) -> Lab {
+    let state = std::env::temp_dir().join(format!("pgshift-test-{name}-lab-{:08x}", const_tag()));
+    start(state, PORT13 + offset, PORT15 + offset)
 }
 
 pub fn bin() -> &'static str {
