@@ -588,6 +588,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let app = self.app(name)?;
         let mut ctx = self.migrated_ctx(name, "nothing to roll back").await?;
         lease::acquire(&self.store, name, &self.holder).await?;
+        // Comparing a big NEW can outlast the lease's TTL.
+        let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
         let result = async {
             if let (Some(fp), Some(new)) = (&ctx.fingerprint, &ctx.new) {
                 let now = self.db.fingerprint(new).await?;
@@ -617,6 +619,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             Ok(outcome)
         }
         .await;
+        keep.abort();
         self.store.release_lease(name, &self.holder.0).await?;
         result
     }

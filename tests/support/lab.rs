@@ -24,10 +24,11 @@ const fn const_tag() -> u32 {
     h as u32
 }
 
-/// 55000..56999 (+2000, +4000 for the separate labs): even for 13, odd for 15; never the
-/// default lab's 54313/54315.
+/// 20000..21999 (+2000, +4000 for the separate labs): even for 13, odd for 15. Below the
+/// kernel's ephemeral range (32768 and up), where a client connection's source port could
+/// hold the port at the moment a lab server starts.
 const fn port(offset: u16) -> u16 {
-    55000 + (const_tag() % 1000) as u16 * 2 + offset
+    20000 + (const_tag() % 1000) as u16 * 2 + offset
 }
 
 /// Under the system temp dir (world-traversable), never under a home the lab user can't enter.
