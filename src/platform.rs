@@ -30,6 +30,19 @@ pub struct AppRecord {
     pub releases: u32,
 }
 
+impl AppRecord {
+    /// What a platform shows for an app it has not touched yet: its inventory service.
+    pub fn initial(app: &App) -> color_eyre::Result<Self> {
+        Ok(Self {
+            service: lab::initial_service(app).ok_or_else(|| {
+                color_eyre::eyre::eyre!("app {} has no provisioned PostgreSQL service", app.name)
+            })?,
+            paused: false,
+            releases: 1,
+        })
+    }
+}
+
 /// The operations a runbook needs from a platform. Every one is idempotent.
 pub trait Platform: Send + Sync {
     fn record(&self, app: &App) -> color_eyre::Result<AppRecord>;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use color_eyre::eyre::{Result, WrapErr, eyre};
+use color_eyre::eyre::{Result, WrapErr};
 
 use super::{AppRecord, Platform, ServiceRef};
 use crate::engine::servers::Servers;
@@ -73,13 +73,7 @@ impl Platform for LabPlatform {
         match std::fs::read(self.path(app)) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .wrap_err_with(|| format!("reading {}", self.path(app).display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AppRecord {
-                service: initial_service(app).ok_or_else(|| {
-                    eyre!("app {} has no provisioned PostgreSQL service", app.name)
-                })?,
-                paused: false,
-                releases: 1,
-            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AppRecord::initial(app),
             Err(e) => Err(e.into()),
         }
     }

@@ -78,56 +78,43 @@ impl SimWorld {
 }
 
 pub struct SimPlatform(pub Arc<SimWorld>);
+
+impl SimPlatform {
+    fn apps(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, AppRecord>>> {
+        self.0.apps.lock().map_err(|_| eyre!("sim world poisoned"))
+    }
+
+    fn write(&self, app: &App, rec: AppRecord) -> Result<()> {
+        self.apps()?.insert(app.name.clone(), rec);
+        Ok(())
+    }
+}
 pub struct SimDatabases(pub Arc<SimWorld>);
 
 impl Platform for SimPlatform {
     fn record(&self, app: &App) -> Result<AppRecord> {
-        let apps = self
-            .0
-            .apps
-            .lock()
-            .map_err(|_| eyre!("sim world poisoned"))?;
-        if let Some(r) = apps.get(&app.name) {
-            return Ok(r.clone());
+        match self.apps()?.get(&app.name) {
+            Some(r) => Ok(r.clone()),
+            None => AppRecord::initial(app),
         }
-        Ok(AppRecord {
-            service: super::lab::initial_service(app)
-                .ok_or_else(|| eyre!("app {} has no provisioned PostgreSQL service", app.name))?,
-            paused: false,
-            releases: 1,
-        })
     }
 
     fn set_paused(&self, app: &App, paused: bool) -> Result<()> {
         let mut rec = self.record(app)?;
         rec.paused = paused;
-        self.0
-            .apps
-            .lock()
-            .map_err(|_| eyre!("sim world poisoned"))?
-            .insert(app.name.clone(), rec);
-        Ok(())
+        self.write(app, rec)
     }
 
     fn set_service(&self, app: &App, service: &ServiceRef) -> Result<()> {
         let mut rec = self.record(app)?;
         rec.service = service.clone();
-        self.0
-            .apps
-            .lock()
-            .map_err(|_| eyre!("sim world poisoned"))?
-            .insert(app.name.clone(), rec);
-        Ok(())
+        self.write(app, rec)
     }
 
     async fn redeploy(&self, app: &App, log: &mut (dyn FnMut(String) + Send)) -> Result<bool> {
         let mut rec = self.record(app)?;
         rec.releases += 1;
-        self.0
-            .apps
-            .lock()
-            .map_err(|_| eyre!("sim world poisoned"))?
-            .insert(app.name.clone(), rec.clone());
+        self.write(app, rec.clone())?;
         log(format!(
             "-----> Deploying {} (release v{}, simulated)",
             app.name, rec.releases
