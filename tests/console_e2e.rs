@@ -103,7 +103,10 @@ fn console_opens_on_the_lab_fleet_filters_and_quits() {
     assert!(s.contains("ledger-live") && s.contains("9.6 ⚠"), "{s}");
 
     t.keys(&["/", "clinic", "Enter"]);
-    let s = t.wait_for("the filtered table", |s| s.contains("2 shown"));
+    // "cl" alone already shows 2 apps: wait for the whole filter, applied (no input cursor).
+    let s = t.wait_for("the applied filter", |s| {
+        s.contains("filter: clinic · 2 shown")
+    });
     assert!(
         s.contains("clinic-live") && s.contains("clinic-stage"),
         "{s}"
