@@ -32,7 +32,7 @@ use crate::error::UserError;
 use crate::inventory::{App, Inventory};
 use crate::platform::Platform;
 use crate::runbook::{Runbook, Step, Throughput, estimated_seconds};
-use crate::store::{StepRow, Store, StoreWriter, WriteOp};
+use crate::store::{Began, BeginRun, StepRow, Store, StoreWriter, WriteOp};
 use servers::Servers;
 
 fn needs_manual(name: &str) -> UserError {
@@ -148,35 +148,77 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             ))
             .into());
         }
-        let state = self.store.app_state(name).await?;
-        match state.as_ref().map(|s| s.state.as_str()) {
-            Some("needs_manual") => {
-                return Err(needs_manual(name).into());
-            }
-            Some("migrated") => {
-                return Err(UserError::new(format!(
-                    "{name} is already migrated (pgshift app show {name}; pgshift rollback --app {name} to undo)"
-                ))
-                .into());
-            }
-            Some("running") => {
-                if let Some(run) = self.store.latest_run_of(name).await? {
-                    lease::acquire(&self.store, name, &self.holder).await?;
-                    self.store.release_lease(name, &self.holder.0).await?;
+        let (run_id, rows) = self.begin(app, "migrate", remediations).await?;
+        let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
+        let result = self.drive(run_id, app, rows, remediations, false).await;
+        keep.abort();
+        self.release(name);
+        result
+    }
+
+    /// Take the app's lease and start a run of the runbook, in one store transaction; or say
+    /// why not (another pgshift has it; it is migrated, needs a human, or is mid-run).
+    async fn begin(
+        &self,
+        app: &App,
+        kind: &str,
+        remediation: Option<&str>,
+    ) -> Result<(i64, Vec<StepRow>)> {
+        let steps = self
+            .runbook
+            .steps()
+            .map_err(|(_, m)| eyre!("runbook {}: {m}", self.runbook.name))?;
+        let params = serde_json::json!({ "app": app.name, "remediation": remediation }).to_string();
+        let steps: Vec<(String, String)> = steps
+            .iter()
+            .map(|s| {
+                (
+                    s.kind.id().to_string(),
+                    serde_json::to_string(s).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let name = app.name.as_str();
+        for _ in 0..2 {
+            let began = self
+                .logs
+                .begin(BeginRun {
+                    kind: kind.to_string(),
+                    runbook: self.runbook.name.clone(),
+                    params: params.clone(),
+                    app: name.to_string(),
+                    steps: steps.clone(),
+                    holder: self.holder.0.clone(),
+                    pid: self.holder.1,
+                    host: self.holder.2.clone(),
+                    ttl_secs: lease::TTL_SECS,
+                })
+                .await?;
+            match began {
+                Began::Run { run_id, steps } => return Ok((run_id, steps)),
+                Began::Leased(l) => lease::take_over_or_refuse(&self.store, name, &l).await?,
+                Began::State(s) if s == "needs_manual" => return Err(needs_manual(name).into()),
+                Began::State(s) if s == "migrated" => {
+                    return Err(UserError::new(format!(
+                        "{name} is already migrated (pgshift app show {name}; pgshift rollback --app {name} to undo)"
+                    ))
+                    .into());
+                }
+                Began::State(s) if s == "running" => {
+                    let run = self.store.latest_run_of(name).await?.unwrap_or_default();
                     return Err(UserError::new(format!(
                         "{name} has an unfinished run {run}: `pgshift resume` continues it"
                     ))
                     .into());
                 }
+                Began::State(s) => {
+                    return Err(eyre!(
+                        "{name} cannot start: the store has it in state {s} (was the inventory synced?)"
+                    ));
+                }
             }
-            _ => {}
         }
-        lease::acquire(&self.store, name, &self.holder).await?;
-        let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
-        let result = self.start_run(app, "migrate", remediations).await;
-        keep.abort();
-        self.release(name).await?;
-        result
+        Err(UserError::new(format!("could not take the lease of {name}")).into())
     }
 
     /// Apply a remediation to a failed app and run the runbook again. The whole runbook, not
@@ -247,12 +289,12 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 .into());
             }
         }
-        lease::acquire(&self.store, name, &self.holder).await?;
+        let (run_id, rows) = self.begin(app, "retry", Some(chosen.id)).await?;
         let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
         self.store.set_failure_status(failure.id, "retried").await?;
-        let result = self.start_run(app, "retry", Some(chosen.id)).await;
+        let result = self.drive(run_id, app, rows, Some(chosen.id), false).await;
         keep.abort();
-        self.store.release_lease(name, &self.holder.0).await?;
+        self.release(name);
         let outcome = result?;
         if outcome == Outcome::Migrated {
             self.store
@@ -263,28 +305,6 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
         }
         Ok((chosen.id.to_string(), outcome))
-    }
-
-    async fn start_run(&self, app: &App, kind: &str, remediation: Option<&str>) -> Result<Outcome> {
-        let steps = self
-            .runbook
-            .steps()
-            .map_err(|(_, m)| eyre!("runbook {}: {m}", self.runbook.name))?;
-        let params = serde_json::json!({ "app": app.name, "remediation": remediation }).to_string();
-        let rows: Vec<(String, String)> = steps
-            .iter()
-            .map(|s| {
-                (
-                    s.kind.id().to_string(),
-                    serde_json::to_string(s).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let run_id = self
-            .store
-            .begin_app_run(kind, &self.runbook.name, &params, &app.name, &rows)
-            .await?;
-        self.drive(run_id, app, false).await
     }
 
     /// Continue every run a crashed or killed pgshift left unfinished.
@@ -320,7 +340,13 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 }
             }
             let keep = lease::keep_alive(self.store.clone(), name.clone(), self.holder.0.clone());
-            let r = self.drive(run_id, app, true).await;
+            let r = async {
+                let rows = self.store.steps(run_id, &name).await?;
+                let remediation = self.store.run_remediation(run_id).await?;
+                self.drive(run_id, app, rows, remediation.as_deref(), true)
+                    .await
+            }
+            .await;
             keep.abort();
             if let Err(e) = self.store.release_lease(&name, &self.holder.0).await {
                 tracing::warn!(app = name, error = %e, "releasing lease failed");
@@ -337,9 +363,16 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         Ok(out)
     }
 
-    /// Run the app's unfinished steps of `run_id` in order; on failure or cancel, roll back.
-    async fn drive(&self, run_id: i64, app: &App, resumed: bool) -> Result<Outcome> {
-        let rows = self.store.steps(run_id, &app.name).await?;
+    /// Run the app's unfinished steps of `run_id` (its rows as the store has them) in order;
+    /// on failure or cancel, roll back.
+    async fn drive(
+        &self,
+        run_id: i64,
+        app: &App,
+        rows: Vec<StepRow>,
+        remediation: Option<&str>,
+        resumed: bool,
+    ) -> Result<Outcome> {
         let _ = self.events.send(Event::RunStarted {
             run_id,
             app: app.name.clone(),
@@ -349,7 +382,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let mut ctx = if rows.iter().any(|r| r.state == "done") {
             Ctx::from_rows(&rows)
         } else {
-            Ctx::with_remediation(self.store.run_remediation(run_id).await?.as_deref())
+            Ctx::with_remediation(remediation)
         };
         let scrubber = self.scrubber_for(&ctx);
 
@@ -383,8 +416,12 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .iter()
             .filter(|r| r.state != "done" && r.state != "skipped" && r.operation != "rollback")
             .collect();
-        // The step already marked running by the previous step's boundary transaction.
-        let mut started_id: Option<i64> = None;
+        // The step already marked running: by the run's start, or by the previous step's
+        // boundary transaction.
+        let mut started_id: Option<i64> = todo
+            .first()
+            .filter(|r| !resumed && r.state == "running")
+            .map(|r| r.id);
         let mut paused_in_store = ctx.paused;
         for (k, row) in todo.iter().copied().enumerate() {
             if self.cancel.is_cancelled() {
@@ -425,15 +462,20 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         .filter(|_| !self.cancel.is_cancelled());
                     let paused =
                         (ctx.paused != paused_in_store).then(|| (app.name.clone(), ctx.paused));
-                    self.logs
-                        .write(WriteOp::Advance {
-                            done: row.id,
-                            state: "done",
-                            detail: Some(ctx.snapshot()),
-                            paused,
-                            next,
-                        })
-                        .await?;
+                    let advance = WriteOp::Advance {
+                        done: row.id,
+                        state: "done",
+                        detail: Some(ctx.snapshot()),
+                        paused,
+                        next,
+                    };
+                    // Awaited when a next step's work waits on it; the last step's end is
+                    // queued ahead of the run's end (same writer, same order), which is.
+                    if k + 1 == todo.len() {
+                        self.logs.send(advance);
+                    } else {
+                        self.logs.write(advance).await?;
+                    }
                     paused_in_store = ctx.paused;
                     started_id = next;
                     let _ = self.events.send(Event::StepFinished {
@@ -667,13 +709,13 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         })
     }
 
-    async fn release(&self, app: &str) -> Result<()> {
-        self.logs
-            .write(WriteOp::ReleaseLease {
-                app: app.to_string(),
-                holder: self.holder.0.clone(),
-            })
-            .await
+    /// Give the lease back through the writer, after the run's last writes (same queue);
+    /// not awaited: a lost release only delays the next taker until the lease expires.
+    fn release(&self, app: &str) {
+        self.logs.send(WriteOp::ReleaseLease {
+            app: app.to_string(),
+            holder: self.holder.0.clone(),
+        });
     }
 
     /// A step ends without a next one (failed, cancelled), through the same writer as its

@@ -29,10 +29,11 @@ mod macros {
         };
     }
 }
+mod apply;
 mod runs;
 mod writer;
 
-pub use writer::{BackupRecord, StoreWriter, WriteOp};
+pub use writer::{BackupRecord, Began, BeginRun, StoreWriter, WriteOp};
 
 pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 

@@ -33,20 +33,26 @@ pub async fn acquire(store: &Store, app: &str, holder: &(String, i64, String)) -
     for _ in 0..2 {
         match store.acquire_lease(app, id, *pid, host, TTL_SECS).await? {
             None => return Ok(()),
-            Some(l) if l.host == *host && !alive(l.pid) => {
-                tracing::warn!(app, dead = %l.holder, "taking over the lease of a dead process");
-                store.steal_lease(app, &l.holder).await?;
-            }
-            Some(l) => {
-                return Err(UserError::new(format!(
-                    "{app} is being migrated by another pgshift (pid {} on {}, since {}); wait for it, or let `pgshift resume` take over if it died",
-                    l.pid, l.host, l.acquired_at
-                ))
-                .into());
-            }
+            Some(l) => take_over_or_refuse(store, app, &l).await?,
         }
     }
     Err(UserError::new(format!("could not take the lease of {app}")).into())
+}
+
+/// `lease` refused us: take it over if its holder is provably dead (same host, process
+/// gone), else say who has it.
+pub async fn take_over_or_refuse(store: &Store, app: &str, l: &crate::store::Lease) -> Result<()> {
+    let host = holder_id().2;
+    if l.host == host && !alive(l.pid) {
+        tracing::warn!(app, dead = %l.holder, "taking over the lease of a dead process");
+        store.steal_lease(app, &l.holder).await?;
+        return Ok(());
+    }
+    Err(UserError::new(format!(
+        "{app} is being migrated by another pgshift (pid {} on {}, since {}); wait for it, or let `pgshift resume` take over if it died",
+        l.pid, l.host, l.acquired_at
+    ))
+    .into())
 }
 
 /// Renew the lease every third of its TTL until the returned task is aborted.

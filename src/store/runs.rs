@@ -72,7 +72,7 @@ pub struct Lease {
     pub expires_at: String,
 }
 
-const STEP_COLUMNS: &str =
+pub(super) const STEP_COLUMNS: &str =
     "id, run_id, app, seq, operation, state, attempt, params, detail, started_at, finished_at";
 
 impl Store {
