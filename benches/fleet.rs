@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use pgshift::engine::Engine;
 use pgshift::engine::servers::Servers;
+use pgshift::engine::{Engine, FleetRun};
 use pgshift::inventory;
 use pgshift::plan::{PlanParams, plan};
 use pgshift::platform::sim::{SimDatabases, SimPlatform, SimWorld};
@@ -114,7 +114,14 @@ fn main() {
         );
         let t = Instant::now();
         let r = engine
-            .run_plan(&p, 0, None, &HashMap::new())
+            .run_plan(FleetRun {
+                plan: &p,
+                plan_id: 0,
+                only: None,
+                remediations: &HashMap::new(),
+                apply_preflight: false,
+                continues: None,
+            })
             .await
             .expect("run");
         engine.shutdown().await;

@@ -2,6 +2,7 @@
 //! (0 ok, 1 internal error, 2 bad input, 3 a migration ended in a classified failure).
 
 mod app_cmd;
+mod control_cmd;
 mod diagnose_cmd;
 mod engine_cmd;
 mod fleet_cmd;
@@ -74,7 +75,10 @@ pub enum Command {
         json: bool,
     },
     /// Plan the night: candidates by region, seeded shuffle, canary first, batches against the window
+    #[command(args_conflicts_with_subcommands = true)]
     Plan {
+        #[command(subcommand)]
+        edit: Option<PlanAction>,
         /// Same seed, same plan
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -175,6 +179,17 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         runbook: Option<PathBuf>,
     },
+    /// Pause, resume or stop one region of the running fleet run
+    Region {
+        #[command(subcommand)]
+        action: RegionAction,
+    },
+    /// Cancel the running fleet run: current steps stop, their apps roll back to OLD, unpaused
+    Cancel {
+        /// Really cancel (every current migration is rolled back)
+        #[arg(long)]
+        confirm: bool,
+    },
     /// One app: state, current service, DATABASE_URL (password masked)
     App {
         #[command(subcommand)]
@@ -203,6 +218,39 @@ pub enum Command {
 pub struct Pending {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     rest: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanAction {
+    /// Edit the latest plan (saved as a new plan): move an app, leave apps out, reorder batches
+    Edit {
+        /// Move APP to batch --to of its region
+        #[arg(long = "move", value_name = "APP", requires = "to")]
+        move_app: Option<String>,
+        /// Leave APP out of the plan
+        #[arg(long, value_name = "APP")]
+        exclude: Vec<String>,
+        /// Reorder: run batch K of --region at position --to
+        #[arg(long, value_name = "K", requires_all = ["region", "to"], conflicts_with = "move_app")]
+        batch: Option<usize>,
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Target batch (with --move) or position (with --batch)
+        #[arg(long, value_name = "K")]
+        to: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegionAction {
+    /// Start no new migrations in REGION until resumed; current ones finish
+    Pause { region: String },
+    /// Let a paused region go on
+    Resume { region: String },
+    /// Start no new migrations in REGION for the rest of this run; current ones finish
+    Stop { region: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -328,6 +376,33 @@ fn run(cli: Cli) -> Result<i32> {
                 engine_cmd::run(&ctx, what, json, runbook.as_deref()).await
             }
             Some(Command::Plan {
+                edit:
+                    Some(PlanAction::Edit {
+                        move_app,
+                        exclude,
+                        batch,
+                        region,
+                        to,
+                        json,
+                    }),
+                ..
+            }) => {
+                let mut edits = Vec::new();
+                if let (Some(app), Some(to)) = (move_app, to) {
+                    edits.push(crate::plan::edit::Edit::Move { app, to });
+                }
+                if let (Some(batch), Some(region), Some(to)) = (batch, region, to) {
+                    edits.push(crate::plan::edit::Edit::Reorder { region, batch, to });
+                }
+                edits.extend(
+                    exclude
+                        .into_iter()
+                        .map(|app| crate::plan::edit::Edit::Exclude { app }),
+                );
+                fleet_cmd::plan_edit(&ctx, &edits, json).await
+            }
+            Some(Command::Plan {
+                edit: None,
                 seed,
                 batch_size,
                 canary,
@@ -420,6 +495,8 @@ fn run(cli: Cli) -> Result<i32> {
                     },
             }) => app_cmd::show(&ctx, &app, json, reveal_secrets).await,
             Some(Command::Backups { json }) => app_cmd::backups(&ctx, json).await,
+            Some(Command::Region { action }) => control_cmd::region(&ctx, action).await,
+            Some(Command::Cancel { confirm }) => control_cmd::cancel(&ctx, confirm).await,
             Some(Command::Diagnose { file, json }) => diagnose_cmd::run(file.as_deref(), json),
             Some(Command::Failures { json }) => app_cmd::failures(&ctx, json).await,
             Some(other) => Err(UserError::new(format!(
@@ -447,6 +524,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Rollback { .. } => "rollback",
         Command::Deprovision { .. } => "deprovision",
         Command::App { .. } => "app",
+        Command::Region { .. } => "region",
+        Command::Cancel { .. } => "cancel",
         Command::Backups { .. } => "backups",
         Command::Report(_) => "report",
         Command::Diagnose { .. } => "diagnose",

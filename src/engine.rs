@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 pub use context::Ctx;
 use databases::Databases;
 pub use events::{Event, EventTx};
-pub use fleet::FleetReport;
+pub use fleet::{FleetReport, FleetRun};
 use io::{Scrubber, StepIo};
 
 use crate::diagnose;

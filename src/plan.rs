@@ -3,6 +3,8 @@
 //! databases and one customer's apps apart, each with an estimated duration against the
 //! window. Pure: sizes and throughput come in as data.
 
+pub mod edit;
+
 use std::collections::HashMap;
 
 use rand::SeedableRng;
@@ -206,7 +208,7 @@ pub fn plan(
 }
 
 /// Longest-processing-time scheduling onto `lanes` parallel migrations.
-fn makespan(secs: &[f64], lanes: usize) -> f64 {
+pub(crate) fn makespan(secs: &[f64], lanes: usize) -> f64 {
     let mut sorted = secs.to_vec();
     sorted.sort_by(|a, b| b.total_cmp(a));
     let mut lane = vec![0.0f64; lanes.max(1)];

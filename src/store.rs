@@ -47,7 +47,7 @@ pub enum Store {
 }
 
 /// An app's migration state as the store knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AppState {
     pub name: String,
     pub state: String,

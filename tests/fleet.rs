@@ -334,3 +334,248 @@ fn the_whole_fixture_fleet_runs_on_a_real_lab_and_preflight_makes_it_clean() {
     assert_eq!(v["report"]["migrated"], 23);
     assert_eq!(v["report"]["failed"], 0);
 }
+
+/// App states as the run's store has them: state → count, and how many are paused.
+fn store_states(state_dir: &std::path::Path) -> (HashMap<String, usize>, usize) {
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    rt.block_on(async {
+        let url = format!("sqlite://{}", state_dir.join("pgshift.db").display());
+        let store = pgshift::store::Store::open(&url).await.expect("store");
+        let states = store.app_states().await.expect("states");
+        let mut by = HashMap::new();
+        for s in states.values() {
+            *by.entry(s.state.clone()).or_insert(0) += 1;
+        }
+        let paused = states.values().filter(|s| s.paused).count();
+        store.close().await;
+        (by, paused)
+    })
+}
+
+/// Wait for the child's stdout (JSON events) to show `what`; returns the lines so far.
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, what: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) if what(&l) => return,
+            Ok(_) => {}
+            Err(e) => panic!("the run never printed what was awaited: {e}"),
+        }
+    }
+}
+
+fn spawn_run(
+    state: &std::path::Path,
+    fleet: &std::path::Path,
+    speed: &str,
+    quiet: bool,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = support::pgshift(state)
+        .arg("--inventory")
+        .arg(fleet)
+        .args(["run", "--speed", speed, "--json"])
+        .args(quiet.then_some("--quiet"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn a_fleet_run_obeys_region_stop_pause_and_cancel_and_resume_continues_a_killed_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fleet = dir.path().join("fleet.toml");
+    std::fs::write(&fleet, sim_fleet::generate(150, 3)).expect("write");
+    let state = dir.path().join("state");
+    let cli = |args: &[&str]| {
+        support::pgshift(&state)
+            .arg("--inventory")
+            .arg(&fleet)
+            .args(args)
+            .output()
+            .expect("pgshift")
+    };
+    support::check(&cli(&["plan", "--batch-size", "10"]), "plan");
+    assert_eq!(
+        cli(&["region", "pause", "ch-gva"]).status.code(),
+        Some(2),
+        "no run in progress"
+    );
+
+    // Stop one region, pause and resume another, refuse an unconfirmed cancel.
+    let (mut run, lines) = spawn_run(&state, &fleet, "15", true);
+    wait_for_line(&lines, |l| l.contains("\"progress\""));
+    support::check(&cli(&["region", "stop", "ch-zrh"]), "region stop");
+    support::check(&cli(&["region", "pause", "ch-gva"]), "region pause");
+    assert_eq!(cli(&["region", "pause", "mars"]).status.code(), Some(2));
+    assert_eq!(
+        cli(&["cancel"]).status.code(),
+        Some(2),
+        "cancel needs --confirm"
+    );
+    wait_for_line(&lines, |l| {
+        l.contains("\"control\"") && l.contains("ch-gva") && l.contains("pause")
+    });
+    let resume = cli(&["region", "resume", "ch-zrh"]);
+    assert_eq!(
+        resume.status.code(),
+        Some(2),
+        "a stopped region stays stopped"
+    );
+    support::check(&cli(&["region", "resume", "ch-gva"]), "region resume");
+    let mut report = serde_json::Value::Null;
+    for l in lines.iter() {
+        if l.contains("fleet_done") {
+            report = serde_json::from_str::<serde_json::Value>(&l).expect("json")["report"].clone();
+        }
+    }
+    run.wait().expect("run ends");
+    assert!(report["not_started"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["migrated"].as_u64().unwrap() > 0, "{report}");
+    let (by, paused) = store_states(&state);
+    assert_eq!(paused, 0);
+    assert_eq!(by.get("running"), None, "{by:?}");
+
+    // Cancel the next run: whatever was in flight is rolled back, nothing left paused.
+    let (mut run, lines) = spawn_run(&state, &fleet, "3", false);
+    wait_for_line(&lines, |l| l.contains("\"step_started\""));
+    support::check(&cli(&["cancel", "--confirm"]), "cancel");
+    let status = run.wait().expect("run ends");
+    drop(lines);
+    assert_eq!(status.code(), Some(3), "a cancelled run exits 3");
+    let (by, paused) = store_states(&state);
+    assert_eq!(paused, 0, "{by:?}");
+    assert_eq!(by.get("running"), None, "{by:?}");
+    assert!(by.get("rolled_back").copied().unwrap_or(0) > 0, "{by:?}");
+
+    // kill -9 in the middle of the next one: resume finishes the apps in flight and the
+    // rest of the plan; the apps that failed for want of a remedy are not started again.
+    let (by_before, _) = store_states(&state);
+    let (mut run, lines) = spawn_run(&state, &fleet, "10", true);
+    wait_for_line(&lines, |l| l.contains("\"progress\""));
+    run.kill().expect("kill -9");
+    run.wait().expect("reaped");
+    let out = cli(&["resume", "--json"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "resume: {:?} {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (by, paused) = store_states(&state);
+    assert_eq!(paused, 0, "{by:?}");
+    assert_eq!(by.get("running"), None, "{by:?}");
+    let inv = inventory::load(&Source::File(fleet.clone())).expect("fleet");
+    let rb = Runbook::builtin();
+    let candidates = inv.apps.iter().filter(|a| rb.applies_to(a)).count();
+    let old_libpq = inv
+        .apps
+        .iter()
+        .filter(|a| rb.applies_to(a) && !a.libpq.supports_scram())
+        .count();
+    assert_eq!(
+        by.get("migrated").copied().unwrap_or(0),
+        candidates - old_libpq,
+        "{by:?}"
+    );
+    assert_eq!(by.get("failed").copied().unwrap_or(0), old_libpq, "{by:?}");
+    assert!(
+        by.get("migrated") > by_before.get("migrated"),
+        "resume migrated the rest: {by_before:?} → {by:?}"
+    );
+}
+
+#[test]
+fn a_saved_plan_can_be_edited_and_the_edit_is_what_runs_next() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = |args: &[&str]| {
+        support::pgshift(dir.path())
+            .arg("plan")
+            .args(args)
+            .output()
+            .expect("plan")
+    };
+    let first = plan(&["--batch-size", "4", "--canary", "2", "--json"]);
+    support::check(&first, "plan");
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).expect("json");
+    let zrh: Vec<&serde_json::Value> = v["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["region"] == "ch-zrh")
+        .collect();
+    assert!(zrh.len() >= 3, "{v}");
+    let app = zrh[2]["apps"][0].as_str().unwrap().to_string();
+    let excluded = zrh[1]["apps"][0].as_str().unwrap().to_string();
+
+    let out = plan(&[
+        "edit",
+        "--move",
+        &app,
+        "--to",
+        "1",
+        "--exclude",
+        &excluded,
+        "--json",
+    ]);
+    support::check(&out, "plan edit");
+    let w: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(w["edited_from"], v["id"]);
+    let batch1 = w["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["region"] == "ch-zrh" && b["index"] == 1)
+        .unwrap();
+    let names: Vec<&str> = batch1["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(names.contains(&app.as_str()), "{batch1}");
+    assert!(!names.contains(&excluded.as_str()), "{batch1}");
+    assert!(
+        w["excluded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| *a == *excluded)
+    );
+
+    // Refused edits say why, exit 2, and save nothing.
+    for bad in [
+        vec!["edit", "--move", "no-such-app", "--to", "1"],
+        vec!["edit", "--region", "ch-zrh", "--batch", "1", "--to", "0"],
+        vec!["edit", "--move", &app, "--to", "99"],
+        vec!["edit"],
+    ] {
+        let out = plan(&bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{bad:?}: {err}");
+    }
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let latest = rt.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("pgshift.db").display());
+        let store = pgshift::store::Store::open(&url).await.expect("store");
+        store.latest_plan().await.expect("plan").expect("some").0
+    });
+    assert_eq!(
+        Some(latest),
+        w["id"].as_i64(),
+        "the edited plan is the latest"
+    );
+}

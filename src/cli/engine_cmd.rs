@@ -35,6 +35,9 @@ pub async fn run(
 ) -> Result<i32> {
     ensure_writable(ctx, "migrate, resume or roll back")?;
     let inv = Arc::new(ctx.load_inventory()?);
+    if matches!(what, What::Resume) && inv.servers.iter().all(|s| s.sim) {
+        return super::fleet_cmd::resume_sim(ctx, json).await;
+    }
     let runbook = match runbook {
         Some(p) => Runbook::load(p)?,
         None => Runbook::builtin(),
@@ -64,12 +67,24 @@ pub async fn run(
     );
     let printer = spawn_printer(rx, json, false);
     cancel_on_ctrl_c(&cancel);
+    let mut resumed_fleets = Vec::new();
     let result = match &what {
         What::Migrate(app) => engine.migrate(app).await.map(|o| vec![(app.clone(), o)]),
         What::MigratePreflighted(app) => migrate_preflighted(&engine, app, json)
             .await
             .map(|o| vec![(app.clone(), o)]),
-        What::Resume => engine.resume().await,
+        What::Resume => match engine.resume().await {
+            Ok(apps) => super::fleet_cmd::continue_fleet_runs(&engine, json)
+                .await
+                .map(|fleets| {
+                    for f in &fleets {
+                        super::fleet_cmd::print_report(f, json);
+                    }
+                    resumed_fleets = fleets;
+                    apps
+                }),
+            Err(e) => Err(e),
+        },
         What::Rollback(app) => engine
             .rollback_app(app)
             .await
@@ -93,12 +108,13 @@ pub async fn run(
     engine.shutdown().await;
     let _ = printer.await;
     let outcomes = result?;
-    if matches!(what, What::Resume) && outcomes.is_empty() && !json {
+    if matches!(what, What::Resume) && outcomes.is_empty() && resumed_fleets.is_empty() && !json {
         eprintln!("nothing to resume");
     }
     let failed = outcomes
         .iter()
         .any(|(_, o)| !matches!(o, Outcome::Migrated | Outcome::Cancelled))
+        || resumed_fleets.iter().any(|f| f.failed > 0)
         || (matches!(what, What::Migrate(_))
             && outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled));
     if let What::Rollback(app) = &what
@@ -253,7 +269,27 @@ fn print_event(out: &mut impl Write, ev: &Event, json: bool) {
             region,
             done,
             total,
-        } => writeln!(out, "▤ {region}: {done}/{total} done"),
+            eta_seconds,
+        } => match eta_seconds {
+            Some(s) if done < total => writeln!(
+                out,
+                "▤ {region}: {done}/{total} done, about {} left",
+                crate::cli::fleet_cmd::hms(*s)
+            ),
+            _ => writeln!(out, "▤ {region}: {done}/{total} done"),
+        },
+        Event::Control { region, action } => match (region.as_str(), action.as_str()) {
+            ("*", a) => writeln!(out, "⏹ fleet run: {a} requested"),
+            (r, "pause") => writeln!(
+                out,
+                "⏸ {r}: paused — current migrations finish, none start until `pgshift region resume {r}`"
+            ),
+            (r, "stop") => writeln!(
+                out,
+                "⏹ {r}: stopping — current migrations finish, the rest are left for another run"
+            ),
+            (r, a) => writeln!(out, "▶ {r}: {a}"),
+        },
     };
     let _ = out.flush();
 }

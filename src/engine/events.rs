@@ -48,12 +48,17 @@ pub enum Event {
         app: String,
         outcome: String,
     },
-    /// A region's progress in a fleet run.
+    /// A region's progress in a fleet run, and the seconds it has left at its pace so far
+    /// (the plan's estimate before its first app is done).
     Progress {
         region: String,
         done: usize,
         total: usize,
+        eta_seconds: Option<f64>,
     },
+    /// An operator's request to a fleet run took effect: `pause`, `stop` or `resume` a
+    /// region, or `cancel` (region `*`) the run.
+    Control { region: String, action: String },
 }
 
 pub type EventTx = tokio::sync::mpsc::UnboundedSender<Event>;

@@ -360,3 +360,43 @@ impl Store {
         Ok((secs > 1.0).then(|| bytes / secs))
     }
 }
+
+impl Store {
+    /// Ask the running fleet run to `pause` or `stop` a region, or (region `*`) to `cancel`.
+    pub async fn set_control(&self, region: &str, action: &str) -> Result<()> {
+        let sql = "INSERT INTO controls (region, action, requested_at) VALUES ($1, $2, $3)
+                   ON CONFLICT (region) DO UPDATE SET action = excluded.action, requested_at = excluded.requested_at";
+        on_pool!(self, pool => { sqlx::query(sql).bind(region).bind(action).bind(now()).execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Withdraw a request (`region resume`); `None`: every request.
+    pub async fn clear_controls(&self, region: Option<&str>) -> Result<u64> {
+        let sql = "DELETE FROM controls WHERE $1 IS NULL OR region = $1";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(region).execute(pool).await?.rows_affected());
+        Ok(n)
+    }
+
+    /// region → requested action.
+    pub async fn controls(&self) -> Result<std::collections::HashMap<String, String>> {
+        let sql = "SELECT region, action FROM controls";
+        let rows: Vec<(String, String)> =
+            on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Fleet runs still marked running (their pgshift may have died): (id, params).
+    pub async fn running_fleet_runs(&self) -> Result<Vec<(i64, String)>> {
+        let sql =
+            "SELECT id, params FROM runs WHERE kind = 'fleet' AND status = 'running' ORDER BY id";
+        let rows = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    /// A saved plan: (params, body).
+    pub async fn plan_by_id(&self, id: i64) -> Result<Option<(String, String)>> {
+        let sql = "SELECT params, body FROM plans WHERE id = $1";
+        let row = on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?);
+        Ok(row)
+    }
+}
