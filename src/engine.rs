@@ -31,7 +31,7 @@ use crate::diagnose;
 use crate::error::UserError;
 use crate::inventory::{App, Inventory};
 use crate::platform::Platform;
-use crate::runbook::{Runbook, Step, Throughput, estimated_seconds};
+use crate::runbook::{Runbook, Step, StepKind, Throughput, estimated_seconds};
 use crate::store::{Began, BeginRun, StepRow, Store, StoreWriter, WriteOp};
 use servers::Servers;
 
@@ -469,12 +469,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         paused,
                         next,
                     };
-                    // Awaited when a next step's work waits on it; the last step's end is
-                    // queued ahead of the run's end (same writer, same order), which is.
-                    if k + 1 == todo.len() {
-                        self.logs.send(advance);
-                    } else {
+                    // Awaited when the next step changes the world: its start must be
+                    // durable before its work. Otherwise queued (the writer keeps order): a
+                    // read-only step is just run again after a crash, and the last step's
+                    // end goes ahead of the run's end, which is awaited.
+                    let must_wait = todo.get(k + 1).is_some_and(|r| {
+                        StepKind::from_id(&r.operation).is_none_or(|s| s.changes_the_world())
+                    });
+                    if must_wait {
                         self.logs.write(advance).await?;
+                    } else {
+                        self.logs.send(advance);
                     }
                     paused_in_store = ctx.paused;
                     started_id = next;

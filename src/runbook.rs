@@ -109,6 +109,16 @@ impl StepKind {
         }
     }
 
+    /// Whether the step changes anything outside pgshift (a server, a file, the app). Only
+    /// such a step needs its start made durable before its work: after a crash, a step that
+    /// changed nothing is simply run again.
+    pub fn changes_the_world(&self) -> bool {
+        !matches!(
+            self,
+            StepKind::Collect | StepKind::Verify | StepKind::ScheduleDeprovision
+        )
+    }
+
     pub fn from_id(s: &str) -> Option<Self> {
         serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
     }

@@ -5,7 +5,113 @@
 mod support;
 
 use pgshift::inventory::{self, Source};
-use pgshift::store::Store;
+use pgshift::store::{Began, BeginRun, Store, StoreWriter, WriteOp};
+
+fn begin(app: &str, holder: &str) -> BeginRun {
+    BeginRun {
+        kind: "migrate".into(),
+        runbook: "test".into(),
+        params: format!("{{\"app\": \"{app}\"}}"),
+        app: app.into(),
+        steps: vec![
+            ("collect".into(), "{}".into()),
+            ("verify".into(), "{}".into()),
+        ],
+        holder: holder.into(),
+        pid: i64::from(std::process::id()),
+        host: "test-host".into(),
+        ttl_secs: 30,
+    }
+}
+
+/// The writer's batches: a run starts (lease, state guard, steps), a second starter is told
+/// who holds the lease, a step that starts and ends within one batch ends `done` with its
+/// snapshot, and the run's end lands after its steps.
+async fn exercise_writer(store: &Store) {
+    let (w, task) = StoreWriter::spawn(store.clone());
+    let Began::Run { run_id, steps } = w.begin(begin("shop-stage", "h1")).await.expect("begin")
+    else {
+        panic!("shop-stage should start");
+    };
+    assert_eq!(steps.len(), 2);
+    assert_eq!(
+        steps[0].state, "running",
+        "the first step starts with the run"
+    );
+    assert_eq!(steps[1].state, "pending");
+    match w.begin(begin("shop-stage", "h2")).await.expect("begin") {
+        Began::Leased(l) => assert_eq!(l.holder, "h1"),
+        other => panic!("a second starter must be refused: {other:?}"),
+    }
+    // Queued, not awaited: both transitions of step 1 can share a batch.
+    w.send(WriteOp::Advance {
+        done: steps[0].id,
+        state: "done",
+        detail: Some("{\"a\":1}".into()),
+        paused: Some(("shop-stage".into(), true)),
+        next: Some(steps[1].id),
+    });
+    w.send(WriteOp::Advance {
+        done: steps[1].id,
+        state: "done",
+        detail: Some("{\"b\":2}".into()),
+        paused: Some(("shop-stage".into(), false)),
+        next: None,
+    });
+    w.write(WriteOp::EndRun {
+        run_id,
+        app: "shop-stage".into(),
+        state: "migrated",
+        service: None,
+        run_status: "done",
+    })
+    .await
+    .expect("end run");
+    w.send(WriteOp::ReleaseLease {
+        app: "shop-stage".into(),
+        holder: "h1".into(),
+    });
+    drop(w);
+    task.await.expect("writer ends");
+    let rows = store.steps(run_id, "shop-stage").await.expect("steps");
+    let got: Vec<(&str, Option<&str>, bool, bool)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.state.as_str(),
+                r.detail.as_deref(),
+                r.started_at.is_some(),
+                r.finished_at.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("done", Some("{\"a\":1}"), true, true),
+            ("done", Some("{\"b\":2}"), true, true)
+        ]
+    );
+    let st = store
+        .app_state("shop-stage")
+        .await
+        .expect("state")
+        .expect("row");
+    assert_eq!((st.state.as_str(), st.paused), ("migrated", false));
+    assert!(store.lease("shop-stage").await.expect("lease").is_none());
+    // A migrated app cannot start again.
+    let (w, task) = StoreWriter::spawn(store.clone());
+    match w.begin(begin("shop-stage", "h3")).await.expect("begin") {
+        Began::State(s) => assert_eq!(s, "migrated"),
+        other => panic!("a migrated app must be refused: {other:?}"),
+    }
+    assert!(
+        store.lease("shop-stage").await.expect("lease").is_none(),
+        "refusal leaves no lease"
+    );
+    drop(w);
+    task.await.expect("writer ends");
+}
 
 async fn exercise(store: &Store) {
     let inv = inventory::load(&Source::BuiltinLab).expect("lab fleet");
@@ -20,6 +126,7 @@ async fn exercise(store: &Store) {
         inv.apps.len() as u64
     );
     assert!(store.schema_version().await.expect("version") > 0);
+    exercise_writer(store).await;
 }
 
 #[tokio::test]
@@ -63,7 +170,7 @@ async fn postgres_store_migrates_on_the_lab_15_server() {
     );
     assert_eq!(
         tables,
-        "_sqlx_migrations,apps,backups,failures,leases,plans,runs,step_logs,steps"
+        "_sqlx_migrations,apps,backups,controls,failures,leases,plans,runs,step_logs,steps"
     );
     store.close().await;
     Store::open(&url).await.expect("reopen is a no-op");

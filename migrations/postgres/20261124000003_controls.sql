@@ -6,3 +6,7 @@ CREATE TABLE controls (
     action       TEXT NOT NULL,
     requested_at TEXT NOT NULL
 );
+
+-- Steps and leases are read into i64 fields (as SQLite's INTEGER is): make them BIGINT here.
+ALTER TABLE steps ALTER COLUMN seq TYPE BIGINT, ALTER COLUMN attempt TYPE BIGINT;
+ALTER TABLE leases ALTER COLUMN pid TYPE BIGINT;

@@ -342,14 +342,45 @@ impl Store {
     }
 }
 
+/// A step's state change in a batch.
+struct Transition<'a> {
+    id: i64,
+    state: &'a str,
+    detail: Option<&'a str>,
+    started: bool,
+    finished: bool,
+}
+
 /// Every step transition of the batch as one UPDATE, and every paused flag as another.
 fn transitions<'a>(ops: &'a [WriteOp], now: &'a str) -> (Vec<Stmt<'a>>, Vec<Stmt<'a>>) {
-    // id, state, detail, finished
-    let mut sets: Vec<(i64, &str, Option<&str>, bool)> = Vec::new();
+    let mut sets: Vec<Transition> = Vec::new();
+    let mut at: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    // A step can start and end within one batch (its start was queued, not awaited): one
+    // entry per step, the later transition winning, started and ended both stamped.
+    let mut set =
+        |id: i64, state: &'a str, detail: Option<&'a str>, finished: bool| match at.get(&id) {
+            Some(&k) => {
+                let t = &mut sets[k];
+                t.state = state;
+                t.detail = detail.or(t.detail);
+                t.started |= !finished;
+                t.finished = finished;
+            }
+            None => {
+                at.insert(id, sets.len());
+                sets.push(Transition {
+                    id,
+                    state,
+                    detail,
+                    started: !finished,
+                    finished,
+                });
+            }
+        };
     let mut paused: Vec<(&str, bool)> = Vec::new();
     for op in ops {
         match op {
-            WriteOp::Started { step } => sets.push((*step, "running", None, false)),
+            WriteOp::Started { step } => set(*step, "running", None, false),
             WriteOp::Advance {
                 done,
                 state,
@@ -357,11 +388,12 @@ fn transitions<'a>(ops: &'a [WriteOp], now: &'a str) -> (Vec<Stmt<'a>>, Vec<Stmt
                 paused: p,
                 next,
             } => {
-                sets.push((*done, state, detail.as_deref(), true));
+                set(*done, state, detail.as_deref(), true);
                 if let Some(n) = next {
-                    sets.push((*n, "running", None, false));
+                    set(*n, "running", None, false);
                 }
                 if let Some((app, v)) = p {
+                    paused.retain(|(a, _)| *a != app.as_str());
                     paused.push((app.as_str(), *v));
                 }
             }
@@ -375,17 +407,19 @@ fn transitions<'a>(ops: &'a [WriteOp], now: &'a str) -> (Vec<Stmt<'a>>, Vec<Stmt
         let mut started = String::from("CASE id");
         let mut finished = String::from("CASE id");
         let mut args = vec![V::Text(now)];
-        for (k, (id, st, de, done)) in sets.iter().enumerate() {
+        for (k, t) in sets.iter().enumerate() {
             let (i, s, d) = (2 + 3 * k, 3 + 3 * k, 4 + 3 * k);
             state.push_str(&format!(" WHEN ${i} THEN ${s}"));
             detail.push_str(&format!(" WHEN ${i} THEN COALESCE(${d}, detail)"));
-            if *done {
+            if t.started {
+                started.push_str(&format!(" WHEN ${i} THEN $1"));
+            }
+            if t.finished {
                 finished.push_str(&format!(" WHEN ${i} THEN $1"));
             } else {
-                started.push_str(&format!(" WHEN ${i} THEN $1"));
                 finished.push_str(&format!(" WHEN ${i} THEN NULL"));
             }
-            args.extend([V::Int(*id), V::Text(st), V::OptText(*de)]);
+            args.extend([V::Int(t.id), V::Text(t.state), V::OptText(t.detail)]);
         }
         // A CASE needs at least one WHEN.
         let case = |c: String, col: &str| {
