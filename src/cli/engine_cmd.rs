@@ -270,14 +270,23 @@ fn print_event(out: &mut impl Write, ev: &Event, json: bool) {
             done,
             total,
             eta_seconds,
-        } => match eta_seconds {
-            Some(s) if done < total => writeln!(
-                out,
-                "▤ {region}: {done}/{total} done, about {} left",
-                crate::cli::fleet_cmd::hms(*s)
-            ),
-            _ => writeln!(out, "▤ {region}: {done}/{total} done"),
-        },
+            overall_eta_seconds,
+        } => {
+            let hms = crate::cli::fleet_cmd::hms;
+            match eta_seconds {
+                Some(s) if done < total => writeln!(
+                    out,
+                    "▤ {region}: {done}/{total} handled, about {} left (whole run: {})",
+                    hms(*s),
+                    hms(*overall_eta_seconds)
+                ),
+                _ => writeln!(
+                    out,
+                    "▤ {region}: {done}/{total} handled (whole run: about {} left)",
+                    hms(*overall_eta_seconds)
+                ),
+            }
+        }
         Event::Control { region, action } => match (region.as_str(), action.as_str()) {
             ("*", a) => writeln!(out, "⏹ fleet run: {a} requested"),
             (r, "pause") => writeln!(

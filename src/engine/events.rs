@@ -55,6 +55,8 @@ pub enum Event {
         done: usize,
         total: usize,
         eta_seconds: Option<f64>,
+        /// The whole run's: the slowest region's, as far as the regions have reported.
+        overall_eta_seconds: f64,
     },
     /// An operator's request to a fleet run took effect: `pause`, `stop` or `resume` a
     /// region, or `cancel` (region `*`) the run.

@@ -103,6 +103,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let watcher = self.watch_controls(controls_tx);
 
         let states = self.store.app_states().await?;
+        // Each region's latest ETA: the night ends with the slowest.
+        let etas: Mutex<HashMap<String, f64>> = Mutex::new(HashMap::new());
         let report = Mutex::new(FleetReport {
             run_id,
             ..Default::default()
@@ -123,7 +125,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 .map_or(1, |r| r.concurrency as usize);
             let total: usize = batches.iter().map(|b| b.apps.len()).sum();
             let estimated: f64 = batches.iter().map(|b| b.estimated_seconds).sum();
-            let (report, states, controls) = (&report, &states, controls.clone());
+            let (report, states, controls, etas) = (&report, &states, controls.clone(), &etas);
             async move {
                 let done = Mutex::new(0usize);
                 let lane_started = Instant::now();
@@ -167,16 +169,23 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                                     *d += 1;
                                     *d
                                 };
+                                let eta_seconds = eta(
+                                    lane_started.elapsed().as_secs_f64(),
+                                    n,
+                                    total,
+                                    estimated,
+                                );
+                                let overall_eta_seconds = {
+                                    let mut e = etas.lock().unwrap_or_else(|e| e.into_inner());
+                                    e.insert(region.to_string(), eta_seconds.unwrap_or(0.0));
+                                    e.values().copied().fold(0.0, f64::max)
+                                };
                                 let _ = self.events.send(Event::Progress {
                                     region: region.to_string(),
                                     done: n,
                                     total,
-                                    eta_seconds: eta(
-                                        lane_started.elapsed().as_secs_f64(),
-                                        n,
-                                        total,
-                                        estimated,
-                                    ),
+                                    eta_seconds,
+                                    overall_eta_seconds,
                                 });
                             }
                         })
