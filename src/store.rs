@@ -115,6 +115,8 @@ impl Store {
             // process only take turns through busy-waits.
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
+                // A local file does not go stale: no ping before every use (a round trip each).
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await
                 .map_err(|e| UserError::new(format!("cannot open store {shown}: {e}")))?;

@@ -169,12 +169,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                                     *d += 1;
                                     *d
                                 };
-                                let eta_seconds = eta(
-                                    lane_started.elapsed().as_secs_f64(),
-                                    n,
-                                    total,
-                                    estimated,
-                                );
+                                let eta_seconds =
+                                    eta(lane_started.elapsed().as_secs_f64(), n, total, estimated);
                                 let overall_eta_seconds = {
                                     let mut e = etas.lock().unwrap_or_else(|e| e.into_inner());
                                     e.insert(region.to_string(), eta_seconds.unwrap_or(0.0));

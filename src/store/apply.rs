@@ -129,6 +129,62 @@ macro_rules! flush {
 
 /// Take the lease, move the app to `running` if its state allows, create the run and its
 /// steps; or say why not, leaving nothing behind.
+/// SQLite: the whole start in one round trip — each statement guarded by the one before
+/// (`changes()`), the steps returned only if the run was created. `None`: refused (lease or
+/// state), nothing created; `begin_run!` then finds out why and tidies up.
+macro_rules! begin_run_sqlite {
+    ($conn:expr, $b:expr, $now:expr) => {{
+        let b: &BeginRun = $b;
+        let now: &str = $now;
+        let expires = (chrono::Utc::now() + chrono::Duration::seconds(b.ttl_secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let values: Vec<String> = (0..b.steps.len())
+            .map(|i| {
+                let (state, started) = if i == 0 { ("'running'", "$5") } else { ("'pending'", "NULL") };
+                format!("({i}, ${}, ${}, {state}, {started})", 10 + 2 * i, 11 + 2 * i)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO leases (app, holder, pid, host, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (app) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host,
+                 acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+               WHERE leases.expires_at < $5 OR leases.holder = $2;
+             UPDATE apps SET state = 'running', paused = 0, updated_at = $5
+               WHERE name = $1 AND state NOT IN ('migrated', 'needs_manual', 'running')
+                 AND EXISTS (SELECT 1 FROM leases WHERE app = $1 AND holder = $2);
+             INSERT INTO runs (kind, runbook, params, started_at) SELECT $7, $8, $9, $5 WHERE changes() = 1;
+             INSERT INTO steps (run_id, app, seq, operation, params, state, started_at)
+               SELECT (SELECT MAX(id) FROM runs), $1, v.column1, v.column2, v.column3, v.column4, v.column5
+               FROM (VALUES {}) v WHERE changes() = 1;
+             SELECT {STEP_COLUMNS} FROM steps
+               WHERE run_id = (SELECT MAX(id) FROM runs) AND app = $1 AND changes() > 0 ORDER BY seq",
+            values.join(", ")
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(&b.app)
+            .bind(&b.holder)
+            .bind(b.pid)
+            .bind(&b.host)
+            .bind(now)
+            .bind(&expires)
+            .bind(&b.kind)
+            .bind(&b.runbook)
+            .bind(&b.params);
+        for (o, p) in &b.steps {
+            q = q.bind(o).bind(p);
+        }
+        let steps: Vec<StepRow> = q.fetch_all(&mut *$conn).await?;
+        match steps.first() {
+            Some(first) if !b.steps.is_empty() => Some(Began::Run {
+                run_id: first.run_id,
+                steps,
+            }),
+            _ => None,
+        }
+    }};
+}
+
 macro_rules! begin_run {
     ($conn:expr, $b:expr, $now:expr) => {{
         let b: &BeginRun = $b;
@@ -314,7 +370,16 @@ impl Store {
                     if let Some(k) = begin
                         && let WriteOp::Begin(b) = &ops[k]
                     {
-                        answers.push(Some(begin_run!(conn, b, &now)));
+                        let fast = if sqlite && !b.steps.is_empty() {
+                            begin_run_sqlite!(conn, b, &now)
+                        } else {
+                            None
+                        };
+                        let began = match fast {
+                            Some(b) => b,
+                            None => begin_run!(conn, b, &now),
+                        };
+                        answers.push(Some(began));
                     }
                 }
                 if !sqlite {
