@@ -19,6 +19,9 @@ pub struct Ctx {
     pub backup_bytes: Option<u64>,
     /// NEW's fingerprint when verified: a rollback after enable compares against it.
     pub fingerprint: Option<Fingerprint>,
+    /// OLD's fingerprint read during the backup in the snapshot pg_dump copied.
+    #[serde(default)]
+    pub old_fingerprint: Option<Fingerprint>,
     pub enabled: bool,
     pub paused: bool,
     /// Extra session settings for the restore (a remediation, e.g. pglz compression).

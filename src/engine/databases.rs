@@ -15,7 +15,22 @@ use crate::platform::ServiceRef;
 use crate::postgres::PasswordMethod;
 use crate::postgres::process::{self, ChildOutcome, ChildSpec, PassFile, Stream, conninfo};
 use crate::postgres::provision::{self, Provisioned, RuntimeOptions};
-use crate::postgres::verify::{self, Fingerprint};
+use crate::postgres::verify::{self, Fingerprint, ReadOptions, RowHash};
+
+/// What a backup left: the child's end, the kept files' size and sha256 (when it keeps files)
+/// and OLD's fingerprint read in the very snapshot the dump copied (when it could).
+#[derive(Debug)]
+pub struct BackupOutcome {
+    pub child: ChildOutcome,
+    pub files: Option<(u64, String)>,
+    pub old: Option<Fingerprint>,
+}
+
+/// The kept backup: uncompressed. gzip at its default level costs more CPU than the whole
+/// dump on a 2-core server, and every second of it is spent behind the maintenance page.
+pub const BACKUP_COMPRESSION: u32 = 0;
+/// Connections hashing tables on one server during verification.
+pub const VERIFY_CONNECTIONS: usize = 2;
 
 /// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
 pub const NO_TIMEOUTS: &str =
@@ -40,13 +55,14 @@ pub trait Databases: Send + Sync {
         new: &ServiceRef,
         opts: &RuntimeOptions,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// pg_dump OLD into `dir`; where it can, fingerprint OLD in the same snapshot meanwhile.
     fn backup(
         &self,
         old: &ServiceRef,
         dir: &Path,
         cancel: &CancellationToken,
         on_line: &mut (dyn FnMut(Stream, String) + Send),
-    ) -> impl Future<Output = Result<ChildOutcome>> + Send;
+    ) -> impl Future<Output = Result<BackupOutcome>> + Send;
     fn restore(
         &self,
         new: &ServiceRef,
@@ -55,7 +71,12 @@ pub trait Databases: Send + Sync {
         cancel: &CancellationToken,
         on_line: &mut (dyn FnMut(Stream, String) + Send),
     ) -> impl Future<Output = Result<ChildOutcome>> + Send;
-    fn fingerprint(&self, svc: &ServiceRef) -> impl Future<Output = Result<Fingerprint>> + Send;
+    /// A live fingerprint, rows hashed as `row_hash` (a stored fingerprint's own, to compare).
+    fn fingerprint(
+        &self,
+        svc: &ServiceRef,
+        row_hash: RowHash,
+    ) -> impl Future<Output = Result<Fingerprint>> + Send;
     /// Does a database survive for inspection (for messages)?
     fn keeps_files(&self) -> bool {
         true
@@ -113,7 +134,7 @@ impl Databases for RealDatabases {
         dir: &Path,
         cancel: &CancellationToken,
         on_line: &mut (dyn FnMut(Stream, String) + Send),
-    ) -> Result<ChildOutcome> {
+    ) -> Result<BackupOutcome> {
         let admin = self.servers.admin(&old.server)?;
         if dir.exists() {
             // A dump that died half-way: start over.
@@ -122,12 +143,25 @@ impl Databases for RealDatabases {
         if let Some(parent) = dir.parent() {
             std::fs::create_dir_all(parent)?;
         }
+        // One snapshot for the dump and OLD's fingerprint: verification then compares NEW
+        // with exactly what was dumped, and OLD is read while it is dumped, not after.
+        let mut holder = admin.connect(&old.database).await?;
+        sqlx::Executor::execute(
+            &mut holder,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .await?;
+        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .fetch_one(&mut holder)
+            .await?;
         let pass = PassFile::new(&self.state_dir.join("run"), &[&admin])?;
         let spec = ChildSpec {
             program: self.pg_bin.join("pg_dump"),
             args: vec![
                 "--format=directory".into(),
                 "--jobs=2".into(),
+                format!("--compress={BACKUP_COMPRESSION}").into(),
+                format!("--snapshot={snapshot}").into(),
                 "--verbose".into(),
                 OsString::from("--file"),
                 dir.as_os_str().to_owned(),
@@ -139,7 +173,41 @@ impl Databases for RealDatabases {
                 ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
             ],
         };
-        process::run(spec, cancel, on_line).await
+        let how = ReadOptions {
+            row_hash: RowHash::Typed,
+            connections: VERIFY_CONNECTIONS,
+            snapshot: Some(snapshot),
+        };
+        let dump_and_hash = async {
+            let child = process::run(spec, cancel, on_line).await?;
+            let files = if child.success {
+                let dir = dir.to_path_buf();
+                Some(tokio::task::spawn_blocking(move || hash_dir(&dir)).await??)
+            } else {
+                None
+            };
+            Ok::<_, color_eyre::eyre::Report>((child, files))
+        };
+        let fingerprint = async {
+            tokio::select! {
+                r = verify::fingerprint(&admin, &old.database, &how) => Some(r),
+                _ = cancel.cancelled() => None,
+            }
+        };
+        let (dumped, fingerprint) = tokio::join!(dump_and_hash, fingerprint);
+        let _ = sqlx::Connection::close(holder).await;
+        let (child, files) = dumped?;
+        let old = match fingerprint {
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) if child.success => {
+                return Err(e.wrap_err(format!(
+                    "fingerprinting {} on server {} in the dump's snapshot",
+                    old.database, old.server
+                )));
+            }
+            _ => None,
+        };
+        Ok(BackupOutcome { child, files, old })
     }
 
     async fn restore(
@@ -171,8 +239,36 @@ impl Databases for RealDatabases {
         process::run(spec, cancel, on_line).await
     }
 
-    async fn fingerprint(&self, svc: &ServiceRef) -> Result<Fingerprint> {
+    async fn fingerprint(&self, svc: &ServiceRef, row_hash: RowHash) -> Result<Fingerprint> {
         let admin = self.servers.admin(&svc.server)?;
-        verify::fingerprint(&admin, &svc.database).await
+        let how = ReadOptions {
+            row_hash,
+            connections: VERIFY_CONNECTIONS,
+            snapshot: None,
+        };
+        verify::fingerprint(&admin, &svc.database, &how).await
     }
+}
+
+/// Total size and a sha256 over a backup's files (names and contents, in name order).
+pub fn hash_dir(dir: &Path) -> std::io::Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut h = Sha256::new();
+    let mut total = 0u64;
+    for f in files {
+        h.update(
+            f.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
+        let mut file = std::fs::File::open(&f)?;
+        total += std::io::copy(&mut file, &mut h)?;
+    }
+    Ok((total, hex::encode(h.finalize())))
 }

@@ -3,15 +3,13 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
-use super::databases::{Databases, NO_TIMEOUTS};
+use super::databases::{BACKUP_COMPRESSION, Databases, NO_TIMEOUTS, VERIFY_CONNECTIONS};
 use super::io::StepIo;
 use super::{Ctx, Engine, StepFailure};
 use crate::inventory::{App, ServiceKind};
 use crate::platform::{Platform, ServiceRef};
 use crate::postgres::provision::RuntimeOptions;
-use crate::postgres::verify;
+use crate::postgres::verify::{self, RowHash};
 use crate::runbook::{Step, StepKind};
 use crate::store::{BackupRecord, WriteOp};
 
@@ -284,8 +282,12 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .join("backups")
             .join(&app.name)
             .join(format!("step-{}", io.step_id));
+        let compression = match BACKUP_COMPRESSION {
+            0 => "no compression".to_string(),
+            n => format!("gzip level {n}"),
+        };
         io.say(format!(
-            "pg_dump of {} on server {} (directory format, 2 jobs)",
+            "pg_dump of {} on server {} (directory format, 2 jobs, {compression}); OLD fingerprinted meanwhile in the dump's snapshot ({VERIFY_CONNECTIONS} connections)",
             old.database, old.server
         ));
         let outcome = {
@@ -293,14 +295,23 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             self.db.backup(&old, &dir, &self.cancel, &mut sink).await
         };
         let outcome = tri!(io, outcome);
-        if !outcome.success {
-            return Err(fail(io, format!("pg_dump exited with {:?}", outcome.code)));
+        if !outcome.child.success {
+            return Err(fail(
+                io,
+                format!("pg_dump exited with {:?}", outcome.child.code),
+            ));
         }
-        let (bytes, sha) = if self.db.keeps_files() {
-            tri!(io, hash_dir(&dir))
-        } else {
-            (ctx.old_bytes / 8, format!("{:064x}", ctx.old_bytes))
-        };
+        let (bytes, sha) = outcome
+            .files
+            .unwrap_or_else(|| (ctx.old_bytes / 8, format!("{:064x}", ctx.old_bytes)));
+        if let Some(f) = &outcome.old {
+            io.say(format!(
+                "OLD in the dump's snapshot: {} tables, {} rows",
+                f.tables.len(),
+                f.rows()
+            ));
+        }
+        ctx.old_fingerprint = outcome.old;
         let notes = step.notes.clone().unwrap_or_default();
         tri!(
             io,
@@ -389,8 +400,25 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     async fn verify(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
         let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
         let new = tri!(io, ctx.new.clone().ok_or("no NEW service"));
-        let (a, b) = tokio::join!(self.db.fingerprint(&old), self.db.fingerprint(&new));
-        let (a, b) = (tri!(io, a), tri!(io, b));
+        // OLD as the backup copied it (read during the dump, in its snapshot); live if this run
+        // has none (a run an older pgshift began).
+        let (a, b) = match ctx.old_fingerprint.clone() {
+            Some(a) => {
+                io.say(format!(
+                    "comparing NEW with OLD as read in the dump's snapshot; hashing NEW's {} tables on {VERIFY_CONNECTIONS} connections, largest first",
+                    a.tables.len() + a.matviews.len()
+                ));
+                let b = self.db.fingerprint(&new, a.row_hash).await;
+                (a, tri!(io, b))
+            }
+            None => {
+                let (a, b) = tokio::join!(
+                    self.db.fingerprint(&old, RowHash::Typed),
+                    self.db.fingerprint(&new, RowHash::Typed)
+                );
+                (tri!(io, a), tri!(io, b))
+            }
+        };
         io.say(format!(
             "OLD: {} tables, {} rows, {:?}",
             a.tables.len(),
@@ -422,26 +450,4 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx.fingerprint = Some(b);
         Ok(())
     }
-}
-
-/// Total size and a sha256 over the backup's files (names and contents, in name order).
-pub(super) fn hash_dir(dir: &Path) -> std::io::Result<(u64, String)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    let mut h = Sha256::new();
-    let mut total = 0u64;
-    for f in files {
-        h.update(
-            f.file_name()
-                .map(|n| n.as_encoded_bytes())
-                .unwrap_or_default(),
-        );
-        let mut file = std::fs::File::open(&f)?;
-        total += std::io::copy(&mut file, &mut h)?;
-    }
-    Ok((total, hex::encode(h.finalize())))
 }
