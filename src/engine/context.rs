@@ -22,6 +22,9 @@ pub struct Ctx {
     /// OLD's fingerprint read during the backup in the snapshot pg_dump copied.
     #[serde(default)]
     pub old_fingerprint: Option<Fingerprint>,
+    /// NEW's tables hashed as pg_restore finished loading each (while indexes were built).
+    #[serde(default)]
+    pub new_loaded: crate::postgres::verify::TableHashes,
     pub enabled: bool,
     pub paused: bool,
     /// Extra session settings for the restore (a remediation, e.g. pglz compression).

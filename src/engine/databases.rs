@@ -15,7 +15,7 @@ use crate::platform::ServiceRef;
 use crate::postgres::PasswordMethod;
 use crate::postgres::process::{self, ChildOutcome, ChildSpec, PassFile, Stream, conninfo};
 use crate::postgres::provision::{self, Provisioned, RuntimeOptions};
-use crate::postgres::verify::{self, Fingerprint, ReadOptions, RowHash};
+use crate::postgres::verify::{self, Fingerprint, ReadOptions, RowHash, TableHashes};
 
 /// What a backup left: the child's end, the kept files' size and sha256 (when it keeps files)
 /// and OLD's fingerprint read in the very snapshot the dump copied (when it could).
@@ -71,12 +71,23 @@ pub trait Databases: Send + Sync {
         cancel: &CancellationToken,
         on_line: &mut (dyn FnMut(Stream, String) + Send),
     ) -> impl Future<Output = Result<ChildOutcome>> + Send;
-    /// A live fingerprint, rows hashed as `row_hash` (a stored fingerprint's own, to compare).
+    /// A live fingerprint, rows hashed as `row_hash` (a stored fingerprint's own, to compare);
+    /// the `known` tables' hashes are taken as they are.
     fn fingerprint(
         &self,
         svc: &ServiceRef,
         row_hash: RowHash,
+        known: TableHashes,
     ) -> impl Future<Output = Result<Fingerprint>> + Send;
+    /// Hash NEW's tables as the restore names them loaded (until `names` closes).
+    fn hash_as_loaded(
+        &self,
+        _svc: &ServiceRef,
+        _row_hash: RowHash,
+        _names: tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) -> impl Future<Output = Result<TableHashes>> + Send {
+        async { Ok(TableHashes::new()) }
+    }
     /// Does a database survive for inspection (for messages)?
     fn keeps_files(&self) -> bool {
         true
@@ -177,6 +188,7 @@ impl Databases for RealDatabases {
             row_hash: RowHash::Typed,
             connections: VERIFY_CONNECTIONS,
             snapshot: Some(snapshot),
+            known: TableHashes::new(),
         };
         let dump_and_hash = async {
             let child = process::run(spec, cancel, on_line).await?;
@@ -239,14 +251,30 @@ impl Databases for RealDatabases {
         process::run(spec, cancel, on_line).await
     }
 
-    async fn fingerprint(&self, svc: &ServiceRef, row_hash: RowHash) -> Result<Fingerprint> {
+    async fn fingerprint(
+        &self,
+        svc: &ServiceRef,
+        row_hash: RowHash,
+        known: TableHashes,
+    ) -> Result<Fingerprint> {
         let admin = self.servers.admin(&svc.server)?;
         let how = ReadOptions {
             row_hash,
             connections: VERIFY_CONNECTIONS,
             snapshot: None,
+            known,
         };
         verify::fingerprint(&admin, &svc.database, &how).await
+    }
+
+    async fn hash_as_loaded(
+        &self,
+        svc: &ServiceRef,
+        row_hash: RowHash,
+        names: tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) -> Result<TableHashes> {
+        let admin = self.servers.admin(&svc.server)?;
+        verify::hash_as_loaded(&admin, &svc.database, row_hash, names).await
     }
 }
 

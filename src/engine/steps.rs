@@ -364,14 +364,48 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             "pg_restore into {} on server {} as {} (2 jobs, PGOPTIONS '{pgoptions}')",
             new.database, new.server, new.user
         ));
-        let outcome = {
-            let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
+        // NEW's tables are hashed as pg_restore finishes loading each, while it builds their
+        // indexes: then verify has little left to read. Only when OLD's fingerprint (and so
+        // the row hash to use) is already known.
+        ctx.new_loaded.clear();
+        let row_hash = ctx.old_fingerprint.as_ref().map(|f| f.row_hash);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let restored = async {
+            let tx = row_hash.map(|_| tx);
+            let mut sink = |s: crate::postgres::process::Stream, l: String| {
+                if let (Some(tx), Some(t)) = (&tx, verify::loaded_table(&l)) {
+                    let _ = tx.send(t.to_string());
+                }
+                io.line(s.id(), &l)
+            };
             self.db
                 .restore(&new, Path::new(&path), &pgoptions, &self.cancel, &mut sink)
                 .await
         };
+        let hashed = async {
+            match row_hash {
+                Some(h) => tokio::select! {
+                    r = self.db.hash_as_loaded(&new, h, rx) => Some(r),
+                    _ = self.cancel.cancelled() => None,
+                },
+                None => None,
+            }
+        };
+        let (outcome, hashed) = tokio::join!(restored, hashed);
         let outcome = tri!(io, outcome);
+        match hashed {
+            Some(Ok(h)) => ctx.new_loaded = h,
+            // Verify reads whatever could not be hashed here.
+            Some(Err(e)) => io.say(format!("hashing NEW's tables as they loaded: {e:#}")),
+            None => {}
+        }
         if outcome.success {
+            if !ctx.new_loaded.is_empty() {
+                io.say(format!(
+                    "hashed {} of NEW's tables as pg_restore finished loading them",
+                    ctx.new_loaded.len()
+                ));
+            }
             return Ok(());
         }
         if outcome.cancelled {
@@ -404,17 +438,21 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         // has none (a run an older pgshift began).
         let (a, b) = match ctx.old_fingerprint.clone() {
             Some(a) => {
+                let known = ctx.new_loaded.clone();
                 io.say(format!(
-                    "comparing NEW with OLD as read in the dump's snapshot; hashing NEW's {} tables on {VERIFY_CONNECTIONS} connections, largest first",
-                    a.tables.len() + a.matviews.len()
+                    "comparing NEW with OLD as read in the dump's snapshot; {} of NEW's tables hashed as they were restored, the other {} now on {VERIFY_CONNECTIONS} connections, largest first",
+                    known.len(),
+                    (a.tables.len() + a.matviews.len()).saturating_sub(known.len())
                 ));
-                let b = self.db.fingerprint(&new, a.row_hash).await;
+                let b = self.db.fingerprint(&new, a.row_hash, known).await;
                 (a, tri!(io, b))
             }
             None => {
                 let (a, b) = tokio::join!(
-                    self.db.fingerprint(&old, RowHash::Typed),
-                    self.db.fingerprint(&new, RowHash::Typed)
+                    self.db
+                        .fingerprint(&old, RowHash::Typed, Default::default()),
+                    self.db
+                        .fingerprint(&new, RowHash::Typed, Default::default())
                 );
                 (tri!(io, a), tri!(io, b))
             }

@@ -257,7 +257,12 @@ impl Databases for SimDatabases {
         })
     }
 
-    async fn fingerprint(&self, svc: &ServiceRef, row_hash: RowHash) -> Result<Fingerprint> {
+    async fn fingerprint(
+        &self,
+        svc: &ServiceRef,
+        row_hash: RowHash,
+        _known: crate::postgres::verify::TableHashes,
+    ) -> Result<Fingerprint> {
         let (bytes, _) = self.0.db(svc);
         let mut f = Fingerprint {
             row_hash,

@@ -27,6 +27,9 @@ pub enum RowHash {
     Typed,
 }
 
+/// `schema.table` → (rows, hash of rows).
+pub type TableHashes = BTreeMap<String, (i64, String)>;
+
 /// How to read a fingerprint.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
@@ -35,6 +38,8 @@ pub struct ReadOptions {
     pub connections: usize,
     /// An exported snapshot (`pg_export_snapshot()`) every connection reads in.
     pub snapshot: Option<String>,
+    /// Tables already hashed (as pg_restore finished loading them): taken as they are.
+    pub known: TableHashes,
 }
 
 /// Session settings under which row text does not depend on what was copied from the app.
@@ -168,9 +173,14 @@ pub async fn fingerprint(ep: &Endpoint, database: &str, how: &ReadOptions) -> Re
         .filter(|(_, k, _)| k == "m")
         .map(|(t, _, _)| t.clone())
         .collect();
+    let mut hashed: Vec<(String, (i64, String))> = tables
+        .iter()
+        .filter_map(|(t, _, _)| how.known.get(t).map(|h| (t.clone(), h.clone())))
+        .collect();
     let queue: Arc<Mutex<VecDeque<(String, String)>>> = Arc::new(Mutex::new(
         tables
             .into_iter()
+            .filter(|(t, _, _)| !how.known.contains_key(t))
             .map(|(t, _, _)| {
                 let sql = table_sql(&t, by_table.get(&t).map_or(&[][..], |c| c), how.row_hash);
                 (t, sql)
@@ -192,7 +202,6 @@ pub async fn fingerprint(ep: &Endpoint, database: &str, how: &ReadOptions) -> Re
             Ok::<_, sqlx::Error>(out)
         }
     });
-    let mut hashed: Vec<(String, (i64, String))> = Vec::new();
     for part in futures::future::try_join_all(workers).await? {
         hashed.extend(part);
     }
@@ -267,6 +276,57 @@ pub async fn fingerprint(ep: &Endpoint, database: &str, how: &ReadOptions) -> Re
         extensions,
         row_hash: how.row_hash,
     })
+}
+
+/// The table a pg_restore verbose line says it finished loading (`finished item N TABLE DATA
+/// name`: the bare name, no schema).
+pub fn loaded_table(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("pg_restore: finished item ")?;
+    let (_, rest) = rest.split_once(' ')?;
+    rest.strip_prefix("TABLE DATA ")
+}
+
+/// Hash tables as pg_restore finishes loading them, named on `names`, on one connection: NEW
+/// is hashed while its indexes are still being built. A name that is not exactly one table
+/// of the user's schemas is left to the full fingerprint.
+pub async fn hash_as_loaded(
+    ep: &Endpoint,
+    database: &str,
+    row_hash: RowHash,
+    mut names: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> Result<TableHashes> {
+    let mut out = TableHashes::new();
+    let mut conn: Option<PgConnection> = None;
+    while let Some(name) = names.recv().await {
+        let c = match &mut conn {
+            Some(c) => c,
+            None => conn.insert(session(ep, database, None).await?),
+        };
+        let found: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relname = $1 AND c.relkind = 'r' AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER}"
+        )))
+        .bind(&name)
+        .fetch_all(&mut *c)
+        .await?;
+        let [(table,)] = &found[..] else { continue };
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT quote_ident(attname), atttypid::regtype::text FROM pg_attribute
+             WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        )
+        .bind(table)
+        .fetch_all(&mut *c)
+        .await?;
+        let row: (i64, String) =
+            sqlx::query_as(AssertSqlSafe(table_sql(table, &columns, row_hash)))
+                .fetch_one(&mut *c)
+                .await?;
+        out.insert(table.clone(), row);
+    }
+    if let Some(c) = conn {
+        let _ = sqlx::Connection::close(c).await;
+    }
+    Ok(out)
 }
 
 /// Every difference between OLD's and NEW's fingerprints, in words.
