@@ -304,6 +304,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let (bytes, sha) = outcome
             .files
             .unwrap_or_else(|| (ctx.old_bytes / 8, format!("{:064x}", ctx.old_bytes)));
+        if !outcome.seconds.is_empty() {
+            io.say(format!(
+                "ended after: {}",
+                outcome
+                    .seconds
+                    .iter()
+                    .map(|(what, s)| format!("{what} {s:.2} s"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         if let Some(f) = &outcome.old {
             io.say(format!(
                 "OLD in the dump's snapshot: {} tables, {} rows",

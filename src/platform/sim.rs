@@ -206,6 +206,7 @@ impl Databases for SimDatabases {
             },
             files: None,
             old: None,
+            seconds: Vec::new(),
         })
     }
 
