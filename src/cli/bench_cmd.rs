@@ -147,7 +147,10 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     let methods = [Method::A, Method::B, Method::C, Method::D];
     let mut times: Vec<(Method, Vec<f64>)> = methods.iter().map(|m| (*m, Vec::new())).collect();
     let mut runs_d = Vec::new();
+    // Each round's own seconds per method: its four runs share whatever else loads the machine.
+    let mut rounds: Vec<[Option<f64>; 4]> = Vec::new();
     for rep in 0..args.reps {
+        rounds.push([None; 4]);
         for k in 0..methods.len() {
             let m = methods[(rep + k) % methods.len()];
             let seconds = match m {
@@ -161,13 +164,17 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                 _ => bench.copy(m, args.compare, pgcopydb.as_deref()).await?,
             };
             eprintln!(
-                "bench: {} MB run {} {}: {seconds:.2} s",
+                "bench: {} MB run {} {}: {seconds:.2} s (load average {})",
                 args.compare,
                 rep + 1,
-                m.label()
+                m.label(),
+                loadavg()
             );
             if let Some((_, v)) = times.iter_mut().find(|(x, _)| *x == m) {
                 v.push(seconds);
+            }
+            if let Some(r) = rounds.last_mut() {
+                r[m as usize] = Some(seconds);
             }
         }
     }
@@ -255,7 +262,20 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             d / (*bytes as f64 / 1e9)
         );
     }
+    let paired = |m: Method| {
+        let v: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| Some(r[Method::D as usize]? / r[m as usize]?))
+            .collect();
+        median(&v).map_or_else(|| "unavailable".to_string(), |x| format!("{x:.2}"))
+    };
     println!();
+    println!(
+        "paired: the median of each round's own ratio (a round's four runs share the machine's load): d/a={} d/b={} d/c={}",
+        paired(Method::A),
+        paired(Method::B),
+        paired(Method::C)
+    );
     let d = med(Method::D).unwrap_or(0.0);
     let ratio = |m: Method| match med(m) {
         Some(x) if x > 0.0 => format!("{:.2}", d / x),
