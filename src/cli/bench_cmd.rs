@@ -146,6 +146,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     // The comparison: alternating, each round starting one method later.
     let methods = [Method::A, Method::B, Method::C, Method::D];
     let mut times: Vec<(Method, Vec<f64>)> = methods.iter().map(|m| (*m, Vec::new())).collect();
+    let mut cpu_times: Vec<(Method, Vec<f64>)> = methods.iter().map(|m| (*m, Vec::new())).collect();
     let mut runs_d = Vec::new();
     // Each round's own seconds per method: its four runs share whatever else loads the machine.
     let mut rounds: Vec<[Option<f64>; 4]> = Vec::new();
@@ -153,6 +154,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         rounds.push([None; 4]);
         for k in 0..methods.len() {
             let m = methods[(rep + k) % methods.len()];
+            let cpu_before = cpu_seconds(bench.lab.dir());
             let seconds = match m {
                 Method::C if pgcopydb.is_none() => continue,
                 Method::D => {
@@ -170,8 +172,12 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                 m.label(),
                 loadavg()
             );
+            let cpu = cpu_seconds(bench.lab.dir()) - cpu_before;
             if let Some((_, v)) = times.iter_mut().find(|(x, _)| *x == m) {
                 v.push(seconds);
+            }
+            if let Some((_, v)) = cpu_times.iter_mut().find(|(x, _)| *x == m) {
+                v.push(cpu);
             }
             if let Some(r) = rounds.last_mut() {
                 r[m as usize] = Some(seconds);
@@ -207,33 +213,45 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         .find(|(mb, _)| *mb == args.compare)
         .map_or(0, |(_, b)| *b);
     println!(
-        "pgshift bench — {cores} cores, load average {load_start} at start, {load_end} at end; source {} ({:.0} MB: pgbench scale {} + documents and events tables with text, jsonb and indexes), {} runs of each method alternating, medians:",
+        "pgshift bench — {cores} cores, load average {load_start} at start, {load_end} at end; source {} ({:.0} MB: pgbench scale {} + documents and events tables with text, jsonb and indexes), {} runs of each method alternating, medians; CPU s: seconds of CPU the run took in both lab servers and every client process, whatever else loads the machine:",
         db_name(args.compare),
         compare_bytes as f64 / 1e6,
         pgbench_scale(args.compare),
         args.reps
     );
     println!();
-    println!("| method | median s | runs s |");
-    println!("|---|---:|---|");
+    println!("| method | median s | runs s | CPU s (median) |");
+    println!("|---|---:|---|---:|");
     let med = |m: Method| {
         times
             .iter()
             .find(|(x, _)| *x == m)
             .and_then(|(_, v)| median(v))
     };
+    let cpu_med = |m: Method| {
+        cpu_times
+            .iter()
+            .find(|(x, _)| *x == m)
+            .and_then(|(_, v)| median(v))
+            .unwrap_or(0.0)
+    };
     for (m, v) in &times {
         match median(v) {
-            Some(x) => println!("| {} | {x:.2} | {} |", m.label(), list(v)),
+            Some(x) => println!(
+                "| {} | {x:.2} | {} | {:.1} |",
+                m.label(),
+                list(v),
+                cpu_med(*m)
+            ),
             None => println!(
-                "| {} | unavailable | pgcopydb is not installed (apt-get install pgcopydb) |",
+                "| {} | unavailable | pgcopydb is not installed (apt-get install pgcopydb) | |",
                 m.label()
             ),
         }
     }
     let paused: Vec<f64> = runs_d.iter().map(|r| r.paused).collect();
     println!(
-        "| d: paused (maintenance page on → off) | {:.2} | {} |",
+        "| d: paused (maintenance page on → off) | {:.2} | {} | |",
         median(&paused).unwrap_or(0.0),
         list(&paused)
     );
@@ -243,7 +261,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             .filter_map(|r| r.steps.iter().find(|(s, _)| s == step).map(|(_, x)| *x))
             .collect();
         println!(
-            "| d: step {step} | {:.2} | {} |",
+            "| d: step {step} | {:.2} | {} | |",
             median(&v).unwrap_or(0.0),
             list(&v)
         );
@@ -649,6 +667,52 @@ fn which(program: &str) -> Option<PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(program))
         .find(|p| p.is_file())
+}
+
+/// CPU seconds used so far by this process's waited-for children (pg_dump, pg_restore,
+/// pgcopydb, pgshift migrate and theirs) and by both lab servers (postmaster, its live
+/// children, and the backends it reaped): what a run cost, whatever else loads the machine.
+fn cpu_seconds(lab_dir: &Path) -> f64 {
+    // Linux reports these in USER_HZ, 100 on every architecture pgshift runs on.
+    const HZ: f64 = 100.0;
+    let fields = |pid: &str| -> Option<Vec<u64>> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after = stat.rsplit_once(')')?.1;
+        // state ppid … utime(14) stime(15) cutime(16) cstime(17), counted from `state` = 3.
+        Some(
+            after
+                .split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect(),
+        )
+    };
+    let mut ticks = fields("self").map_or(0, |f| f[13] + f[14]);
+    let postmasters: Vec<u64> = ["pg13", "pg15"]
+        .iter()
+        .filter_map(|c| {
+            let pid = std::fs::read_to_string(lab_dir.join(c).join("data/postmaster.pid")).ok()?;
+            pid.lines().next()?.trim().parse().ok()
+        })
+        .collect();
+    for pm in &postmasters {
+        if let Some(f) = fields(&pm.to_string()) {
+            ticks += f[11] + f[12] + f[13] + f[14];
+        }
+    }
+    if let Ok(procs) = std::fs::read_dir("/proc") {
+        for e in procs.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if let Some(f) = fields(&name)
+                && postmasters.contains(&f[1])
+            {
+                ticks += f[11] + f[12];
+            }
+        }
+    }
+    ticks as f64 / HZ
 }
 
 fn loadavg() -> String {
