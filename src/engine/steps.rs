@@ -266,6 +266,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         io.say(format!("connection limit {}", opts.connection_limit));
         ctx.new = Some(new);
         ctx.options = Some(opts);
+        ctx.new_untouched = true;
         Ok(())
     }
 
@@ -360,7 +361,16 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let path = tri!(io, ctx.backup_path.clone().ok_or("no backup to restore"));
         let opts = ctx.options.clone().unwrap_or_default();
         // An empty NEW database every time: a restore killed half-way leaves nothing behind.
-        tri!(io, self.db.recreate_database(&new, &opts).await);
+        // Dropping and creating it again is skipped (~0.15 s behind the page) only when this
+        // process provisioned it moments ago and nothing has restored into it since.
+        if std::mem::take(&mut ctx.new_untouched) {
+            io.say(format!(
+                "{} on server {} is as reprovision created it, empty: restoring into it",
+                new.database, new.server
+            ));
+        } else {
+            tri!(io, self.db.recreate_database(&new, &opts).await);
+        }
         let mut pgoptions = NO_TIMEOUTS.to_string();
         for o in &ctx.restore_options {
             pgoptions.push_str(&format!(" -c {o}"));
