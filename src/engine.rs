@@ -639,7 +639,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
         let result = async {
             if let (Some(fp), Some(new)) = (&ctx.fingerprint, &ctx.new) {
-                let now = self.db.fingerprint(new).await?;
+                let now = self.db.fingerprint(new, fp.row_hash, Default::default()).await?;
                 let diffs = crate::postgres::verify::differences(fp, &now);
                 if !diffs.is_empty() {
                     return Err(UserError::new(format!(

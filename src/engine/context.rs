@@ -19,6 +19,16 @@ pub struct Ctx {
     pub backup_bytes: Option<u64>,
     /// NEW's fingerprint when verified: a rollback after enable compares against it.
     pub fingerprint: Option<Fingerprint>,
+    /// OLD's fingerprint read during the backup in the snapshot pg_dump copied.
+    #[serde(default)]
+    pub old_fingerprint: Option<Fingerprint>,
+    /// NEW was provisioned empty by this very process and nothing has restored into it since:
+    /// the restore can skip re-creating it. Never stored, so a resumed run re-creates NEW.
+    #[serde(skip)]
+    pub new_untouched: bool,
+    /// NEW's tables hashed as pg_restore finished loading each (while indexes were built).
+    #[serde(default)]
+    pub new_loaded: crate::postgres::verify::TableHashes,
     pub enabled: bool,
     pub paused: bool,
     /// Extra session settings for the restore (a remediation, e.g. pglz compression).

@@ -45,7 +45,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .into());
         }
         // NEW must still hold at least what was verified: tables and objects all there.
-        let now = self.db.fingerprint(new).await?;
+        let now = self
+            .db
+            .fingerprint(new, fp.row_hash, Default::default())
+            .await?;
         let missing: Vec<String> = fp
             .tables
             .keys()

@@ -75,7 +75,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
             let diverged = match (&ctx.fingerprint, &ctx.new) {
                 (Some(fp), Some(new)) => {
-                    let now = self.db.fingerprint(new).await?;
+                    let now = self.db.fingerprint(new, fp.row_hash, Default::default()).await?;
                     verify::differences(fp, &now)
                 }
                 _ => Vec::new(),

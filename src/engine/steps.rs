@@ -3,15 +3,13 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
-use super::databases::{Databases, NO_TIMEOUTS};
+use super::databases::{BACKUP_COMPRESSION, Databases, NO_TIMEOUTS, VERIFY_CONNECTIONS};
 use super::io::StepIo;
 use super::{Ctx, Engine, StepFailure};
 use crate::inventory::{App, ServiceKind};
 use crate::platform::{Platform, ServiceRef};
 use crate::postgres::provision::RuntimeOptions;
-use crate::postgres::verify;
+use crate::postgres::verify::{self, RowHash};
 use crate::runbook::{Step, StepKind};
 use crate::store::{BackupRecord, WriteOp};
 
@@ -268,6 +266,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         io.say(format!("connection limit {}", opts.connection_limit));
         ctx.new = Some(new);
         ctx.options = Some(opts);
+        ctx.new_untouched = true;
         Ok(())
     }
 
@@ -284,8 +283,12 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .join("backups")
             .join(&app.name)
             .join(format!("step-{}", io.step_id));
+        let compression = match BACKUP_COMPRESSION {
+            0 => "no compression".to_string(),
+            n => format!("gzip level {n}"),
+        };
         io.say(format!(
-            "pg_dump of {} on server {} (directory format, 2 jobs)",
+            "pg_dump of {} on server {} (directory format, 2 jobs, {compression}); OLD fingerprinted meanwhile in the dump's snapshot ({VERIFY_CONNECTIONS} connections)",
             old.database, old.server
         ));
         let outcome = {
@@ -293,14 +296,34 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             self.db.backup(&old, &dir, &self.cancel, &mut sink).await
         };
         let outcome = tri!(io, outcome);
-        if !outcome.success {
-            return Err(fail(io, format!("pg_dump exited with {:?}", outcome.code)));
+        if !outcome.child.success {
+            return Err(fail(
+                io,
+                format!("pg_dump exited with {:?}", outcome.child.code),
+            ));
         }
-        let (bytes, sha) = if self.db.keeps_files() {
-            tri!(io, hash_dir(&dir))
-        } else {
-            (ctx.old_bytes / 8, format!("{:064x}", ctx.old_bytes))
-        };
+        let (bytes, sha) = outcome
+            .files
+            .unwrap_or_else(|| (ctx.old_bytes / 8, format!("{:064x}", ctx.old_bytes)));
+        if !outcome.seconds.is_empty() {
+            io.say(format!(
+                "ended after: {}",
+                outcome
+                    .seconds
+                    .iter()
+                    .map(|(what, s)| format!("{what} {s:.2} s"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(f) = &outcome.old {
+            io.say(format!(
+                "OLD in the dump's snapshot: {} tables, {} rows",
+                f.tables.len(),
+                f.rows()
+            ));
+        }
+        ctx.old_fingerprint = outcome.old;
         let notes = step.notes.clone().unwrap_or_default();
         tri!(
             io,
@@ -338,7 +361,16 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let path = tri!(io, ctx.backup_path.clone().ok_or("no backup to restore"));
         let opts = ctx.options.clone().unwrap_or_default();
         // An empty NEW database every time: a restore killed half-way leaves nothing behind.
-        tri!(io, self.db.recreate_database(&new, &opts).await);
+        // Dropping and creating it again is skipped (~0.15 s behind the page) only when this
+        // process provisioned it moments ago and nothing has restored into it since.
+        if std::mem::take(&mut ctx.new_untouched) {
+            io.say(format!(
+                "{} on server {} is as reprovision created it, empty: restoring into it",
+                new.database, new.server
+            ));
+        } else {
+            tri!(io, self.db.recreate_database(&new, &opts).await);
+        }
         let mut pgoptions = NO_TIMEOUTS.to_string();
         for o in &ctx.restore_options {
             pgoptions.push_str(&format!(" -c {o}"));
@@ -353,14 +385,48 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             "pg_restore into {} on server {} as {} (2 jobs, PGOPTIONS '{pgoptions}')",
             new.database, new.server, new.user
         ));
-        let outcome = {
-            let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
+        // NEW's tables are hashed as pg_restore finishes loading each, while it builds their
+        // indexes: then verify has little left to read. Only when OLD's fingerprint (and so
+        // the row hash to use) is already known.
+        ctx.new_loaded.clear();
+        let row_hash = ctx.old_fingerprint.as_ref().map(|f| f.row_hash);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let restored = async {
+            let tx = row_hash.map(|_| tx);
+            let mut sink = |s: crate::postgres::process::Stream, l: String| {
+                if let (Some(tx), Some(t)) = (&tx, verify::loaded_table(&l)) {
+                    let _ = tx.send(t.to_string());
+                }
+                io.line(s.id(), &l)
+            };
             self.db
                 .restore(&new, Path::new(&path), &pgoptions, &self.cancel, &mut sink)
                 .await
         };
+        let hashed = async {
+            match row_hash {
+                Some(h) => tokio::select! {
+                    r = self.db.hash_as_loaded(&new, h, rx) => Some(r),
+                    _ = self.cancel.cancelled() => None,
+                },
+                None => None,
+            }
+        };
+        let (outcome, hashed) = tokio::join!(restored, hashed);
         let outcome = tri!(io, outcome);
+        match hashed {
+            Some(Ok(h)) => ctx.new_loaded = h,
+            // Verify reads whatever could not be hashed here.
+            Some(Err(e)) => io.say(format!("hashing NEW's tables as they loaded: {e:#}")),
+            None => {}
+        }
         if outcome.success {
+            if !ctx.new_loaded.is_empty() {
+                io.say(format!(
+                    "hashed {} of NEW's tables as pg_restore finished loading them",
+                    ctx.new_loaded.len()
+                ));
+            }
             return Ok(());
         }
         if outcome.cancelled {
@@ -389,8 +455,29 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     async fn verify(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
         let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
         let new = tri!(io, ctx.new.clone().ok_or("no NEW service"));
-        let (a, b) = tokio::join!(self.db.fingerprint(&old), self.db.fingerprint(&new));
-        let (a, b) = (tri!(io, a), tri!(io, b));
+        // OLD as the backup copied it (read during the dump, in its snapshot); live if this run
+        // has none (a run an older pgshift began).
+        let (a, b) = match ctx.old_fingerprint.clone() {
+            Some(a) => {
+                let known = ctx.new_loaded.clone();
+                io.say(format!(
+                    "comparing NEW with OLD as read in the dump's snapshot; {} of NEW's tables hashed as they were restored, the other {} now on {VERIFY_CONNECTIONS} connections, largest first",
+                    known.len(),
+                    (a.tables.len() + a.matviews.len()).saturating_sub(known.len())
+                ));
+                let b = self.db.fingerprint(&new, a.row_hash, known).await;
+                (a, tri!(io, b))
+            }
+            None => {
+                let (a, b) = tokio::join!(
+                    self.db
+                        .fingerprint(&old, RowHash::Typed, Default::default()),
+                    self.db
+                        .fingerprint(&new, RowHash::Typed, Default::default())
+                );
+                (tri!(io, a), tri!(io, b))
+            }
+        };
         io.say(format!(
             "OLD: {} tables, {} rows, {:?}",
             a.tables.len(),
@@ -422,26 +509,4 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx.fingerprint = Some(b);
         Ok(())
     }
-}
-
-/// Total size and a sha256 over the backup's files (names and contents, in name order).
-pub(super) fn hash_dir(dir: &Path) -> std::io::Result<(u64, String)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    let mut h = Sha256::new();
-    let mut total = 0u64;
-    for f in files {
-        h.update(
-            f.file_name()
-                .map(|n| n.as_encoded_bytes())
-                .unwrap_or_default(),
-        );
-        let mut file = std::fs::File::open(&f)?;
-        total += std::io::copy(&mut file, &mut h)?;
-    }
-    Ok((total, hex::encode(h.finalize())))
 }

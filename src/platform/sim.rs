@@ -14,12 +14,12 @@ use color_eyre::eyre::{Result, eyre};
 use tokio_util::sync::CancellationToken;
 
 use super::{AppRecord, Platform, ServiceRef};
-use crate::engine::databases::Databases;
+use crate::engine::databases::{BackupOutcome, Databases};
 use crate::inventory::{App, Inventory, Secret};
 use crate::postgres::PasswordMethod;
 use crate::postgres::process::{ChildOutcome, Stream};
 use crate::postgres::provision::{Provisioned, RuntimeOptions};
-use crate::postgres::verify::Fingerprint;
+use crate::postgres::verify::{Fingerprint, RowHash};
 use crate::runbook::Throughput;
 
 /// The simulated world, shared by the sim platform and the sim databases.
@@ -185,7 +185,7 @@ impl Databases for SimDatabases {
         _dir: &Path,
         cancel: &CancellationToken,
         on_line: &mut (dyn FnMut(Stream, String) + Send),
-    ) -> Result<ChildOutcome> {
+    ) -> Result<BackupOutcome> {
         let (bytes, _) = self.0.db(old);
         on_line(
             Stream::Stderr,
@@ -198,10 +198,15 @@ impl Databases for SimDatabases {
             .0
             .work(1.0 + bytes as f64 / self.0.throughput.dump_bps, cancel)
             .await;
-        Ok(ChildOutcome {
-            success: ok,
-            code: Some(if ok { 0 } else { 1 }),
-            cancelled: !ok,
+        Ok(BackupOutcome {
+            child: ChildOutcome {
+                success: ok,
+                code: Some(if ok { 0 } else { 1 }),
+                cancelled: !ok,
+            },
+            files: None,
+            old: None,
+            seconds: Vec::new(),
         })
     }
 
@@ -253,9 +258,17 @@ impl Databases for SimDatabases {
         })
     }
 
-    async fn fingerprint(&self, svc: &ServiceRef) -> Result<Fingerprint> {
+    async fn fingerprint(
+        &self,
+        svc: &ServiceRef,
+        row_hash: RowHash,
+        _known: crate::postgres::verify::TableHashes,
+    ) -> Result<Fingerprint> {
         let (bytes, _) = self.0.db(svc);
-        let mut f = Fingerprint::default();
+        let mut f = Fingerprint {
+            row_hash,
+            ..Default::default()
+        };
         f.tables.insert(
             "public.data".into(),
             ((bytes / 200) as i64, format!("{bytes:x}")),
