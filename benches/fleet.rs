@@ -99,7 +99,20 @@ fn main() {
         store.sync_inventory(&inv).await.expect("sync");
         let world = SimWorld::new(&inv, 0.0);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        // As the CLI's printer does: drain on a tick, never woken by each event.
+        let drain = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+            loop {
+                tick.tick().await;
+                loop {
+                    match rx.try_recv() {
+                        Ok(_) => {}
+                        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
+                    }
+                }
+            }
+        });
         let servers = Servers::new(inv.clone(), None);
         let engine = Engine::new(
             store.clone(),

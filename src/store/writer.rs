@@ -100,9 +100,24 @@ impl StoreWriter {
         let (tx, mut rx) = mpsc::unbounded_channel::<(WriteOp, Option<Reply>)>();
         let handle = tokio::spawn(async move {
             let mut batch = Vec::new();
+            let mut conn = None;
             while rx.recv_many(&mut batch, 1024).await > 0 {
                 let (ops, replies): (Vec<WriteOp>, Vec<Option<Reply>>) = batch.drain(..).unzip();
-                match store.apply(ops).await {
+                if conn.is_none() {
+                    match store.writer_connection().await {
+                        Ok(c) => conn = Some(c),
+                        Err(e) => {
+                            let e = format!("the store writer cannot connect: {e:#}");
+                            tracing::error!(error = %e);
+                            for r in replies.into_iter().flatten() {
+                                let _ = r.send(Err(e.clone()));
+                            }
+                            continue;
+                        }
+                    }
+                }
+                let Some(c) = conn.as_mut() else { continue };
+                match store.apply(c, ops).await {
                     Ok(applied) => {
                         for (r, a) in replies.into_iter().zip(applied) {
                             if let Some(r) = r {
