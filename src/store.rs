@@ -29,11 +29,13 @@ mod macros {
         };
     }
 }
+mod console_reads;
 mod runs;
 mod writer;
 
 pub use writer::{BackupRecord, StoreWriter, WriteOp};
 
+pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
 pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -5,11 +5,66 @@ use std::collections::HashMap;
 use crate::inventory::{Environment, Inventory, LibpqVersion};
 use crate::store::AppState;
 
+use super::data::{AppWatch, FailureItem, FailureLog, Night};
+use super::effect::{Command, Effect};
+
+/// Who gets the keys: a view, or the popup or input line on top of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Fleet,
+    App,
+    Failures,
+    Run,
+    Plan,
+    Report,
     Filter,
     Help,
+    Confirm,
+    Palette,
+    Search,
+}
+
+/// The screen under any popup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Fleet,
+    /// One app: its steps and live log.
+    App,
+    Failures,
+    Run,
+    Plan,
+    Report,
+}
+
+impl View {
+    pub fn mode(self) -> Mode {
+        match self {
+            View::Fleet => Mode::Fleet,
+            View::App => Mode::App,
+            View::Failures => Mode::Failures,
+            View::Run => Mode::Run,
+            View::Plan => Mode::Plan,
+            View::Report => Mode::Report,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Fleet => "Fleet",
+            View::App => "App",
+            View::Failures => "Failures",
+            View::Run => "Run",
+            View::Plan => "Plan",
+            View::Report => "Report",
+        }
+    }
+}
+
+/// A one-line message in the status bar: what just happened, or what was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub error: bool,
 }
 
 /// One app as the fleet table shows it.
@@ -61,6 +116,29 @@ pub struct Model {
     pub source: String,
     pub store: String,
     pub quit: bool,
+    pub view: View,
+    /// Views to return to with `q`/`esc`.
+    pub back_stack: Vec<View>,
+    /// Work `update` asked for; the loop drains it.
+    pub effects: Vec<Effect>,
+    pub message: Option<Message>,
+    /// The command awaiting `y`.
+    pub confirm: Option<Command>,
+    pub palette: String,
+    /// Commands running as children, for the title bar.
+    pub running_children: Vec<Command>,
+    pub watch: Option<AppWatch>,
+    pub failures: Vec<FailureItem>,
+    /// Index into `failures` (grouped order).
+    pub failure_sel: usize,
+    /// Index into the selected failure's retry remediations.
+    pub remediation_sel: usize,
+    pub failure_log: Option<FailureLog>,
+    pub night: Night,
+    /// Selected lane (Run) or batch (Plan).
+    pub night_sel: usize,
+    /// Lines a log page moves (the pane height, as last drawn is unknown to `update`).
+    pub page: usize,
 }
 
 impl Model {
@@ -119,7 +197,60 @@ impl Model {
             source,
             store,
             quit: false,
+            view: View::Fleet,
+            back_stack: Vec::new(),
+            effects: Vec::new(),
+            message: None,
+            confirm: None,
+            palette: String::new(),
+            running_children: Vec::new(),
+            watch: None,
+            failures: Vec::new(),
+            failure_sel: 0,
+            remediation_sel: 0,
+            failure_log: None,
+            night: Night::default(),
+            night_sel: 0,
+            page: 20,
         }
+    }
+
+    /// Say something in the status bar.
+    pub fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.message = Some(Message {
+            text: text.into(),
+            error,
+        });
+    }
+
+    /// Anything running that the operator is watching (polled faster then).
+    pub fn busy(&self) -> bool {
+        !self.running_children.is_empty()
+            || self.rows.iter().any(|r| r.state == "running")
+            || self
+                .watch
+                .as_ref()
+                .is_some_and(|w| w.steps.iter().any(|s| s.state == "running"))
+    }
+
+    /// Failures ordered as triage groups them: by class, then app.
+    pub fn failure_order(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.failures.len()).collect();
+        idx.sort_by(|&a, &b| {
+            let (x, y) = (&self.failures[a], &self.failures[b]);
+            (&x.class, &x.app, x.id).cmp(&(&y.class, &y.app, y.id))
+        });
+        idx
+    }
+
+    pub fn selected_failure(&self) -> Option<&FailureItem> {
+        self.failure_order()
+            .get(self.failure_sel)
+            .map(|&i| &self.failures[i])
+    }
+
+    pub fn row(&self, app: &str) -> Option<&FleetRow> {
+        self.rows.iter().find(|r| r.name == app)
     }
 
     pub fn region_name(&self) -> Option<&str> {

@@ -10,28 +10,10 @@ use crate::console::model::{FleetRow, Model};
 use crate::console::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
-    let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(area);
     let counts = m.region_counts();
-    let all = &counts[0];
-    let mut spans = vec![
-        Span::styled(" pgshift ", theme.title()),
-        Span::styled(
-            format!(
-                "{} apps · {} candidates · {} migrated · {} failed",
-                all.apps, all.candidates, all.migrated, all.failed
-            ),
-            theme.text(),
-        ),
-        Span::styled(format!("  {}", m.source), theme.text_dim()),
-    ];
-    if m.readonly {
-        spans.push(Span::styled("  READ-ONLY", theme.warning()));
-    }
-    frame.render_widget(Line::from(spans), title);
-
     let left_width = if area.width >= 100 { 30 } else { 22 };
     let [left, right] =
-        Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(body);
+        Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(area);
     draw_regions(frame, left, m, theme, &counts);
     draw_table(frame, right, m, theme);
 }
@@ -98,7 +80,10 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             region_title.push('▏');
         }
     }
-    let title = format!(" Apps · {region_title} · {} shown ", rows_visible.len());
+    let mut title = format!(" Apps · {region_title} · {} shown ", rows_visible.len());
+    if wide {
+        title.push_str(&format!("· {} ", m.source));
+    }
 
     let mut header = vec!["", "app", "env", "libpq", "postgres", "state"];
     if wide {

@@ -1,4 +1,4 @@
-//! `?`: every binding of the fleet view, from the live keymap.
+//! `?`: every binding of the current view, from the live keymap.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -6,11 +6,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::console::keymap;
-use crate::console::model::{Mode, Model};
+use crate::console::model::Model;
 use crate::console::theme::Theme;
 
-pub fn draw(frame: &mut Frame, area: Rect, _m: &Model, theme: &Theme) {
-    let entries = keymap::help(Mode::Fleet, false);
+pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
+    let entries = keymap::help(m.view.mode(), false);
     let mut lines: Vec<Line> = entries
         .iter()
         .map(|(k, d)| {
@@ -26,7 +26,7 @@ pub fn draw(frame: &mut Frame, area: Rect, _m: &Model, theme: &Theme) {
         theme.text_dim(),
     )));
     lines.push(Line::from(Span::styled(
-        "  • candidate  – not a candidate (n/a)  ⚠ libpq < 10: SCRAM risk  ✓ migrated  ✗ failed  ⟳ running  ⏸ paused",
+        "  • candidate  – not a candidate (n/a)  ⚠ libpq < 10: SCRAM risk  ✓ migrated  ✗ failed  ⟳ running  ⏸ paused  ↺ rolled back",
         theme.text_dim(),
     )));
     let h = (lines.len() as u16 + 2).min(area.height);
@@ -43,7 +43,10 @@ pub fn draw(frame: &mut Frame, area: Rect, _m: &Model, theme: &Theme) {
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(theme.border(true))
-                .title(Span::styled(" Keys — esc closes ", theme.header())),
+                .title(Span::styled(
+                    format!(" Keys · {} — esc closes ", m.view.title()),
+                    theme.header(),
+                )),
         ),
         popup,
     );

@@ -1,0 +1,126 @@
+//! What the console reads from the store and hears from its children, as plain data: the
+//! single app's run, open failures, the night (plan, running steps, per-app spans).
+
+use crate::diagnose::Matched;
+use crate::plan::Plan;
+use crate::store::{AppRunSpan, RunningStep};
+
+use super::effect::Command;
+use super::logbuf::{LogLine, LogPane};
+
+/// One step of the watched app's newest run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepView {
+    pub operation: String,
+    pub state: String,
+    /// Seconds it took (finished) or has taken so far (running), when known.
+    pub seconds: Option<f64>,
+}
+
+/// The single-app view: the app's newest run and its log.
+#[derive(Debug, Clone)]
+pub struct AppWatch {
+    pub name: String,
+    pub run_id: Option<i64>,
+    pub steps: Vec<StepView>,
+    pub log: LogPane,
+}
+
+impl AppWatch {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            run_id: None,
+            steps: Vec::new(),
+            log: LogPane::default(),
+        }
+    }
+
+    /// The step running now, or the last one that ran.
+    pub fn current_step(&self) -> Option<&StepView> {
+        self.steps
+            .iter()
+            .find(|s| s.state == "running")
+            .or_else(|| self.steps.iter().rev().find(|s| s.state != "pending"))
+    }
+}
+
+/// An open failure as triage shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureItem {
+    pub id: i64,
+    pub run_id: i64,
+    pub step_id: Option<i64>,
+    pub step: Option<String>,
+    pub app: String,
+    pub region: String,
+    pub class: String,
+    pub explanation: String,
+    /// The matching line first (its span is what matched), then its context lines.
+    pub matched: Vec<Matched>,
+    /// `(id, description)`.
+    pub remediations: Vec<(String, String)>,
+}
+
+impl FailureItem {
+    /// Remediations a retry can apply (rolling back and manual have their own keys).
+    pub fn retry_remediations(&self) -> Vec<&(String, String)> {
+        self.remediations
+            .iter()
+            .filter(|(id, _)| !matches!(id.as_str(), "rollback" | "manual" | "stop" | "ignore"))
+            .collect()
+    }
+}
+
+/// The step log behind one failure, and where the matched line sits in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureLog {
+    pub failure_id: i64,
+    pub lines: Vec<String>,
+}
+
+/// The night as the Run, Plan and Report views show it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Night {
+    pub plan: Option<Plan>,
+    pub running: Vec<RunningStep>,
+    pub spans: Vec<AppRunSpan>,
+    /// `(class, count)` of every failure recorded, open or closed.
+    pub failures_by_class: Vec<(String, usize)>,
+    /// When this was read (RFC 3339): the "now" elapsed times and ETAs count to.
+    pub now: String,
+}
+
+/// Fresh data for the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Data {
+    /// The watched app's newest run: its steps and log lines after the pane's cursor.
+    App {
+        app: String,
+        run_id: Option<i64>,
+        steps: Vec<StepView>,
+        lines: Vec<LogLine>,
+    },
+    Failures(Vec<FailureItem>),
+    FailureLog(FailureLog),
+    Night(Box<Night>),
+}
+
+/// What a `pgshift` child reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChildMsg {
+    Started(Command),
+    /// An engine event (JSON line) the console acts on.
+    Event {
+        event: String,
+        app: Option<String>,
+        outcome: Option<String>,
+        class: Option<String>,
+    },
+    Exited {
+        cmd: Command,
+        ok: bool,
+        /// The last line of stderr (or of stdout), for a one-line error.
+        last_line: String,
+    },
+}

@@ -1,0 +1,158 @@
+//! Running a changing command as a `pgshift` child: the same binary, config, inventory and
+//! store (passed through the environment, so a store password never shows in `ps`), stdin
+//! null, its own process group (the terminal's ctrl-c must not kill it mid-step; the child
+//! rolls back on its own cancel). Its stdout JSON lines become events on the console's
+//! bounded channel; its last stderr line becomes the one-line error.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use super::action::Action;
+use super::data::ChildMsg;
+use super::effect::Command;
+
+/// How children find what the console uses.
+#[derive(Debug, Clone, Default)]
+pub struct ChildEnv {
+    pub config_file: Option<PathBuf>,
+    pub inventory: Option<PathBuf>,
+    pub store_url: String,
+}
+
+/// Spawn `cmd` and report over `tx`; returns at once.
+pub fn spawn(cmd: Command, env: &ChildEnv, tx: mpsc::Sender<Action>) {
+    let Some(args) = cmd.args() else {
+        return;
+    };
+    let env = env.clone();
+    tokio::spawn(async move {
+        let exited = |ok: bool, last_line: String| {
+            Action::Child(ChildMsg::Exited {
+                cmd: cmd.clone(),
+                ok,
+                last_line,
+            })
+        };
+        let exe = match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx
+                    .send(exited(false, format!("cannot find pgshift itself: {e}")))
+                    .await;
+                return;
+            }
+        };
+        let mut c = tokio::process::Command::new(exe);
+        c.args(&args)
+            .env("PGSHIFT_STORE", &env.store_url)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        if let Some(f) = &env.config_file {
+            c.env("PGSHIFT_CONFIG", f);
+        }
+        if let Some(f) = &env.inventory {
+            c.env("PGSHIFT_INVENTORY", f);
+        }
+        let mut child = match c.spawn() {
+            Ok(ch) => ch,
+            Err(e) => {
+                let _ = tx
+                    .send(exited(false, format!("cannot start pgshift: {e}")))
+                    .await;
+                return;
+            }
+        };
+        let _ = tx.send(Action::Child(ChildMsg::Started(cmd.clone()))).await;
+        let stderr = child.stderr.take().map(|s| {
+            tokio::spawn(async move {
+                let mut last = String::new();
+                let mut r = BufReader::new(s);
+                let mut buf = Vec::new();
+                while r.read_until(b'\n', &mut buf).await.unwrap_or(0) > 0 {
+                    let l = String::from_utf8_lossy(&buf).trim().to_string();
+                    if !l.is_empty() {
+                        last = l;
+                    }
+                    buf.clear();
+                }
+                last
+            })
+        });
+        let mut last_out = String::new();
+        if let Some(out) = child.stdout.take() {
+            let mut r = BufReader::new(out);
+            let mut buf = Vec::new();
+            while r.read_until(b'\n', &mut buf).await.unwrap_or(0) > 0 {
+                let l = String::from_utf8_lossy(&buf).trim().to_string();
+                buf.clear();
+                if let Some(msg) = parse_event(&l) {
+                    // Bounded: a child faster than the screen waits here, never the UI.
+                    if tx.send(Action::Child(msg)).await.is_err() {
+                        break;
+                    }
+                } else if !l.is_empty() {
+                    last_out = l;
+                }
+            }
+        }
+        let status = child.wait().await;
+        let mut last = match stderr {
+            Some(h) => h.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        if last.is_empty() {
+            last = last_out;
+        }
+        let ok = status.as_ref().is_ok_and(|s| s.success());
+        if let Err(e) = &status {
+            last = format!("waiting for pgshift: {e}");
+        }
+        let _ = tx.send(exited(ok, last)).await;
+    });
+}
+
+/// An engine event the console acts on; log lines are read from the store instead (one
+/// source of truth, and a chatty restore never floods the channel).
+pub fn parse_event(line: &str) -> Option<ChildMsg> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let event = v.get("event")?.as_str()?.to_string();
+    if event == "log" {
+        return None;
+    }
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    Some(ChildMsg::Event {
+        event,
+        app: s("app"),
+        outcome: s("outcome"),
+        class: s("class"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_json_lines_become_events_and_logs_are_left_to_the_store() {
+        let done = r#"{"event":"done","run_id":2,"app":"forum-live","outcome":"failed"}"#;
+        assert_eq!(
+            parse_event(done),
+            Some(ChildMsg::Event {
+                event: "done".into(),
+                app: Some("forum-live".into()),
+                outcome: Some("failed".into()),
+                class: None
+            })
+        );
+        let log = r#"{"event":"log","app":"a","step":"restore","stream":"stderr","line":"x"}"#;
+        assert_eq!(parse_event(log), None);
+        assert_eq!(parse_event("pgshift: not json"), None);
+    }
+}
