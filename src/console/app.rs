@@ -93,6 +93,13 @@ async fn event_loop(
             }
         }
         for e in std::mem::take(&mut m.effects) {
+            if e == Effect::Refresh {
+                // Skipped when a read is under way: it returns fresh enough data.
+                if !polling.swap(true, Ordering::AcqRel) {
+                    refresh(m, io, tx.clone(), polling.clone());
+                }
+                continue;
+            }
             run_effect(e, m, io, &tx);
         }
     }
@@ -171,6 +178,7 @@ fn run_effect(e: Effect, m: &Model, io: &Io, tx: &mpsc::Sender<Action>) {
                 load::app(&store, &app, run, after).await
             }));
         }
+        Effect::Refresh => {}
         Effect::LoadFailures => load(Box::pin(async move { load::failures(&store).await })),
         Effect::LoadFailureLog {
             failure_id,

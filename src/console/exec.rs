@@ -92,9 +92,11 @@ pub fn spawn(cmd: Command, env: &ChildEnv, tx: mpsc::Sender<Action>) {
             while r.read_until(b'\n', &mut buf).await.unwrap_or(0) > 0 {
                 let l = String::from_utf8_lossy(&buf).trim().to_string();
                 buf.clear();
-                if let Some(msg) = parse_event(&l) {
+                if l.starts_with('{') {
                     // Bounded: a child faster than the screen waits here, never the UI.
-                    if tx.send(Action::Child(msg)).await.is_err() {
+                    if let Some(msg) = parse_event(&l)
+                        && tx.send(Action::Child(msg)).await.is_err()
+                    {
                         break;
                     }
                 } else if !l.is_empty() {

@@ -520,6 +520,7 @@ fn child(m: &mut Model, c: ChildMsg) {
                     true,
                 ),
                 "done" => {
+                    m.effects.push(Effect::Refresh);
                     let outcome = outcome.unwrap_or_default();
                     let ok = outcome == "migrated";
                     let sym = if ok { "✓" } else { "✗" };
@@ -540,9 +541,7 @@ fn child(m: &mut Model, c: ChildMsg) {
             } else if ok && cmd.app().is_none() {
                 m.say(format!("done: {}", cmd.describe().to_lowercase()), false);
             }
-            if let Some(app) = cmd.app() {
-                m.effects.push(Effect::WatchApp(app.to_string()));
-            }
+            m.effects.push(Effect::Refresh);
             match m.view {
                 View::Failures => m.effects.push(Effect::LoadFailures),
                 View::Plan => m.effects.push(Effect::LoadPlan),
