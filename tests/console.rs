@@ -847,3 +847,14 @@ fn help_in_each_view_lists_that_views_keys() {
     assert!(s.contains("retry") && s.contains("Keys · Failures"), "{s}");
     insta::assert_snapshot!("help_failures_250x70", render(&m, 250, 70));
 }
+
+#[test]
+fn the_selection_stays_on_screen_when_the_table_scrolls() {
+    let mut m = model(&HashMap::new());
+    update(&mut m, Action::Bottom);
+    let s = render(&m, 80, 24);
+    assert!(s.contains("▶  analytics-live"), "{s}");
+    assert!(!s.contains("shop-live"), "scrolled past the top: {s}");
+    update(&mut m, Action::Top);
+    assert!(render(&m, 80, 24).contains("▶• shop-live"));
+}

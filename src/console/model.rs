@@ -72,6 +72,8 @@ pub struct Message {
 pub struct FleetRow {
     pub name: String,
     pub region: String,
+    /// Index of `region` in the inventory's regions (the table's group order).
+    pub region_idx: usize,
     pub environment: Environment,
     pub customer: String,
     pub libpq: LibpqVersion,
@@ -175,6 +177,11 @@ impl Model {
                 FleetRow {
                     name: a.name.clone(),
                     region: a.region.clone(),
+                    region_idx: inv
+                        .regions
+                        .iter()
+                        .position(|g| g.name == a.region)
+                        .unwrap_or(usize::MAX - 1),
                     environment: a.environment,
                     customer: a.customer.clone(),
                     libpq: a.libpq,
@@ -276,8 +283,8 @@ impl Model {
                     || r.environment.to_string() == needle
             })
             .collect();
-        let order = |r: &FleetRow| self.regions.iter().position(|g| *g == r.region);
-        out.sort_by_key(|r| order(r));
+        // Stable: inventory order within a region.
+        out.sort_by_key(|r| r.region_idx);
         out
     }
 
@@ -285,20 +292,26 @@ impl Model {
         self.visible().get(self.selected).copied()
     }
 
+    /// `[all regions, regions…]`, in one pass over the rows.
     pub fn region_counts(&self) -> Vec<RegionCount> {
-        let count = |name: &str, rows: Vec<&FleetRow>| RegionCount {
+        let zero = |name: &str| RegionCount {
             name: name.to_string(),
-            apps: rows.len(),
-            candidates: rows.iter().filter(|r| r.candidate).count(),
-            migrated: rows.iter().filter(|r| r.state == "migrated").count(),
-            failed: rows.iter().filter(|r| r.state == "failed").count(),
+            apps: 0,
+            candidates: 0,
+            migrated: 0,
+            failed: 0,
         };
-        let mut out = vec![count("all regions", self.rows.iter().collect())];
-        for g in &self.regions {
-            out.push(count(
-                g,
-                self.rows.iter().filter(|r| r.region == *g).collect(),
-            ));
+        let mut out = vec![zero("all regions")];
+        out.extend(self.regions.iter().map(|g| zero(g)));
+        for r in &self.rows {
+            for k in [0, r.region_idx + 1] {
+                if let Some(c) = out.get_mut(k) {
+                    c.apps += 1;
+                    c.candidates += usize::from(r.candidate);
+                    c.migrated += usize::from(r.state == "migrated");
+                    c.failed += usize::from(r.state == "failed");
+                }
+            }
         }
         out
     }

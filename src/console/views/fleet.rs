@@ -89,29 +89,52 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     if wide {
         header.insert(3, "customer");
     }
-    let mut rows: Vec<Row> = Vec::with_capacity(rows_visible.len() + m.regions.len());
+    // What the table would list (region headers and apps), as indices: cheap for 8,000 apps.
+    enum Entry {
+        Header(usize),
+        App(usize),
+    }
+    let mut entries: Vec<Entry> = Vec::with_capacity(rows_visible.len() + m.regions.len());
     let mut selected_display = None;
     let mut current_region: Option<&str> = None;
     for (i, r) in rows_visible.iter().enumerate() {
         if current_region != Some(r.region.as_str()) {
             current_region = Some(r.region.as_str());
-            let n = rows_visible.iter().filter(|x| x.region == r.region).count();
-            rows.push(
+            entries.push(Entry::Header(i));
+        }
+        if i == m.selected {
+            selected_display = Some(entries.len());
+        }
+        entries.push(Entry::App(i));
+    }
+    // Only the rows on screen become widgets: the selection at the bottom edge once it
+    // scrolls, as a fresh `TableState` would place it.
+    let height = area.height.saturating_sub(3) as usize;
+    let offset = selected_display.map_or(0, |s| (s + 1).saturating_sub(height.max(1)));
+    let rows: Vec<Row> = entries
+        .iter()
+        .skip(offset)
+        .take(height.max(1))
+        .map(|e| match *e {
+            Entry::Header(i) => {
+                let region = &rows_visible[i].region;
+                let n = rows_visible[i..]
+                    .iter()
+                    .take_while(|x| x.region == *region)
+                    .count();
                 Row::new(vec![
                     Cell::from(""),
                     Cell::from(Line::from(vec![
-                        Span::styled(format!("▾ {}", r.region), theme.header()),
+                        Span::styled(format!("▾ {region}"), theme.header()),
                         Span::styled(format!(" · {n}"), theme.text_dim()),
                     ])),
                 ])
-                .style(theme.text_dim()),
-            );
-        }
-        if i == m.selected {
-            selected_display = Some(rows.len());
-        }
-        rows.push(app_row(r, theme, wide));
-    }
+                .style(theme.text_dim())
+            }
+            Entry::App(i) => app_row(rows_visible[i], theme, wide),
+        })
+        .collect();
+    let selected_display = selected_display.map(|s| s - offset);
     let mut widths = vec![
         Constraint::Length(1),
         Constraint::Length(18),
