@@ -85,9 +85,10 @@ fn bench_fleet_render() {
 }
 
 /// The console loop's shape: keys first (biased), then the bounded channel drained in
-/// batches, one draw when dirty. A producer streams 100,000 log lines in chunks of 100 as fast
-/// as the channel takes them; a key arrives every 5 ms; latency = key sent → frame drawn.
-fn bench_ingest_latency() {
+/// batches, one draw when dirty. A producer streams 100,000 log lines in chunks of 100, as fast
+/// as the channel takes them (`pace` None) or one chunk per `pace`; a key arrives every 2 ms;
+/// latency = key sent → the frame showing its effect drawn.
+fn bench_ingest_latency(pace: Option<Duration>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -131,10 +132,13 @@ fn bench_ingest_latency() {
                 if tx.send(a).await.is_err() {
                     break;
                 }
+                if let Some(p) = pace {
+                    tokio::time::sleep(p).await;
+                }
             }
         });
         let keys = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(5));
+            let mut tick = tokio::time::interval(Duration::from_millis(2));
             loop {
                 tick.tick().await;
                 if ktx.send(Instant::now()).is_err() {
@@ -187,8 +191,9 @@ fn bench_ingest_latency() {
         keys.abort();
         producer.abort();
         let w = m.watch.as_ref().expect("watched");
+        let how = pace.map_or("flat out".to_string(), |p| format!("100 lines every {} ms", p.as_millis()));
         println!(
-            "ingest {ingested} log lines in {total:.2} s ({:.0} lines/s, {frames} frames; {} kept in the ring buffer, {} dropped)",
+            "ingest ({how}) {ingested} log lines in {total:.2} s ({:.0} lines/s, {frames} frames; {} kept in the ring buffer, {} dropped)",
             ingested as f64 / total,
             w.log.len(),
             w.log.dropped
@@ -205,5 +210,6 @@ fn bench_ingest_latency() {
 
 fn main() {
     bench_fleet_render();
-    bench_ingest_latency();
+    bench_ingest_latency(None);
+    bench_ingest_latency(Some(Duration::from_millis(2)));
 }

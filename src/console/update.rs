@@ -267,7 +267,11 @@ pub fn update(m: &mut Model, action: Action) -> bool {
 
 fn show(m: &mut Model, v: View) {
     if m.view != v {
-        m.back_stack.push(m.view);
+        // Coming back to a view on the path returns along it: the stack never grows forever.
+        match m.back_stack.iter().position(|x| *x == v) {
+            Some(i) => m.back_stack.truncate(i),
+            None => m.back_stack.push(m.view),
+        }
         m.view = v;
     }
     m.mode = v.mode();
