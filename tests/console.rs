@@ -858,3 +858,28 @@ fn the_selection_stays_on_screen_when_the_table_scrolls() {
     update(&mut m, Action::Top);
     assert!(render(&m, 80, 24).contains("▶• shop-live"));
 }
+
+#[test]
+fn marked_apps_migrate_together_after_one_confirmation_and_sort_reorders_within_regions() {
+    let mut m = model(&HashMap::new());
+    update(&mut m, Action::CycleSort);
+    update(&mut m, Action::CycleSort);
+    update(&mut m, Action::CycleSort);
+    let first: Vec<_> = m.visible().iter().take(3).map(|r| r.name.clone()).collect();
+    assert_eq!(first[0], "ledger-live", "risk sort: libpq 9.x first in ch-zrh: {first:?}");
+    update(&mut m, Action::ToggleMark);
+    update(&mut m, Action::ToggleMark);
+    let s = render(&m, 80, 24);
+    assert!(s.contains("sort: risk · 2 marked"), "{s}");
+    assert!(s.contains("◆ ledger-live"), "{s}");
+    insta::assert_snapshot!("fleet_marked_250x70", render(&m, 250, 70));
+    update(&mut m, Action::Migrate);
+    let Some(Command::MigrateMany { apps }) = m.confirm.clone() else {
+        panic!("{:?}", m.confirm);
+    };
+    assert_eq!(apps.len(), 2);
+    assert_eq!(Command::MigrateMany { apps: apps.clone() }.runs().len(), 2);
+    update(&mut m, Action::Confirm);
+    assert!(m.marked.is_empty());
+    assert!(m.effects.contains(&Effect::Run(Command::MigrateMany { apps })));
+}

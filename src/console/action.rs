@@ -36,6 +36,10 @@ pub enum Action {
     Quit,
     /// Open the selected app: its steps and live log
     OpenApp,
+    /// Mark or unmark the selected app (migrate takes every marked app)
+    ToggleMark,
+    /// Order apps by inventory, name, state or risk
+    CycleSort,
     /// Migrate the selected app now
     Migrate,
     /// Retry the selected failure with the chosen remediation
@@ -140,6 +144,8 @@ impl Action {
             Action::Back => "back",
             Action::Quit => "quit",
             Action::OpenApp => "open app",
+            Action::ToggleMark => "mark",
+            Action::CycleSort => "sort",
             Action::Migrate => "migrate now",
             Action::Retry => "retry",
             Action::NextRemediation => "next remedy",

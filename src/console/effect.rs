@@ -5,14 +5,36 @@
 /// A command that changes something: confirmed first, refused under `--readonly`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Migrate { app: String },
-    Retry { app: String, remediation: String },
-    Rollback { app: String },
-    MarkManual { failure_id: i64, app: String },
-    RunBatch { batch: usize },
-    RegionPause { region: String },
-    RegionResume { region: String },
-    RegionStop { region: String },
+    Migrate {
+        app: String,
+    },
+    /// Several apps, one after the other (each its own `pgshift migrate`).
+    MigrateMany {
+        apps: Vec<String>,
+    },
+    Retry {
+        app: String,
+        remediation: String,
+    },
+    Rollback {
+        app: String,
+    },
+    MarkManual {
+        failure_id: i64,
+        app: String,
+    },
+    RunBatch {
+        batch: usize,
+    },
+    RegionPause {
+        region: String,
+    },
+    RegionResume {
+        region: String,
+    },
+    RegionStop {
+        region: String,
+    },
     CancelRun,
     Replan(PlanArgs),
 }
@@ -28,7 +50,18 @@ pub struct PlanArgs {
 }
 
 impl Command {
-    /// The `pgshift` arguments of this command (`None`: done in-process).
+    /// The `pgshift` runs of this command, in order (empty: done in-process).
+    pub fn runs(&self) -> Vec<Vec<String>> {
+        match self {
+            Command::MigrateMany { apps } => apps
+                .iter()
+                .filter_map(|a| Command::Migrate { app: a.clone() }.args())
+                .collect(),
+            other => other.args().into_iter().collect(),
+        }
+    }
+
+    /// The `pgshift` arguments of this command (`None`: done in-process or several runs).
     pub fn args(&self) -> Option<Vec<String>> {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         Some(match self {
@@ -42,7 +75,7 @@ impl Command {
                 "--json",
             ]),
             Command::Rollback { app } => s(&["rollback", "--app", app, "--json"]),
-            Command::MarkManual { .. } => return None,
+            Command::MarkManual { .. } | Command::MigrateMany { .. } => return None,
             Command::RunBatch { batch } => s(&["run", "--batch", &batch.to_string(), "--json"]),
             Command::RegionPause { region } => s(&["region", "pause", region]),
             Command::RegionResume { region } => s(&["region", "resume", region]),
@@ -74,6 +107,13 @@ impl Command {
     pub fn describe(&self) -> String {
         match self {
             Command::Migrate { app } => format!("Migrate {app} now"),
+            Command::MigrateMany { apps } => {
+                format!(
+                    "Migrate {} apps now, one after the other: {}",
+                    apps.len(),
+                    apps.join(", ")
+                )
+            }
             Command::Retry { app, remediation } => {
                 format!("Retry {app} with remediation {remediation}")
             }
@@ -110,6 +150,7 @@ impl Command {
             Command::Migrate { app } | Command::Retry { app, .. } | Command::Rollback { app } => {
                 Some(app)
             }
+            Command::MigrateMany { apps } => apps.first().map(String::as_str),
             _ => None,
         }
     }

@@ -22,102 +22,101 @@ pub struct ChildEnv {
     pub store_url: String,
 }
 
-/// Spawn `cmd` and report over `tx`; returns at once.
+/// Spawn `cmd` (its runs one after the other) and report over `tx`; returns at once.
 pub fn spawn(cmd: Command, env: &ChildEnv, tx: mpsc::Sender<Action>) {
-    let Some(args) = cmd.args() else {
+    let runs = cmd.runs();
+    if runs.is_empty() {
         return;
-    };
+    }
     let env = env.clone();
     tokio::spawn(async move {
-        let exited = |ok: bool, last_line: String| {
-            Action::Child(ChildMsg::Exited {
-                cmd: cmd.clone(),
-                ok,
-                last_line,
-            })
-        };
-        let exe = match std::env::current_exe() {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = tx
-                    .send(exited(false, format!("cannot find pgshift itself: {e}")))
-                    .await;
-                return;
-            }
-        };
-        let mut c = tokio::process::Command::new(exe);
-        c.args(&args)
-            .env("PGSHIFT_STORE", &env.store_url)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(false);
-        if let Some(f) = &env.config_file {
-            c.env("PGSHIFT_CONFIG", f);
-        }
-        if let Some(f) = &env.inventory {
-            c.env("PGSHIFT_INVENTORY", f);
-        }
-        let mut child = match c.spawn() {
-            Ok(ch) => ch,
-            Err(e) => {
-                let _ = tx
-                    .send(exited(false, format!("cannot start pgshift: {e}")))
-                    .await;
-                return;
-            }
-        };
         let _ = tx.send(Action::Child(ChildMsg::Started(cmd.clone()))).await;
-        let stderr = child.stderr.take().map(|s| {
-            tokio::spawn(async move {
-                let mut last = String::new();
-                let mut r = BufReader::new(s);
-                let mut buf = Vec::new();
-                while r.read_until(b'\n', &mut buf).await.unwrap_or(0) > 0 {
-                    let l = String::from_utf8_lossy(&buf).trim().to_string();
-                    if !l.is_empty() {
-                        last = l;
-                    }
-                    buf.clear();
-                }
-                last
-            })
-        });
-        let mut last_out = String::new();
-        if let Some(out) = child.stdout.take() {
-            let mut r = BufReader::new(out);
+        let (mut ok, mut last_line) = (true, String::new());
+        for args in &runs {
+            let (this_ok, line) = run_child(args, &env, &tx).await;
+            if !this_ok {
+                ok = false;
+                last_line = line;
+            }
+        }
+        let _ = tx
+            .send(Action::Child(ChildMsg::Exited { cmd, ok, last_line }))
+            .await;
+    });
+}
+
+/// One `pgshift` child to its end: whether it succeeded, and its last stderr (or non-JSON
+/// stdout) line.
+async fn run_child(args: &[String], env: &ChildEnv, tx: &mpsc::Sender<Action>) -> (bool, String) {
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return (false, format!("cannot find pgshift itself: {e}")),
+    };
+    let mut c = tokio::process::Command::new(exe);
+    c.args(args)
+        .env("PGSHIFT_STORE", &env.store_url)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(f) = &env.config_file {
+        c.env("PGSHIFT_CONFIG", f);
+    }
+    if let Some(f) = &env.inventory {
+        c.env("PGSHIFT_INVENTORY", f);
+    }
+    let mut child = match c.spawn() {
+        Ok(ch) => ch,
+        Err(e) => return (false, format!("cannot start pgshift: {e}")),
+    };
+    let stderr = child.stderr.take().map(|s| {
+        tokio::spawn(async move {
+            let mut last = String::new();
+            let mut r = BufReader::new(s);
             let mut buf = Vec::new();
             while r.read_until(b'\n', &mut buf).await.unwrap_or(0) > 0 {
                 let l = String::from_utf8_lossy(&buf).trim().to_string();
-                buf.clear();
-                if l.starts_with('{') {
-                    // Bounded: a child faster than the screen waits here, never the UI.
-                    if let Some(msg) = parse_event(&l)
-                        && tx.send(Action::Child(msg)).await.is_err()
-                    {
-                        break;
-                    }
-                } else if !l.is_empty() {
-                    last_out = l;
+                if !l.is_empty() {
+                    last = l;
                 }
+                buf.clear();
+            }
+            last
+        })
+    });
+    let mut last_out = String::new();
+    if let Some(out) = child.stdout.take() {
+        let mut r = BufReader::new(out);
+        let mut buf = Vec::new();
+        while r.read_until(b'\n', &mut buf).await.unwrap_or(0) > 0 {
+            let l = String::from_utf8_lossy(&buf).trim().to_string();
+            buf.clear();
+            if l.starts_with('{') {
+                // Bounded: a child faster than the screen waits here, never the UI.
+                if let Some(msg) = parse_event(&l)
+                    && tx.send(Action::Child(msg)).await.is_err()
+                {
+                    break;
+                }
+            } else if !l.is_empty() {
+                last_out = l;
             }
         }
-        let status = child.wait().await;
-        let mut last = match stderr {
-            Some(h) => h.await.unwrap_or_default(),
-            None => String::new(),
-        };
-        if last.is_empty() {
-            last = last_out;
-        }
-        let ok = status.as_ref().is_ok_and(|s| s.success());
-        if let Err(e) = &status {
-            last = format!("waiting for pgshift: {e}");
-        }
-        let _ = tx.send(exited(ok, last)).await;
-    });
+    }
+    let status = child.wait().await;
+    let mut last = match stderr {
+        Some(h) => h.await.unwrap_or_default(),
+        None => String::new(),
+    };
+    if last.is_empty() {
+        last = last_out;
+    }
+    match status {
+        Ok(s) => (s.success(), last),
+        Err(e) => (false, format!("waiting for pgshift: {e}")),
+    }
 }
 
 /// An engine event the console acts on; log lines are read from the store instead (one

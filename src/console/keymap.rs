@@ -26,12 +26,12 @@ const fn b(mode: Mode, key: &'static str, action: Action, hint: bool) -> Binding
 
 pub fn bindings() -> Vec<Binding> {
     use Action::{
-        ApplyFilter, Back, BatchBigger, BatchSmaller, Bottom, CancelRun, ExcludeApp,
+        ApplyFilter, Back, BatchBigger, BatchSmaller, Bottom, CancelRun, CycleSort, ExcludeApp,
         FilterBackspace, MarkManual, Migrate, MoveDown, MoveUp, NewSeed, NextHit, NextRegion,
         NextRemediation, OpenApp, OpenPalette, PageDown, PageUp, PauseRegion, PrevRegion, Quit,
         ResumeRegion, Retry, Rollback, SaveLog, SearchLog, ShowFailures, ShowFleet, ShowPlan,
         ShowReport, ShowRun, StartBatch, StartFilter, StopRegion, ToggleFollow, ToggleHelp,
-        ToggleWrap, Top,
+        ToggleMark, ToggleWrap, Top,
     };
     use Mode::{App, Failures, Filter, Fleet, Help, Palette, Plan, Report, Run, Search};
     let mut v = vec![
@@ -52,6 +52,8 @@ pub fn bindings() -> Vec<Binding> {
         b(Fleet, "/", StartFilter, true),
         b(Fleet, "enter", OpenApp, true),
         b(Fleet, "m", Migrate, true),
+        b(Fleet, "space", ToggleMark, false),
+        b(Fleet, "s", CycleSort, false),
         b(Fleet, "esc", Back, false),
         b(Fleet, "q", Quit, true),
         // One app: its steps and its log.
@@ -170,6 +172,7 @@ pub fn parse_key(s: &str) -> Option<KeyEvent> {
     }
     let code = match rest {
         "esc" => KeyCode::Esc,
+        "space" => KeyCode::Char(' '),
         "enter" => KeyCode::Enter,
         "tab" if mods.contains(KeyModifiers::SHIFT) => {
             mods -= KeyModifiers::SHIFT;

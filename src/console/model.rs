@@ -60,6 +60,50 @@ impl View {
     }
 }
 
+/// How the fleet table orders apps inside each region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Inventory order.
+    #[default]
+    Inventory,
+    Name,
+    /// Failed first, then running, pending, migrated, not candidates.
+    State,
+    /// libpq < 10 (SCRAM risk) first.
+    Risk,
+}
+
+impl Sort {
+    pub fn next(self) -> Self {
+        match self {
+            Sort::Inventory => Sort::Name,
+            Sort::Name => Sort::State,
+            Sort::State => Sort::Risk,
+            Sort::Risk => Sort::Inventory,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::Inventory => "inventory",
+            Sort::Name => "name",
+            Sort::State => "state",
+            Sort::Risk => "risk",
+        }
+    }
+}
+
+fn state_rank(s: &str) -> u8 {
+    match s {
+        "failed" => 0,
+        "running" => 1,
+        "rolled_back" => 2,
+        "pending" => 3,
+        "migrated" => 4,
+        _ => 5,
+    }
+}
+
 /// A one-line message in the status bar: what just happened, or what was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -112,6 +156,9 @@ pub struct Model {
     /// Index into `visible()`.
     pub selected: usize,
     pub filter: String,
+    pub sort: Sort,
+    /// Apps marked with `space` for one migrate.
+    pub marked: std::collections::BTreeSet<String>,
     pub mode: Mode,
     pub readonly: bool,
     /// Where the inventory came from and where the store is, for the title bar.
@@ -199,6 +246,8 @@ impl Model {
             region: 0,
             selected: 0,
             filter: String::new(),
+            sort: Sort::Inventory,
+            marked: Default::default(),
             mode: Mode::Fleet,
             readonly: false,
             source,
@@ -283,8 +332,13 @@ impl Model {
                     || r.environment.to_string() == needle
             })
             .collect();
-        // Stable: inventory order within a region.
-        out.sort_by_key(|r| r.region_idx);
+        // Stable: inventory order within a region unless sorted otherwise.
+        match self.sort {
+            Sort::Inventory => out.sort_by_key(|r| r.region_idx),
+            Sort::Name => out.sort_by(|a, b| (a.region_idx, &a.name).cmp(&(b.region_idx, &b.name))),
+            Sort::State => out.sort_by_key(|r| (r.region_idx, state_rank(&r.state))),
+            Sort::Risk => out.sort_by_key(|r| (r.region_idx, !r.scram_risk())),
+        }
         out
     }
 

@@ -113,6 +113,22 @@ pub fn update(m: &mut Model, action: Action) -> bool {
                 m.say(format!("no app named {app} in the inventory"), true);
             }
         }
+        Action::ToggleMark => {
+            if let Some(app) = m.selected_row().map(|r| r.name.clone()) {
+                if !m.marked.remove(&app) {
+                    m.marked.insert(app);
+                }
+                move_by(m, 1);
+            }
+        }
+        Action::CycleSort => {
+            m.sort = m.sort.next();
+            m.selected = 0;
+        }
+        Action::Migrate if m.view == View::Fleet && !m.marked.is_empty() => {
+            let apps = m.marked.iter().cloned().collect();
+            return update(m, Action::ConfirmAction(Command::MigrateMany { apps }));
+        }
         Action::Migrate => {
             if let Some(app) = target_app(m) {
                 return update(m, Action::ConfirmAction(Command::Migrate { app }));
@@ -248,6 +264,9 @@ pub fn update(m: &mut Model, action: Action) -> bool {
             if m.readonly {
                 m.say("read-only: refused", true);
                 return true;
+            }
+            if matches!(cmd, Command::MigrateMany { .. }) {
+                m.marked.clear();
             }
             if let Some(app) = cmd.app().map(str::to_string) {
                 open_app(m, &app);

@@ -81,6 +81,12 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         }
     }
     let mut title = format!(" Apps · {region_title} · {} shown ", rows_visible.len());
+    if m.sort != crate::console::model::Sort::Inventory {
+        title.push_str(&format!("· sort: {} ", m.sort.label()));
+    }
+    if !m.marked.is_empty() {
+        title.push_str(&format!("· {} marked ", m.marked.len()));
+    }
     if wide {
         title.push_str(&format!("· {} ", m.source));
     }
@@ -131,7 +137,12 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                 ])
                 .style(theme.text_dim())
             }
-            Entry::App(i) => app_row(rows_visible[i], theme, wide),
+            Entry::App(i) => app_row(
+                rows_visible[i],
+                m.marked.contains(&rows_visible[i].name),
+                theme,
+                wide,
+            ),
         })
         .collect();
     let selected_display = selected_display.map(|s| s - offset);
@@ -160,7 +171,7 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn app_row<'a>(r: &'a FleetRow, theme: &Theme, wide: bool) -> Row<'a> {
+fn app_row<'a>(r: &'a FleetRow, marked: bool, theme: &Theme, wide: bool) -> Row<'a> {
     let risk = if r.scram_risk() {
         Span::styled(format!("{} ⚠", r.libpq), theme.risk_libpq())
     } else {
@@ -176,10 +187,11 @@ fn app_row<'a>(r: &'a FleetRow, theme: &Theme, wide: bool) -> Row<'a> {
         state_text.push_str(" ⏸ paused");
     }
     let mut cells = vec![
-        Cell::from(Span::styled(
-            if r.candidate { "•" } else { " " },
-            theme.text_dim(),
-        )),
+        Cell::from(if marked {
+            Span::styled("◆", theme.key())
+        } else {
+            Span::styled(if r.candidate { "•" } else { " " }, theme.text_dim())
+        }),
         Cell::from(Span::styled(r.name.as_str(), theme.text())),
         Cell::from(Span::styled(r.environment.to_string(), theme.text_dim())),
         Cell::from(risk),
