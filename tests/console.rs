@@ -866,7 +866,10 @@ fn marked_apps_migrate_together_after_one_confirmation_and_sort_reorders_within_
     update(&mut m, Action::CycleSort);
     update(&mut m, Action::CycleSort);
     let first: Vec<_> = m.visible().iter().take(3).map(|r| r.name.clone()).collect();
-    assert_eq!(first[0], "ledger-live", "risk sort: libpq 9.x first in ch-zrh: {first:?}");
+    assert_eq!(
+        first[0], "ledger-live",
+        "risk sort: libpq 9.x first in ch-zrh: {first:?}"
+    );
     update(&mut m, Action::ToggleMark);
     update(&mut m, Action::ToggleMark);
     let s = render(&m, 80, 24);
@@ -881,5 +884,25 @@ fn marked_apps_migrate_together_after_one_confirmation_and_sort_reorders_within_
     assert_eq!(Command::MigrateMany { apps: apps.clone() }.runs().len(), 2);
     update(&mut m, Action::Confirm);
     assert!(m.marked.is_empty());
-    assert!(m.effects.contains(&Effect::Run(Command::MigrateMany { apps })));
+    assert!(
+        m.effects
+            .contains(&Effect::Run(Command::MigrateMany { apps }))
+    );
+}
+
+#[test]
+fn brackets_jump_the_log_to_a_steps_first_line() {
+    let mut m = migrating_model();
+    update(&mut m, Action::PrevStep);
+    update(&mut m, Action::PrevStep);
+    update(&mut m, Action::PrevStep);
+    update(&mut m, Action::PrevStep);
+    update(&mut m, Action::PrevStep);
+    update(&mut m, Action::PrevStep);
+    let w = m.watch.as_ref().expect("watched");
+    assert_eq!(w.step_sel, Some(4), "restore, the 5th step");
+    assert_eq!(w.log.top, 4, "restore's first line");
+    assert!(!w.log.follow);
+    let s = render(&m, 80, 24);
+    assert!(s.contains("▶⟳ restore"), "{s}");
 }

@@ -62,6 +62,10 @@ pub enum Action {
     ShowReport,
     /// Type a command
     OpenPalette,
+    /// The next step's log
+    NextStep,
+    /// The previous step's log
+    PrevStep,
     /// Follow the newest log line on/off
     ToggleFollow,
     /// Wrap long log lines on/off
@@ -157,6 +161,8 @@ impl Action {
             Action::ShowFailures => "failures",
             Action::ShowReport => "report",
             Action::OpenPalette => "command",
+            Action::NextStep => "next step",
+            Action::PrevStep => "previous step",
             Action::ToggleFollow => "follow",
             Action::ToggleWrap => "wrap",
             Action::SearchLog => "search",

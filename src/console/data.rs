@@ -24,6 +24,8 @@ pub struct AppWatch {
     pub run_id: Option<i64>,
     pub steps: Vec<StepView>,
     pub log: LogPane,
+    /// The step whose log the operator jumped to (`[`/`]`).
+    pub step_sel: Option<usize>,
 }
 
 impl AppWatch {
@@ -33,6 +35,26 @@ impl AppWatch {
             run_id: None,
             steps: Vec::new(),
             log: LogPane::default(),
+            step_sel: None,
+        }
+    }
+
+    /// Select the next (`+1`) or previous (`-1`) step and show its log from its first line.
+    pub fn select_step(&mut self, d: isize) {
+        if self.steps.is_empty() {
+            return;
+        }
+        let last = self.steps.len() as isize - 1;
+        let cur = self
+            .step_sel
+            .map_or(if d > 0 { -1 } else { last + 1 }, |s| s as isize);
+        let i = (cur + d).clamp(0, last) as usize;
+        self.step_sel = Some(i);
+        let name = &self.steps[i].operation;
+        let first = self.log.iter().position(|l| l.step == *name);
+        if let Some(first) = first {
+            self.log.follow = false;
+            self.log.top = first;
         }
     }
 

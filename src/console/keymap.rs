@@ -28,10 +28,10 @@ pub fn bindings() -> Vec<Binding> {
     use Action::{
         ApplyFilter, Back, BatchBigger, BatchSmaller, Bottom, CancelRun, CycleSort, ExcludeApp,
         FilterBackspace, MarkManual, Migrate, MoveDown, MoveUp, NewSeed, NextHit, NextRegion,
-        NextRemediation, OpenApp, OpenPalette, PageDown, PageUp, PauseRegion, PrevRegion, Quit,
-        ResumeRegion, Retry, Rollback, SaveLog, SearchLog, ShowFailures, ShowFleet, ShowPlan,
-        ShowReport, ShowRun, StartBatch, StartFilter, StopRegion, ToggleFollow, ToggleHelp,
-        ToggleMark, ToggleWrap, Top,
+        NextRemediation, NextStep, OpenApp, OpenPalette, PageDown, PageUp, PauseRegion, PrevRegion,
+        PrevStep, Quit, ResumeRegion, Retry, Rollback, SaveLog, SearchLog, ShowFailures, ShowFleet,
+        ShowPlan, ShowReport, ShowRun, StartBatch, StartFilter, StopRegion, ToggleFollow,
+        ToggleHelp, ToggleMark, ToggleWrap, Top,
     };
     use Mode::{App, Failures, Filter, Fleet, Help, Palette, Plan, Report, Run, Search};
     let mut v = vec![
@@ -65,6 +65,8 @@ pub fn bindings() -> Vec<Binding> {
         b(App, "pageup", PageUp, false),
         b(App, "g", Top, false),
         b(App, "G", Bottom, false),
+        b(App, "]", NextStep, true),
+        b(App, "[", PrevStep, false),
         b(App, "f", ToggleFollow, true),
         b(App, "w", ToggleWrap, true),
         b(App, "/", SearchLog, true),

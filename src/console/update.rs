@@ -177,6 +177,11 @@ pub fn update(m: &mut Model, action: Action) -> bool {
                 return update(m, Action::ConfirmAction(cmd));
             }
         }
+        Action::NextStep | Action::PrevStep => {
+            if let Some(w) = &mut m.watch {
+                w.select_step(if action == Action::NextStep { 1 } else { -1 });
+            }
+        }
         Action::ToggleFollow => {
             if let Some(w) = &mut m.watch {
                 w.log.follow = !w.log.follow;

@@ -56,13 +56,16 @@ fn draw_info(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &The
 }
 
 fn draw_steps(frame: &mut Frame, area: Rect, w: &AppWatch, theme: &Theme) {
-    let name_w = (area.width as usize).saturating_sub(12).clamp(8, 22);
+    let name_w = (area.width as usize).saturating_sub(13).clamp(8, 22);
     let items: Vec<ListItem> = w
         .steps
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let secs = s.seconds.map(duration).unwrap_or_default();
+            let sel = w.step_sel == Some(i);
             ListItem::new(Line::from(vec![
+                Span::styled(if sel { "▶" } else { " " }, theme.key()),
                 Span::styled(
                     format!("{} ", state_symbol(&s.state)),
                     theme.state(&s.state),
