@@ -334,6 +334,7 @@ fn triage_retry_is_confirmed_then_runs_the_chosen_remedy_and_watches_the_app() {
         "nothing runs before yes"
     );
     insta::assert_snapshot!("confirm_retry_80x24", render(&m, 80, 24));
+    insta::assert_snapshot!("confirm_retry_250x70", render(&m, 250, 70));
     update(&mut m, Action::Confirm);
     let want = Command::Retry {
         app: "forum-live".into(),
@@ -819,6 +820,7 @@ fn palette_opens_views_and_asks_before_changing_anything() {
         update(&mut m, Action::FilterInput(c));
     }
     insta::assert_snapshot!("palette_80x24", render(&m, 80, 24));
+    insta::assert_snapshot!("palette_250x70", render(&m, 250, 70));
     update(&mut m, Action::ApplyFilter);
     assert_eq!(
         m.confirm,
@@ -846,6 +848,11 @@ fn help_in_each_view_lists_that_views_keys() {
     let s = render(&m, 80, 24);
     assert!(s.contains("retry") && s.contains("Keys · Failures"), "{s}");
     insta::assert_snapshot!("help_failures_250x70", render(&m, 250, 70));
+    let mut m = migrating_model();
+    update(&mut m, Action::ToggleHelp);
+    let s = render(&m, 80, 24);
+    assert!(s.contains("Keys · App") && s.contains("follow"), "{s}");
+    insta::assert_snapshot!("help_app_80x24", s);
 }
 
 #[test]
