@@ -11,6 +11,7 @@ mod load;
 pub mod logbuf;
 pub mod model;
 pub mod palette;
+pub mod plan_edit;
 pub mod theme;
 pub mod update;
 pub mod views;

@@ -647,6 +647,7 @@ fn night_model() -> Model {
     let mut m = model(&states);
     let night = Night {
         plan: Some(night_plan()),
+        plan_params: r#"{"seed":1,"batch_size":4,"canary":2,"window_seconds":14400}"#.into(),
         running: vec![
             RunningStep {
                 app: "tracker-live".into(),
@@ -788,15 +789,50 @@ fn plan_view_shows_batches_against_the_window_and_starts_one_when_confirmed() {
         other => panic!("{other:?}"),
     }
     update(&mut m, Action::Back);
+    update(&mut m, Action::NextApp);
     update(&mut m, Action::ExcludeApp);
     match &m.confirm {
-        Some(Command::Replan(p)) => assert_eq!(
-            p.exclude,
-            ["wiki-live"],
-            "the batch's first app not started yet"
-        ),
+        Some(Command::Replan(p)) => assert_eq!(p.exclude, ["forum-live"], "the chosen app"),
         other => panic!("{other:?}"),
     }
+    update(&mut m, Action::Back);
+}
+
+#[test]
+fn plan_edits_move_apps_and_the_canary_and_are_saved_only_when_confirmed() {
+    let mut m = night_model();
+    update(&mut m, Action::ShowPlan);
+    update(&mut m, Action::MoveDown);
+    update(&mut m, Action::NextApp);
+    update(&mut m, Action::MoveEarlier);
+    let plan = m.night.plan.clone().expect("plan");
+    assert_eq!(plan.batches[0].apps, ["recipes-live", "wiki-stage", "forum-live"]);
+    assert_eq!((m.night_sel, m.plan_app), (0, 2), "the moved app stays chosen");
+    assert!(m.plan_edited);
+    update(&mut m, Action::MoveDown);
+    update(&mut m, Action::MoveDown);
+    update(&mut m, Action::ToggleCanary);
+    update(&mut m, Action::ToggleCanary);
+    update(&mut m, Action::StartBatch);
+    assert!(m.confirm.is_none(), "no batch starts from an unsaved plan");
+    // A refresh from the store must not throw the edits away.
+    let stored = Night {
+        plan: Some(night_plan()),
+        ..m.night.clone()
+    };
+    update(&mut m, Action::Data(Data::Night(Box::new(stored))));
+    assert_eq!(m.night.plan.as_ref().map(|p| p.batches[0].apps.len()), Some(3));
+    insta::assert_snapshot!("plan_edited_80x24", render(&m, 80, 24));
+    update(&mut m, Action::SavePlan);
+    assert!(matches!(m.confirm, Some(Command::SavePlan { .. })));
+    update(&mut m, Action::Confirm);
+    let saved = m.effects.iter().find_map(|e| match e {
+        Effect::Run(Command::SavePlan { plan, params }) => Some((plan.clone(), params.clone())),
+        _ => None,
+    });
+    let (plan, params) = saved.expect("a save");
+    assert!(params.contains("\"seed\":1"));
+    assert_eq!(plan.batches[0].apps.len(), 3);
 }
 
 #[test]

@@ -92,8 +92,20 @@ pub enum Action {
     BatchBigger,
     /// Smaller batches
     BatchSmaller,
-    /// Exclude the selected batch's first pending app from the plan
+    /// Exclude the chosen app from the plan
     ExcludeApp,
+    /// Choose the previous app of the batch
+    PrevApp,
+    /// Choose the next app of the batch
+    NextApp,
+    /// Move the chosen app to the region's previous batch
+    MoveEarlier,
+    /// Move the chosen app to the region's next batch
+    MoveLater,
+    /// Make the selected batch its region's canary (or not)
+    ToggleCanary,
+    /// Save the edited plan
+    SavePlan,
     /// Yes
     Confirm,
     /// A character typed into the filter, palette or search
@@ -177,6 +189,12 @@ impl Action {
             Action::BatchBigger => "bigger batches",
             Action::BatchSmaller => "smaller batches",
             Action::ExcludeApp => "exclude app",
+            Action::PrevApp => "previous app",
+            Action::NextApp => "next app",
+            Action::MoveEarlier => "earlier batch",
+            Action::MoveLater => "later batch",
+            Action::ToggleCanary => "canary",
+            Action::SavePlan => "save plan",
             Action::Confirm => "yes",
             Action::FilterInput(_) => "type",
             Action::FilterBackspace => "delete",

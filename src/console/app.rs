@@ -167,6 +167,23 @@ fn run_effect(e: Effect, m: &Model, io: &Io, tx: &mpsc::Sender<Action>) {
                     .await;
             });
         }
+        Effect::Run(Command::SavePlan { params, plan }) => {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let r = match serde_json::to_string(&*plan) {
+                    Ok(body) => store.save_plan(&params, &body).await.map(|_| ()),
+                    Err(e) => Err(e.into()),
+                };
+                let cmd = Command::SavePlan { params, plan };
+                let _ = tx
+                    .send(Action::Child(ChildMsg::Exited {
+                        cmd,
+                        ok: r.is_ok(),
+                        last_line: r.err().map(|e| e.to_string()).unwrap_or_default(),
+                    }))
+                    .await;
+            });
+        }
         Effect::Run(cmd) => exec::spawn(cmd, &io.env, tx.clone()),
         Effect::WatchApp(app) => {
             let (run, after) = m

@@ -105,6 +105,8 @@ pub struct FailureLog {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Night {
     pub plan: Option<Plan>,
+    /// The saved plan's parameters (JSON), kept when an edited plan is saved.
+    pub plan_params: String,
     pub running: Vec<RunningStep>,
     pub spans: Vec<AppRunSpan>,
     /// `(class, count)` of every failure recorded, open or closed.

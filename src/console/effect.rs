@@ -3,7 +3,7 @@
 //! a crash of the console never leaves a step half-done.
 
 /// A command that changes something: confirmed first, refused under `--readonly`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Migrate {
         app: String,
@@ -37,10 +37,15 @@ pub enum Command {
     },
     CancelRun,
     Replan(PlanArgs),
+    /// Save a plan edited by hand as the newest plan (in-process: the store).
+    SavePlan {
+        params: String,
+        plan: Box<crate::plan::Plan>,
+    },
 }
 
 /// `pgshift plan` arguments the Plan view edits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlanArgs {
     pub seed: u64,
     pub batch_size: usize,
@@ -75,7 +80,9 @@ impl Command {
                 "--json",
             ]),
             Command::Rollback { app } => s(&["rollback", "--app", app, "--json"]),
-            Command::MarkManual { .. } | Command::MigrateMany { .. } => return None,
+            Command::MarkManual { .. } | Command::MigrateMany { .. } | Command::SavePlan { .. } => {
+                return None;
+            }
             Command::RunBatch { batch } => s(&["run", "--batch", &batch.to_string(), "--json"]),
             Command::RegionPause { region } => s(&["region", "pause", region]),
             Command::RegionResume { region } => s(&["region", "resume", region]),
@@ -126,6 +133,10 @@ impl Command {
                 format!("Stop region {region} after its current migrations")
             }
             Command::CancelRun => "Cancel the running fleet run (running apps roll back)".into(),
+            Command::SavePlan { plan, .. } => format!(
+                "Save the edited plan ({} batches) as the night's plan",
+                plan.batches.len()
+            ),
             Command::Replan(p) => format!(
                 "Plan again: seed {}, batches of {}{}",
                 p.seed,
@@ -141,7 +152,10 @@ impl Command {
 
     /// Does it touch a database or an app (danger styling in the confirmation)?
     pub fn dangerous(&self) -> bool {
-        !matches!(self, Command::Replan(_) | Command::MarkManual { .. })
+        !matches!(
+            self,
+            Command::Replan(_) | Command::MarkManual { .. } | Command::SavePlan { .. }
+        )
     }
 
     /// The app whose steps the operator wants to watch once it starts.
@@ -157,7 +171,7 @@ impl Command {
 }
 
 /// Work for the loop: run a command, or load what a view shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Run(Command),
     /// Load an app's newest run (steps and log tail) into the single-app view.

@@ -27,11 +27,12 @@ const fn b(mode: Mode, key: &'static str, action: Action, hint: bool) -> Binding
 pub fn bindings() -> Vec<Binding> {
     use Action::{
         ApplyFilter, Back, BatchBigger, BatchSmaller, Bottom, CancelRun, CycleSort, ExcludeApp,
-        FilterBackspace, MarkManual, Migrate, MoveDown, MoveUp, NewSeed, NextHit, NextRegion,
-        NextRemediation, NextStep, OpenApp, OpenPalette, PageDown, PageUp, PauseRegion, PrevRegion,
-        PrevStep, Quit, ResumeRegion, Retry, Rollback, SaveLog, SearchLog, ShowFailures, ShowFleet,
-        ShowPlan, ShowReport, ShowRun, StartBatch, StartFilter, StopRegion, ToggleFollow,
-        ToggleHelp, ToggleMark, ToggleWrap, Top,
+        FilterBackspace, MarkManual, Migrate, MoveDown, MoveEarlier, MoveLater, MoveUp, NewSeed,
+        NextApp, NextHit, NextRegion, NextRemediation, NextStep, OpenApp, OpenPalette, PageDown,
+        PageUp, PauseRegion, PrevApp, PrevRegion, PrevStep, Quit, ResumeRegion, Retry, Rollback,
+        SaveLog, SavePlan, SearchLog, ShowFailures, ShowFleet, ShowPlan, ShowReport, ShowRun,
+        StartBatch, StartFilter, StopRegion, ToggleCanary, ToggleFollow, ToggleHelp, ToggleMark,
+        ToggleWrap, Top,
     };
     use Mode::{App, Failures, Filter, Fleet, Help, Palette, Plan, Report, Run, Search};
     let mut v = vec![
@@ -112,6 +113,14 @@ pub fn bindings() -> Vec<Binding> {
         b(Plan, "+", BatchBigger, true),
         b(Plan, "-", BatchSmaller, true),
         b(Plan, "x", ExcludeApp, true),
+        b(Plan, "h", PrevApp, false),
+        b(Plan, "left", PrevApp, false),
+        b(Plan, "l", NextApp, false),
+        b(Plan, "right", NextApp, false),
+        b(Plan, "<", MoveEarlier, true),
+        b(Plan, ">", MoveLater, true),
+        b(Plan, "c", ToggleCanary, true),
+        b(Plan, "w", SavePlan, true),
         b(Plan, "esc", Back, true),
         b(Plan, "q", Back, false),
         b(Report, "esc", Back, true),

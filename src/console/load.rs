@@ -115,9 +115,9 @@ pub async fn failure_log(store: &Store, failure_id: i64, step_id: i64) -> Result
 }
 
 pub async fn night(store: &Store) -> Result<Action> {
-    let plan = match store.latest_plan().await? {
-        Some((_, _, body)) => serde_json::from_str(&body).ok(),
-        None => None,
+    let (plan, plan_params) = match store.latest_plan().await? {
+        Some((_, params, body)) => (serde_json::from_str(&body).ok(), params),
+        None => (None, String::new()),
     };
     let mut by_class: Vec<(String, usize)> = Vec::new();
     for f in store.failures(false).await? {
@@ -129,6 +129,7 @@ pub async fn night(store: &Store) -> Result<Action> {
     by_class.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(Action::Data(Data::Night(Box::new(Night {
         plan,
+        plan_params,
         running: store.running_steps().await?,
         spans: store.app_run_spans().await?,
         failures_by_class: by_class,

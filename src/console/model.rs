@@ -186,6 +186,10 @@ pub struct Model {
     pub night: Night,
     /// Selected lane (Run) or batch (Plan).
     pub night_sel: usize,
+    /// The chosen app inside the selected batch (Plan).
+    pub plan_app: usize,
+    /// The plan on screen has edits not saved to the store yet.
+    pub plan_edited: bool,
     /// Lines a log page moves (the pane height, as last drawn is unknown to `update`).
     pub page: usize,
 }
@@ -267,6 +271,8 @@ impl Model {
             failure_log: None,
             night: Night::default(),
             night_sel: 0,
+            plan_app: 0,
+            plan_edited: false,
             page: 20,
         }
     }

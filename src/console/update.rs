@@ -221,6 +221,61 @@ pub fn update(m: &mut Model, action: Action) -> bool {
             return update(m, Action::ConfirmAction(cmd));
         }
         Action::CancelRun => return update(m, Action::ConfirmAction(Command::CancelRun)),
+        Action::StartBatch if m.plan_edited => {
+            m.say("the plan has unsaved edits: w saves them first", true);
+        }
+        Action::PrevApp | Action::NextApp => {
+            let n = selected_batch(m).map_or(0, |b| b.apps.len());
+            let d = if action == Action::NextApp { 1 } else { -1 };
+            m.plan_app = (m.plan_app as isize + d).clamp(0, n.saturating_sub(1) as isize) as usize;
+        }
+        Action::MoveEarlier | Action::MoveLater => {
+            let d = if action == Action::MoveLater { 1 } else { -1 };
+            let Some(app) = selected_batch_app(m) else {
+                return false;
+            };
+            let from = m.night_sel;
+            let Some(plan) = m.night.plan.as_mut() else {
+                return false;
+            };
+            match super::plan_edit::move_app(plan, from, &app, d) {
+                Some(to) => {
+                    m.night_sel = to;
+                    m.plan_app = plan.batches[to].apps.len() - 1;
+                    m.plan_edited = true;
+                }
+                None => m.say(
+                    format!(
+                        "{app}: no {} batch in its region",
+                        if d > 0 { "later" } else { "earlier" }
+                    ),
+                    true,
+                ),
+            }
+        }
+        Action::ToggleCanary => {
+            let i = m.night_sel;
+            if let Some(plan) = m.night.plan.as_mut() {
+                super::plan_edit::toggle_canary(plan, i);
+                m.plan_edited = true;
+            }
+        }
+        Action::SavePlan => {
+            if !m.plan_edited {
+                m.say("nothing to save: the plan is as stored", false);
+                return true;
+            }
+            if let Some(plan) = m.night.plan.clone() {
+                let params = m.night.plan_params.clone();
+                return update(
+                    m,
+                    Action::ConfirmAction(Command::SavePlan {
+                        params,
+                        plan: Box::new(plan),
+                    }),
+                );
+            }
+        }
         Action::StartBatch => {
             let Some(k) = selected_batch_index(m) else {
                 m.say("no plan yet: n plans the night", true);
@@ -272,6 +327,10 @@ pub fn update(m: &mut Model, action: Action) -> bool {
             }
             if matches!(cmd, Command::MigrateMany { .. }) {
                 m.marked.clear();
+            }
+            if matches!(cmd, Command::Replan(_)) {
+                // A new plan replaces the edited one.
+                m.plan_edited = false;
             }
             if let Some(app) = cmd.app().map(str::to_string) {
                 open_app(m, &app);
@@ -384,6 +443,7 @@ fn move_by(m: &mut Model, d: isize) {
         View::Plan => {
             let n = m.night.plan.as_ref().map_or(0, |p| p.batches.len());
             m.night_sel = step(m.night_sel, n);
+            m.plan_app = 0;
         }
         View::Report => {}
     }
@@ -461,11 +521,15 @@ fn selected_batch_index(m: &Model) -> Option<usize> {
         .map(|b| b.index)
 }
 
+fn selected_batch(m: &Model) -> Option<&crate::plan::Batch> {
+    m.night.plan.as_ref()?.batches.get(m.night_sel)
+}
+
+/// The app chosen with `h`/`l` in the selected batch.
 fn selected_batch_app(m: &Model) -> Option<String> {
-    let b = m.night.plan.as_ref()?.batches.get(m.night_sel)?;
+    let b = selected_batch(m)?;
     b.apps
-        .iter()
-        .find(|a| m.row(a).is_none_or(|r| r.state == "pending"))
+        .get(m.plan_app.min(b.apps.len().saturating_sub(1)))
         .cloned()
 }
 
@@ -523,7 +587,12 @@ fn apply_data(m: &mut Model, d: Data) -> bool {
             true
         }
         Data::Night(n) => {
+            // Unsaved edits stay on screen until saved or replaced by a new plan.
+            let local = m.night.plan.take();
             m.night = *n;
+            if m.plan_edited {
+                m.night.plan = local;
+            }
             true
         }
     }
@@ -561,6 +630,9 @@ fn child(m: &mut Model, c: ChildMsg) {
             }
         }
         ChildMsg::Exited { cmd, ok, last_line } => {
+            if ok && matches!(cmd, Command::SavePlan { .. }) {
+                m.plan_edited = false;
+            }
             if let Some(i) = m.running_children.iter().position(|c| *c == cmd) {
                 m.running_children.remove(i);
             }

@@ -78,7 +78,12 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         header.push("apps");
     }
     let title = format!(
-        " Plan · seed {} · batches of {} · canary {} · window {}{} ",
+        " Plan{} · seed {} · batches of {} · canary {} · window {}{} ",
+        if m.plan_edited {
+            " (edited — w saves)"
+        } else {
+            ""
+        },
         plan.seed,
         plan.batch_size,
         plan.canary,
@@ -98,14 +103,23 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     frame.render_stateful_widget(table, table_area, &mut st);
 
     if let Some(b) = plan.batches.get(m.night_sel) {
+        let chosen = m.plan_app.min(b.apps.len().saturating_sub(1));
         let spans: Vec<Span> = b
             .apps
             .iter()
-            .flat_map(|a| {
+            .enumerate()
+            .flat_map(|(k, a)| {
                 let state = m.row(a).map_or("pending", |r| r.state.as_str());
+                let (mark, style) = if k == chosen {
+                    ("›", theme.selection())
+                } else {
+                    (" ", theme.text())
+                };
                 [
+                    Span::styled(mark, theme.key()),
                     Span::styled(format!("{} ", state_symbol(state)), theme.state(state)),
-                    Span::styled(format!("{a}  "), theme.text()),
+                    Span::styled(a.clone(), style),
+                    Span::raw(" "),
                 ]
             })
             .collect();
@@ -114,7 +128,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                 .wrap(Wrap { trim: true })
                 .block(block(
                     format!(
-                        " {} batch {}{} · enter runs batch {} in every region ",
+                        " {} batch {}{} · h/l choose · </> move · enter runs batch {} everywhere ",
                         b.region,
                         b.index,
                         if b.canary { " (canary)" } else { "" },
