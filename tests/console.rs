@@ -648,6 +648,7 @@ fn night_model() -> Model {
     let night = Night {
         plan: Some(night_plan()),
         plan_params: r#"{"seed":1,"batch_size":4,"canary":2,"window_seconds":14400}"#.into(),
+        plan_created_at: Some("2026-11-24T22:30:00.000Z".into()),
         running: vec![
             RunningStep {
                 app: "tracker-live".into(),
@@ -743,9 +744,24 @@ fn run_view_shows_lanes_with_eta_and_the_running_apps() {
         (zrh.planned, zrh.migrated, zrh.failed, zrh.running),
         (6, 3, 1, 1)
     );
-    // 2 of ch-zrh's 6 apps left, 225 s of estimate each; 720 s elapsed for 570 s estimated.
+    // 2 of ch-zrh's 6 apps left, 225 s of estimate each. Busy 702 s (23:00:00–23:00:42, then
+    // 23:01:00 until now, 23:12:00: the gap between counts for nothing) for 570 s estimated.
     assert!((zrh.left - 450.0).abs() < 1e-6, "{zrh:?}");
-    assert!((zrh.eta - 450.0 * 720.0 / 570.0).abs() < 1e-6, "{zrh:?}");
+    assert_eq!(zrh.elapsed, Some(702.0));
+    assert!((zrh.eta - 450.0 * 702.0 / 570.0).abs() < 1e-6, "{zrh:?}");
+    // A pass from before the plan (another night) is not this night's time.
+    let mut earlier = m.night.clone();
+    earlier.spans.push(span(
+        5,
+        "wiki-live",
+        "ch-zrh",
+        "2026-11-24T20:00:00.000Z",
+        Some("2026-11-24T20:05:00.000Z"),
+        0,
+    ));
+    let mut m2 = night_model();
+    update(&mut m2, Action::Data(Data::Night(Box::new(earlier))));
+    assert_eq!(views::lanes(&m2)[0].elapsed, Some(702.0));
     let small = render(&m, 80, 24);
     assert!(
         small.contains("tracker-live") && small.contains("restore (step 5)"),
@@ -806,8 +822,15 @@ fn plan_edits_move_apps_and_the_canary_and_are_saved_only_when_confirmed() {
     update(&mut m, Action::NextApp);
     update(&mut m, Action::MoveEarlier);
     let plan = m.night.plan.clone().expect("plan");
-    assert_eq!(plan.batches[0].apps, ["recipes-live", "wiki-stage", "forum-live"]);
-    assert_eq!((m.night_sel, m.plan_app), (0, 2), "the moved app stays chosen");
+    assert_eq!(
+        plan.batches[0].apps,
+        ["recipes-live", "wiki-stage", "forum-live"]
+    );
+    assert_eq!(
+        (m.night_sel, m.plan_app),
+        (0, 2),
+        "the moved app stays chosen"
+    );
     assert!(m.plan_edited);
     update(&mut m, Action::MoveDown);
     update(&mut m, Action::MoveDown);
@@ -821,7 +844,10 @@ fn plan_edits_move_apps_and_the_canary_and_are_saved_only_when_confirmed() {
         ..m.night.clone()
     };
     update(&mut m, Action::Data(Data::Night(Box::new(stored))));
-    assert_eq!(m.night.plan.as_ref().map(|p| p.batches[0].apps.len()), Some(3));
+    assert_eq!(
+        m.night.plan.as_ref().map(|p| p.batches[0].apps.len()),
+        Some(3)
+    );
     insta::assert_snapshot!("plan_edited_80x24", render(&m, 80, 24));
     update(&mut m, Action::SavePlan);
     assert!(matches!(m.confirm, Some(Command::SavePlan { .. })));

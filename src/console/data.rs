@@ -107,6 +107,8 @@ pub struct Night {
     pub plan: Option<Plan>,
     /// The saved plan's parameters (JSON), kept when an edited plan is saved.
     pub plan_params: String,
+    /// When the plan was made (RFC 3339): passes before it belong to another night.
+    pub plan_created_at: Option<String>,
     pub running: Vec<RunningStep>,
     pub spans: Vec<AppRunSpan>,
     /// `(class, count)` of every failure recorded, open or closed.

@@ -130,6 +130,7 @@ pub async fn night(store: &Store) -> Result<Action> {
     Ok(Action::Data(Data::Night(Box::new(Night {
         plan,
         plan_params,
+        plan_created_at: store.latest_plan_created_at().await?,
         running: store.running_steps().await?,
         spans: store.app_run_spans().await?,
         failures_by_class: by_class,

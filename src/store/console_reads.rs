@@ -61,6 +61,14 @@ impl Store {
         Ok(id.max(0))
     }
 
+    /// When the newest plan was made: where "the night" starts for the Run view.
+    pub async fn latest_plan_created_at(&self) -> Result<Option<String>> {
+        let sql = "SELECT created_at FROM plans ORDER BY id DESC LIMIT 1";
+        let at: Option<String> =
+            on_pool!(self, pool => sqlx::query_scalar(sql).fetch_optional(pool).await?);
+        Ok(at)
+    }
+
     /// Steps running now, in runs still marked running, with the app's region.
     pub async fn running_steps(&self) -> Result<Vec<RunningStep>> {
         let sql = "SELECT s.app, a.region, s.operation, s.seq, s.started_at FROM steps s

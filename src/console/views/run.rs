@@ -21,7 +21,8 @@ pub struct Lane {
     /// The plan's estimate for the whole region, and for what is left.
     pub estimated: f64,
     pub left: f64,
-    /// Since the region's first step in this night, if it started.
+    /// Time the region had something running since the plan was made (idle gaps between
+    /// batches left out), if it started.
     pub elapsed: Option<f64>,
     /// Estimate left, scaled by the pace so far (elapsed ÷ estimate of what is done).
     pub eta: f64,
@@ -75,16 +76,28 @@ pub fn lanes(m: &Model) -> Vec<Lane> {
             }
         }
     }
+    let since = m.night.plan_created_at.as_deref().unwrap_or("");
     for lane in &mut out {
-        let started = m
+        let mut spans: Vec<(f64, f64)> = m
             .night
             .spans
             .iter()
             .filter(|s| s.region == lane.region)
+            .filter(|s| s.started_at.as_deref().is_some_and(|t| t >= since))
             .filter(|s| plan.apps().any(|a| a == s.app))
-            .filter_map(|s| s.started_at.as_deref())
-            .min();
-        lane.elapsed = started.and_then(|s| secs_between(s, &m.night.now));
+            .filter_map(|s| {
+                let start = secs_between(&m.night.now, s.started_at.as_deref()?)?;
+                // A failed pass leaves later steps pending: only a running app runs on.
+                let running = m.row(&s.app).is_some_and(|r| r.state == "running");
+                let end = match &s.finished_at {
+                    _ if running && s.unfinished > 0 => 0.0,
+                    Some(f) => secs_between(&m.night.now, f)?,
+                    None => start,
+                };
+                Some((start, end.max(start)))
+            })
+            .collect();
+        lane.elapsed = busy_seconds(&mut spans);
         let done_est = lane.estimated - lane.left;
         lane.eta = match lane.elapsed {
             Some(e) if done_est > 0.0 && e > 0.0 => lane.left * (e / done_est),
@@ -92,6 +105,24 @@ pub fn lanes(m: &Model) -> Vec<Lane> {
         };
     }
     out
+}
+
+/// The length of the union of `(start, end)` intervals (seconds relative to now).
+fn busy_seconds(spans: &mut [(f64, f64)]) -> Option<f64> {
+    if spans.is_empty() {
+        return None;
+    }
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut total, mut cur) = (0.0, spans[0]);
+    for &(s, e) in spans.iter().skip(1) {
+        if s <= cur.1 {
+            cur.1 = cur.1.max(e);
+        } else {
+            total += cur.1 - cur.0;
+            cur = (s, e);
+        }
+    }
+    Some(total + cur.1 - cur.0)
 }
 
 fn gauge(done: usize, total: usize, width: usize) -> String {
