@@ -73,17 +73,22 @@ async fn run_child(args: &[String], env: &ChildEnv, tx: &mpsc::Sender<Action>) -
     };
     let stderr = child.stderr.take().map(|s| {
         tokio::spawn(async move {
-            let mut last = String::new();
+            let (mut last, mut error) = (String::new(), None);
             let mut r = BufReader::new(s);
             let mut buf = Vec::new();
             while r.read_until(b'\n', &mut buf).await.unwrap_or(0) > 0 {
                 let l = String::from_utf8_lossy(&buf).trim().to_string();
+                buf.clear();
+                // clap and pgshift say what went wrong first ("error: …", "pgshift: …");
+                // what follows is advice like "try '--help'".
+                if error.is_none() && (l.starts_with("error:") || l.starts_with("pgshift:")) {
+                    error = Some(l.clone());
+                }
                 if !l.is_empty() {
                     last = l;
                 }
-                buf.clear();
             }
-            last
+            error.unwrap_or(last)
         })
     });
     let mut last_out = String::new();
