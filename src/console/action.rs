@@ -40,6 +40,8 @@ pub enum Action {
     ToggleMark,
     /// Order apps by inventory, name, state or risk
     CycleSort,
+    /// Predict failures for every candidate (preflight against OLD and NEW)
+    Preflight,
     /// Migrate the selected app now
     Migrate,
     /// Retry the selected failure with the chosen remediation
@@ -135,6 +137,9 @@ pub enum Action {
     /// A child pgshift reported
     #[serde(skip)]
     Child(ChildMsg),
+    /// Preflight's findings: `(app, classes)`, or why it could not run
+    #[serde(skip)]
+    PreflightDone(Result<Vec<(String, Vec<String>)>, String>),
     /// A file was written (or not)
     #[serde(skip)]
     Saved(Result<String, String>),
@@ -162,6 +167,7 @@ impl Action {
             Action::OpenApp => "open app",
             Action::ToggleMark => "mark",
             Action::CycleSort => "sort",
+            Action::Preflight => "preflight",
             Action::Migrate => "migrate now",
             Action::Retry => "retry",
             Action::NextRemediation => "next remedy",
@@ -206,6 +212,7 @@ impl Action {
             | Action::Data(_)
             | Action::Child(_)
             | Action::Saved(_)
+            | Action::PreflightDone(_)
             | Action::Resize => "",
         }
     }

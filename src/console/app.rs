@@ -196,6 +196,7 @@ fn run_effect(e: Effect, m: &Model, io: &Io, tx: &mpsc::Sender<Action>) {
             }));
         }
         Effect::Refresh => {}
+        Effect::Preflight => exec::preflight(&io.env, tx.clone()),
         Effect::LoadFailures => load(Box::pin(async move { load::failures(&store).await })),
         Effect::LoadFailureLog {
             failure_id,

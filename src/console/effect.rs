@@ -177,6 +177,8 @@ pub enum Effect {
     /// Load an app's newest run (steps and log tail) into the single-app view.
     WatchApp(String),
     LoadFailures,
+    /// Run `pgshift preflight --json` and report its findings.
+    Preflight,
     /// Re-read app states and the current view now (a child just finished).
     Refresh,
     /// The whole step log behind a failure.

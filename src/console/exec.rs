@@ -124,6 +124,57 @@ async fn run_child(args: &[String], env: &ChildEnv, tx: &mpsc::Sender<Action>) -
     }
 }
 
+/// `pgshift preflight --json` as a child: its findings as `(app, classes)`.
+pub fn preflight(env: &ChildEnv, tx: mpsc::Sender<Action>) {
+    let env = env.clone();
+    tokio::spawn(async move {
+        let r = async {
+            let exe = std::env::current_exe().map_err(|e| format!("cannot find pgshift: {e}"))?;
+            let mut c = tokio::process::Command::new(exe);
+            c.args(["preflight", "--json"])
+                .env("PGSHIFT_STORE", &env.store_url)
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .process_group(0);
+            if let Some(f) = &env.config_file {
+                c.env("PGSHIFT_CONFIG", f);
+            }
+            if let Some(f) = &env.inventory {
+                c.env("PGSHIFT_INVENTORY", f);
+            }
+            let out = c
+                .output()
+                .await
+                .map_err(|e| format!("cannot start pgshift: {e}"))?;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                return Err(err.lines().next().unwrap_or("failed").to_string());
+            }
+            parse_preflight(&out.stdout)
+        }
+        .await;
+        let _ = tx.send(Action::PreflightDone(r)).await;
+    });
+}
+
+/// `[{app, risks: [{class, …}]}]` → `(app, classes)`.
+pub fn parse_preflight(json: &[u8]) -> Result<Vec<(String, Vec<String>)>, String> {
+    let v: Vec<serde_json::Value> =
+        serde_json::from_slice(json).map_err(|e| format!("unreadable preflight output: {e}"))?;
+    Ok(v.iter()
+        .filter_map(|r| {
+            let app = r.get("app")?.as_str()?.to_string();
+            let classes = r
+                .get("risks")?
+                .as_array()?
+                .iter()
+                .filter_map(|x| Some(x.get("class")?.as_str()?.to_string()))
+                .collect();
+            Some((app, classes))
+        })
+        .collect())
+}
+
 /// An engine event the console acts on; log lines are read from the store instead (one
 /// source of truth, and a chatty restore never floods the channel).
 pub fn parse_event(line: &str) -> Option<ChildMsg> {
@@ -160,5 +211,18 @@ mod tests {
         let log = r#"{"event":"log","app":"a","step":"restore","stream":"stderr","line":"x"}"#;
         assert_eq!(parse_event(log), None);
         assert_eq!(parse_event("pgshift: not json"), None);
+    }
+
+    #[test]
+    fn preflight_json_becomes_classes_per_app() {
+        let j = br#"[{"app":"a","region":"r","libpq":"9.6","risks":[{"class":"libpq-scram","detail":"x","remediation":"md5-password"}]},{"app":"b","region":"r","libpq":"15","risks":[]}]"#;
+        assert_eq!(
+            parse_preflight(j),
+            Ok(vec![
+                ("a".into(), vec!["libpq-scram".into()]),
+                ("b".into(), vec![])
+            ])
+        );
+        assert!(parse_preflight(b"nope").is_err());
     }
 }

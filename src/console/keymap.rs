@@ -29,10 +29,10 @@ pub fn bindings() -> Vec<Binding> {
         ApplyFilter, Back, BatchBigger, BatchSmaller, Bottom, CancelRun, CycleSort, ExcludeApp,
         FilterBackspace, MarkManual, Migrate, MoveDown, MoveEarlier, MoveLater, MoveUp, NewSeed,
         NextApp, NextHit, NextRegion, NextRemediation, NextStep, OpenApp, OpenPalette, PageDown,
-        PageUp, PauseRegion, PrevApp, PrevRegion, PrevStep, Quit, ResumeRegion, Retry, Rollback,
-        SaveLog, SavePlan, SearchLog, ShowFailures, ShowFleet, ShowPlan, ShowReport, ShowRun,
-        StartBatch, StartFilter, StopRegion, ToggleCanary, ToggleFollow, ToggleHelp, ToggleMark,
-        ToggleWrap, Top,
+        PageUp, PauseRegion, Preflight, PrevApp, PrevRegion, PrevStep, Quit, ResumeRegion, Retry,
+        Rollback, SaveLog, SavePlan, SearchLog, ShowFailures, ShowFleet, ShowPlan, ShowReport,
+        ShowRun, StartBatch, StartFilter, StopRegion, ToggleCanary, ToggleFollow, ToggleHelp,
+        ToggleMark, ToggleWrap, Top,
     };
     use Mode::{App, Failures, Filter, Fleet, Help, Palette, Plan, Report, Run, Search};
     let mut v = vec![
@@ -55,6 +55,7 @@ pub fn bindings() -> Vec<Binding> {
         b(Fleet, "m", Migrate, true),
         b(Fleet, "space", ToggleMark, false),
         b(Fleet, "s", CycleSort, false),
+        b(Fleet, "P", Preflight, false),
         b(Fleet, "esc", Back, false),
         b(Fleet, "q", Quit, true),
         // One app: its steps and its log.

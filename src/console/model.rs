@@ -157,6 +157,8 @@ pub struct Model {
     pub selected: usize,
     pub filter: String,
     pub sort: Sort,
+    /// Preflight's predicted failure classes by app, once run (`P`).
+    pub risks: Option<HashMap<String, Vec<String>>>,
     /// Apps marked with `space` for one migrate.
     pub marked: std::collections::BTreeSet<String>,
     pub mode: Mode,
@@ -252,6 +254,7 @@ impl Model {
             filter: String::new(),
             sort: Sort::Inventory,
             marked: Default::default(),
+            risks: None,
             mode: Mode::Fleet,
             readonly: false,
             source,

@@ -121,6 +121,22 @@ pub fn update(m: &mut Model, action: Action) -> bool {
                 move_by(m, 1);
             }
         }
+        Action::Preflight => {
+            m.say(
+                "preflight: checking every candidate against OLD and NEW…",
+                false,
+            );
+            m.effects.push(Effect::Preflight);
+        }
+        Action::PreflightDone(Ok(found)) => {
+            let at_risk = found.iter().filter(|(_, c)| !c.is_empty()).count();
+            m.say(
+                format!("preflight: {at_risk} of {} candidates at risk", found.len()),
+                false,
+            );
+            m.risks = Some(found.into_iter().collect());
+        }
+        Action::PreflightDone(Err(e)) => m.say(format!("preflight: {e}"), true),
         Action::CycleSort => {
             m.sort = m.sort.next();
             m.selected = 0;

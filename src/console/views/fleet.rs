@@ -87,6 +87,10 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     if !m.marked.is_empty() {
         title.push_str(&format!("· {} marked ", m.marked.len()));
     }
+    if let Some(r) = &m.risks {
+        let n = r.values().filter(|c| !c.is_empty()).count();
+        title.push_str(&format!("· preflight: {n} at risk "));
+    }
     if wide {
         title.push_str(&format!("· {} ", m.source));
     }
@@ -140,6 +144,7 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             Entry::App(i) => app_row(
                 rows_visible[i],
                 m.marked.contains(&rows_visible[i].name),
+                m.risks.as_ref().and_then(|r| r.get(&rows_visible[i].name)),
                 theme,
                 wide,
             ),
@@ -171,7 +176,23 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn app_row<'a>(r: &'a FleetRow, marked: bool, theme: &Theme, wide: bool) -> Row<'a> {
+/// A preflight class in a few letters for the table.
+fn risk_label(class: &str) -> &str {
+    match class {
+        "libpq-scram" => "scram",
+        "btree-index-row-size" => "btree",
+        "extension-missing" => "ext",
+        other => other,
+    }
+}
+
+fn app_row<'a>(
+    r: &'a FleetRow,
+    marked: bool,
+    risks: Option<&Vec<String>>,
+    theme: &Theme,
+    wide: bool,
+) -> Row<'a> {
     let risk = if r.scram_risk() {
         Span::styled(format!("{} ⚠", r.libpq), theme.risk_libpq())
     } else {
@@ -186,6 +207,20 @@ fn app_row<'a>(r: &'a FleetRow, marked: bool, theme: &Theme, wide: bool) -> Row<
     if r.paused {
         state_text.push_str(" ⏸ paused");
     }
+    let flagged = r.state != "migrated" && risks.is_some_and(|c| !c.is_empty());
+    if flagged && !wide && r.state == "pending" {
+        // Narrow: the symbol says pending; the room goes to what preflight predicts.
+        state_text = state_symbol(&r.state).to_string();
+    }
+    let mut state_spans = vec![Span::styled(state_text, theme.state(&r.state))];
+    if flagged {
+        for c in risks.into_iter().flatten() {
+            state_spans.push(Span::styled(
+                format!(" ⚠ {}", risk_label(c)),
+                theme.failure(c),
+            ));
+        }
+    }
     let mut cells = vec![
         Cell::from(if marked {
             Span::styled("◆", theme.key())
@@ -196,7 +231,7 @@ fn app_row<'a>(r: &'a FleetRow, marked: bool, theme: &Theme, wide: bool) -> Row<
         Cell::from(Span::styled(r.environment.to_string(), theme.text_dim())),
         Cell::from(risk),
         Cell::from(Span::styled(r.postgres.as_str(), theme.text())),
-        Cell::from(Span::styled(state_text, theme.state(&r.state))),
+        Cell::from(Line::from(state_spans)),
     ];
     if wide {
         cells.insert(
