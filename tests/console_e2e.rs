@@ -272,3 +272,27 @@ fn console_migrates_an_app_by_hand_then_triages_and_retries_the_btree_failure() 
     }
     assert!(!t.alive(), "ctrl-c quits the console");
 }
+
+#[test]
+fn readonly_console_refuses_a_migration_on_screen() {
+    let lab = support::lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("readonly.db").display());
+    let cmd = format!(
+        "env NO_COLOR=1 PGSHIFT_STATE_DIR={} PGSHIFT_LAB_PORT13={} PGSHIFT_LAB_PORT15={} XDG_CONFIG_HOME={} PGSHIFT_STORE={store} {} --readonly",
+        lab.state.display(),
+        support::PORT13,
+        support::PORT15,
+        lab.state.join("no-config").display(),
+        support::bin()
+    );
+    let t = Tmux::start("readonly", &cmd, 80, 24);
+    t.wait_for("the fleet", |s| {
+        s.contains("READ-ONLY") && s.contains("▾ ch-zrh")
+    });
+    t.keys(&["m"]);
+    let s = t.wait_for("the refusal", |s| s.contains("read-only: refused"));
+    assert!(s.contains("migrate shop-live now"), "{s}");
+    assert!(!s.contains("Confirm"), "no confirmation is offered: {s}");
+    t.keys(&["C-c"]);
+}
