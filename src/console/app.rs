@@ -59,7 +59,8 @@ async fn event_loop(
     let mut dirty = true;
     while !m.quit {
         if dirty {
-            m.page = (terminal.size()?.height as usize).saturating_sub(12).max(3);
+            // The App view's log pane height: header, info line, borders, message and key lines.
+            m.page = (terminal.size()?.height as usize).saturating_sub(6).max(3);
             terminal.draw(|f| views::draw(f, m, theme))?;
             dirty = false;
         }

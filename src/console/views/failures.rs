@@ -179,8 +179,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, m: &Model, f: &FailureItem, theme:
     let end = (start + height.max(1)).min(lines.len());
     let mut shown: Vec<Line> = Vec::new();
     for (i, text) in lines.iter().enumerate().take(end).skip(start) {
-        if Some(i) == at {
-            let mt = first.expect("a match when `at` is set");
+        if let Some(mt) = first.filter(|_| Some(i) == at) {
             let mut spans = vec![Span::styled("▶ ", theme.danger())];
             spans.extend(highlighted(
                 text,
