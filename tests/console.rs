@@ -982,14 +982,20 @@ fn preflight_findings_flag_apps_in_the_fleet_table() {
     update(&mut m, Action::Preflight);
     assert_eq!(m.effects, [Effect::Preflight]);
     let found = vec![
-        ("forum-live".to_string(), vec!["btree-index-row-size".to_string()]),
+        (
+            "forum-live".to_string(),
+            vec!["btree-index-row-size".to_string()],
+        ),
         ("ledger-live".to_string(), vec!["libpq-scram".to_string()]),
         ("shop-live".to_string(), vec![]),
     ];
     update(&mut m, Action::PreflightDone(Ok(found)));
     let s = render(&m, 80, 24);
     assert!(s.contains("preflight: 2 at risk"), "{s}");
-    assert!(s.contains("forum-live       live  11.20    13         · ⚠ btree"), "{s}");
+    assert!(
+        s.contains("forum-live       live  11.20    13         · ⚠ btree"),
+        "{s}"
+    );
     insta::assert_snapshot!("fleet_preflight_80x24", s);
     let s = render(&m, 250, 70);
     assert!(s.contains("· pending ⚠ btree"), "{s}");

@@ -284,6 +284,33 @@ mod tests {
     }
 
     #[test]
+    fn every_bound_action_has_a_description_for_help_and_hints() {
+        for b in bindings() {
+            assert!(
+                !b.action.describe().is_empty(),
+                "{:?} on {}",
+                b.action,
+                b.key
+            );
+        }
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_mode() {
+        let all = bindings();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert!(
+                    !(a.mode == b.mode && a.key == b.key),
+                    "{} bound twice in {:?}",
+                    a.key,
+                    a.mode
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_binding_parses() {
         for b in bindings() {
             assert!(parse_key(b.key).is_some(), "unparsable key {}", b.key);

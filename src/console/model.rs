@@ -146,6 +146,7 @@ pub struct RegionCount {
     pub candidates: usize,
     pub migrated: usize,
     pub failed: usize,
+    pub running: usize,
 }
 
 pub struct Model {
@@ -363,6 +364,7 @@ impl Model {
             candidates: 0,
             migrated: 0,
             failed: 0,
+            running: 0,
         };
         let mut out = vec![zero("all regions")];
         out.extend(self.regions.iter().map(|g| zero(g)));
@@ -373,6 +375,7 @@ impl Model {
                     c.candidates += usize::from(r.candidate);
                     c.migrated += usize::from(r.state == "migrated");
                     c.failed += usize::from(r.state == "failed");
+                    c.running += usize::from(r.state == "running");
                 }
             }
         }

@@ -11,7 +11,7 @@ use crate::console::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let counts = m.region_counts();
-    let left_width = if area.width >= 100 { 30 } else { 22 };
+    let left_width = if area.width >= 100 { 34 } else { 22 };
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(area);
     draw_regions(frame, left, m, theme, &counts);
@@ -45,6 +45,12 @@ fn draw_regions(
                 spans.push(Span::styled(
                     format!(" ✗{}", c.failed),
                     theme.state("failed"),
+                ));
+            }
+            if c.running > 0 {
+                spans.push(Span::styled(
+                    format!(" ⟳{}", c.running),
+                    theme.state("running"),
                 ));
             }
             ListItem::new(Line::from(spans))
