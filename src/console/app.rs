@@ -88,8 +88,14 @@ async fn event_loop(
             }
             _ = poll.tick() => {
                 ticks += 1;
-                if (m.busy() || ticks.is_multiple_of(8)) && !polling.swap(true, Ordering::AcqRel) {
-                    refresh(m, io, tx.clone(), polling.clone());
+                // The watched app's log at 4 Hz while anything runs; the fleet-wide reads
+                // (every app's state, the night's spans) at 1 Hz then, every 2 s otherwise:
+                // at 7,000 apps they are the expensive ones, and the engine shares the store.
+                let busy = m.busy();
+                let wide = ticks.is_multiple_of(if busy { 4 } else { 8 });
+                let due = wide || (busy && m.view == View::App);
+                if due && !polling.swap(true, Ordering::AcqRel) {
+                    refresh(m, io, tx.clone(), polling.clone(), wide);
                 }
             }
         }
@@ -97,7 +103,7 @@ async fn event_loop(
             if e == Effect::Refresh {
                 // Skipped when a read is under way: it returns fresh enough data.
                 if !polling.swap(true, Ordering::AcqRel) {
-                    refresh(m, io, tx.clone(), polling.clone());
+                    refresh(m, io, tx.clone(), polling.clone(), true);
                 }
                 continue;
             }
@@ -107,8 +113,8 @@ async fn event_loop(
     Ok(())
 }
 
-/// The periodic read: app states, and what the current view shows.
-fn refresh(m: &Model, io: &Io, tx: mpsc::Sender<Action>, polling: Arc<AtomicBool>) {
+/// The periodic read: app states (`wide`), and what the current view shows.
+fn refresh(m: &Model, io: &Io, tx: mpsc::Sender<Action>, polling: Arc<AtomicBool>, wide: bool) {
     let store = io.store.clone();
     let view = m.view;
     let watch = m
@@ -117,14 +123,16 @@ fn refresh(m: &Model, io: &Io, tx: mpsc::Sender<Action>, polling: Arc<AtomicBool
         .map(|w| (w.name.clone(), w.run_id, w.log.last_id));
     tokio::spawn(async move {
         let mut out = Vec::new();
-        match store.app_states().await {
-            Ok(s) => out.push(Ok(Action::States(s))),
-            Err(e) => out.push(Err(e)),
+        if wide {
+            match store.app_states().await {
+                Ok(s) => out.push(Ok(Action::States(s))),
+                Err(e) => out.push(Err(e)),
+            }
         }
         out.push(match (view, watch) {
             (View::App, Some((app, run, after))) => load::app(&store, &app, run, after).await,
-            (View::Failures, _) => load::failures(&store).await,
-            (View::Run | View::Plan | View::Report, _) => load::night(&store).await,
+            (View::Failures, _) if wide => load::failures(&store).await,
+            (View::Run | View::Plan | View::Report, _) if wide => load::night(&store).await,
             _ => Ok(Action::Resize),
         });
         for a in out {
