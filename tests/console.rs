@@ -727,6 +727,7 @@ fn night_model() -> Model {
             ("btree-index-row-size".into(), 1),
             ("libpq-scram".into(), 2),
         ],
+        spans_read: true,
         now: "2026-11-24T23:12:00.000Z".into(),
     };
     update(&mut m, Action::Data(Data::Night(Box::new(night))));
@@ -761,6 +762,14 @@ fn run_view_shows_lanes_with_eta_and_the_running_apps() {
     ));
     let mut m2 = night_model();
     update(&mut m2, Action::Data(Data::Night(Box::new(earlier))));
+    assert_eq!(views::lanes(&m2)[0].elapsed, Some(702.0));
+    // A quick read (no spans) keeps the last spans rather than forgetting the night.
+    let quick = Night {
+        spans: vec![],
+        spans_read: false,
+        ..m2.night.clone()
+    };
+    update(&mut m2, Action::Data(Data::Night(Box::new(quick))));
     assert_eq!(views::lanes(&m2)[0].elapsed, Some(702.0));
     let small = render(&m, 80, 24);
     assert!(

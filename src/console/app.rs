@@ -95,7 +95,9 @@ async fn event_loop(
                 let wide = ticks.is_multiple_of(if busy { 4 } else { 8 });
                 let due = wide || (busy && m.view == View::App);
                 if due && !polling.swap(true, Ordering::AcqRel) {
-                    refresh(m, io, tx.clone(), polling.clone(), wide);
+                    // Every app's passes (a scan of all steps) every 5 s.
+                    let spans = ticks.is_multiple_of(20);
+                    refresh(m, io, tx.clone(), polling.clone(), wide, spans);
                 }
             }
         }
@@ -103,7 +105,7 @@ async fn event_loop(
             if e == Effect::Refresh {
                 // Skipped when a read is under way: it returns fresh enough data.
                 if !polling.swap(true, Ordering::AcqRel) {
-                    refresh(m, io, tx.clone(), polling.clone(), true);
+                    refresh(m, io, tx.clone(), polling.clone(), true, true);
                 }
                 continue;
             }
@@ -114,7 +116,14 @@ async fn event_loop(
 }
 
 /// The periodic read: app states (`wide`), and what the current view shows.
-fn refresh(m: &Model, io: &Io, tx: mpsc::Sender<Action>, polling: Arc<AtomicBool>, wide: bool) {
+fn refresh(
+    m: &Model,
+    io: &Io,
+    tx: mpsc::Sender<Action>,
+    polling: Arc<AtomicBool>,
+    wide: bool,
+    spans: bool,
+) {
     let store = io.store.clone();
     let view = m.view;
     let watch = m
@@ -132,7 +141,7 @@ fn refresh(m: &Model, io: &Io, tx: mpsc::Sender<Action>, polling: Arc<AtomicBool
         out.push(match (view, watch) {
             (View::App, Some((app, run, after))) => load::app(&store, &app, run, after).await,
             (View::Failures, _) if wide => load::failures(&store).await,
-            (View::Run | View::Plan | View::Report, _) if wide => load::night(&store).await,
+            (View::Run | View::Plan | View::Report, _) if wide => load::night(&store, spans).await,
             _ => Ok(Action::Resize),
         });
         for a in out {
@@ -214,7 +223,7 @@ fn run_effect(e: Effect, m: &Model, io: &Io, tx: &mpsc::Sender<Action>) {
             load::failure_log(&store, failure_id, step_id).await
         })),
         Effect::LoadRun | Effect::LoadPlan | Effect::LoadReport => {
-            load(Box::pin(async move { load::night(&store).await }))
+            load(Box::pin(async move { load::night(&store, true).await }))
         }
         Effect::SaveLog { app, lines } => {
             let dir = io.state_dir.join("console");

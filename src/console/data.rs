@@ -111,6 +111,9 @@ pub struct Night {
     pub plan_created_at: Option<String>,
     pub running: Vec<RunningStep>,
     pub spans: Vec<AppRunSpan>,
+    /// Whether `spans` was read this time (it is the costly read; between reads the last
+    /// one stands).
+    pub spans_read: bool,
     /// `(class, count)` of every failure recorded, open or closed.
     pub failures_by_class: Vec<(String, usize)>,
     /// When this was read (RFC 3339): the "now" elapsed times and ETAs count to.

@@ -114,7 +114,8 @@ pub async fn failure_log(store: &Store, failure_id: i64, step_id: i64) -> Result
     })))
 }
 
-pub async fn night(store: &Store) -> Result<Action> {
+/// The night; `spans`: also every app's passes (a full scan of the steps: read less often).
+pub async fn night(store: &Store, spans: bool) -> Result<Action> {
     let (plan, plan_params) = match store.latest_plan().await? {
         Some((_, params, body)) => (serde_json::from_str(&body).ok(), params),
         None => (None, String::new()),
@@ -132,7 +133,12 @@ pub async fn night(store: &Store) -> Result<Action> {
         plan_params,
         plan_created_at: store.latest_plan_created_at().await?,
         running: store.running_steps().await?,
-        spans: store.app_run_spans().await?,
+        spans: if spans {
+            store.app_run_spans().await?
+        } else {
+            Vec::new()
+        },
+        spans_read: spans,
         failures_by_class: by_class,
         now: crate::store::now(),
     }))))

@@ -605,9 +605,13 @@ fn apply_data(m: &mut Model, d: Data) -> bool {
         Data::Night(n) => {
             // Unsaved edits stay on screen until saved or replaced by a new plan.
             let local = m.night.plan.take();
+            let spans = std::mem::take(&mut m.night.spans);
             m.night = *n;
             if m.plan_edited {
                 m.night.plan = local;
+            }
+            if !m.night.spans_read {
+                m.night.spans = spans;
             }
             true
         }
