@@ -11,11 +11,61 @@ use crate::console::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let counts = m.region_counts();
-    let left_width = if area.width >= 100 { 34 } else { 22 };
+    let cols = RegionColumns::of(&counts);
+    // As wide as the counts need (borders and the ▶ take 4), never more than a third.
+    let left_width = (cols.total() as u16 + 4).clamp(22, (area.width / 3).max(22));
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(area);
-    draw_regions(frame, left, m, theme, &counts);
+    draw_regions(frame, left, m, theme, &counts, &cols);
     draw_table(frame, right, m, theme);
+}
+
+/// Widths of the region list's columns, so every count lines up and none is cut short:
+/// failures first (what matters at 3 a.m.), then running, migrated, candidates/apps.
+struct RegionColumns {
+    name: usize,
+    failed: usize,
+    running: usize,
+    migrated: usize,
+    apps: usize,
+}
+
+fn count(sym: &str, n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("{sym}{n}")
+    }
+}
+
+impl RegionColumns {
+    fn of(counts: &[crate::console::model::RegionCount]) -> Self {
+        let w = |f: &dyn Fn(&crate::console::model::RegionCount) -> String| {
+            counts
+                .iter()
+                .map(|c| f(c).chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        Self {
+            name: w(&|c| c.name.clone()),
+            failed: w(&|c| count("✗", c.failed)),
+            running: w(&|c| count("⟳", c.running)),
+            migrated: w(&|c| count("✓", c.migrated)),
+            apps: w(&|c| format!("{}/{}", c.candidates, c.apps)),
+        }
+    }
+
+    fn total(&self) -> usize {
+        [self.failed, self.running, self.migrated]
+            .iter()
+            .filter(|w| **w > 0)
+            .map(|w| w + 1)
+            .sum::<usize>()
+            + self.name
+            + 1
+            + self.apps
+    }
 }
 
 fn draw_regions(
@@ -24,35 +74,31 @@ fn draw_regions(
     m: &Model,
     theme: &Theme,
     counts: &[crate::console::model::RegionCount],
+    cols: &RegionColumns,
 ) {
     let items: Vec<ListItem> = counts
         .iter()
         .map(|c| {
-            let mut spans = vec![
-                Span::styled(format!("{:<12}", c.name), theme.text()),
-                Span::styled(
-                    format!("{:>3}/{:<3}", c.candidates, c.apps),
-                    theme.text_dim(),
-                ),
-            ];
-            if c.migrated > 0 {
-                spans.push(Span::styled(
-                    format!(" ✓{}", c.migrated),
-                    theme.state("migrated"),
-                ));
+            let mut spans = vec![Span::styled(
+                format!("{:<w$} ", c.name, w = cols.name),
+                theme.text(),
+            )];
+            for (w, sym, n, state) in [
+                (cols.failed, "✗", c.failed, "failed"),
+                (cols.running, "⟳", c.running, "running"),
+                (cols.migrated, "✓", c.migrated, "migrated"),
+            ] {
+                if w > 0 {
+                    spans.push(Span::styled(
+                        format!("{:<w$} ", count(sym, n)),
+                        theme.state(state),
+                    ));
+                }
             }
-            if c.failed > 0 {
-                spans.push(Span::styled(
-                    format!(" ✗{}", c.failed),
-                    theme.state("failed"),
-                ));
-            }
-            if c.running > 0 {
-                spans.push(Span::styled(
-                    format!(" ⟳{}", c.running),
-                    theme.state("running"),
-                ));
-            }
+            spans.push(Span::styled(
+                format!("{}/{}", c.candidates, c.apps),
+                theme.text_dim(),
+            ));
             ListItem::new(Line::from(spans))
         })
         .collect();
