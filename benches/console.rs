@@ -84,6 +84,88 @@ fn bench_fleet_render() {
     );
 }
 
+/// The Run and Report views over the whole night: a plan of 25-app batches per region and a
+/// finished pass per app, as the store holds them after the rehearsal.
+fn bench_night_views() {
+    use pgshift::console::data::Night;
+    use pgshift::plan::{Batch, Plan};
+    use pgshift::store::AppRunSpan;
+    let mut m = fleet_model();
+    let mut batches: Vec<Batch> = Vec::new();
+    for region in m.regions.clone() {
+        let apps: Vec<String> = m
+            .rows
+            .iter()
+            .filter(|r| r.candidate && r.region == region)
+            .map(|r| r.name.clone())
+            .collect();
+        for (k, chunk) in apps.chunks(25).enumerate() {
+            batches.push(Batch {
+                region: region.clone(),
+                index: k,
+                canary: k == 0,
+                estimated_seconds: 300.0,
+                ends_after_seconds: 300.0 * (k + 1) as f64,
+                fits_window: true,
+                apps: chunk.to_vec(),
+            });
+        }
+    }
+    let spans: Vec<AppRunSpan> = m
+        .rows
+        .iter()
+        .filter(|r| r.candidate)
+        .enumerate()
+        .map(|(i, r)| AppRunSpan {
+            run_id: 1,
+            app: r.name.clone(),
+            region: r.region.clone(),
+            started_at: Some(format!("2026-11-24T23:{:02}:00.000Z", i % 60)),
+            finished_at: Some(format!("2026-11-24T23:{:02}:30.000Z", i % 60)),
+            failed: i64::from(r.state == "failed"),
+            unfinished: 0,
+        })
+        .collect();
+    let night = Night {
+        plan: Some(Plan {
+            seed: 1,
+            batch_size: 25,
+            canary: 2,
+            window_seconds: 4 * 3600,
+            batches,
+            excluded: vec![],
+        }),
+        plan_params: "{}".into(),
+        plan_created_at: Some("2026-11-24T22:00:00.000Z".into()),
+        running: vec![],
+        spans,
+        spans_read: true,
+        failures_by_class: vec![("libpq-scram".into(), 491)],
+        now: "2026-11-25T00:00:00.000Z".into(),
+    };
+    update(&mut m, Action::Data(Data::Night(Box::new(night))));
+    let theme = Theme::load("default", std::path::Path::new("/nonexistent")).expect("theme");
+    let mut t = Terminal::new(TestBackend::new(250, 70)).expect("terminal");
+    for (name, show) in [
+        ("run", Action::ShowRun),
+        ("report", Action::ShowReport),
+        ("plan", Action::ShowPlan),
+    ] {
+        update(&mut m, show);
+        let mut times = Vec::new();
+        for _ in 0..100 {
+            let start = Instant::now();
+            t.draw(|f| views::draw(f, &m, &theme)).expect("draw");
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        println!(
+            "{name} view over the whole night (7,326 planned apps), 250x70: median {:.2} ms/frame, max {:.2} ms",
+            percentile(&mut times.clone(), 0.5),
+            percentile(&mut times, 1.0)
+        );
+    }
+}
+
 /// The console loop's shape: keys first (biased), then the bounded channel drained in
 /// batches, one draw when dirty. A producer streams 100,000 log lines in chunks of 100, as fast
 /// as the channel takes them (`pace` None) or one chunk per `pace`; a key arrives every 2 ms;
@@ -210,6 +292,7 @@ fn bench_ingest_latency(pace: Option<Duration>) {
 
 fn main() {
     bench_fleet_render();
+    bench_night_views();
     bench_ingest_latency(None);
     bench_ingest_latency(Some(Duration::from_millis(2)));
 }

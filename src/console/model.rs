@@ -151,6 +151,8 @@ pub struct RegionCount {
 
 pub struct Model {
     pub rows: Vec<FleetRow>,
+    /// Row index by app name: views look apps up by name thousands of times a frame.
+    row_index: HashMap<String, usize>,
     pub regions: Vec<String>,
     /// 0: all regions; i: `regions[i - 1]`.
     pub region: usize,
@@ -204,7 +206,7 @@ impl Model {
         source: String,
         store: String,
     ) -> Self {
-        let rows = inv
+        let rows: Vec<FleetRow> = inv
             .apps
             .iter()
             .map(|a| {
@@ -248,6 +250,11 @@ impl Model {
             })
             .collect();
         Self {
+            row_index: rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.clone(), i))
+                .collect(),
             rows,
             regions: inv.regions.iter().map(|r| r.name.clone()).collect(),
             region: 0,
@@ -316,7 +323,7 @@ impl Model {
     }
 
     pub fn row(&self, app: &str) -> Option<&FleetRow> {
-        self.rows.iter().find(|r| r.name == app)
+        self.row_index.get(app).and_then(|&i| self.rows.get(i))
     }
 
     pub fn region_name(&self) -> Option<&str> {

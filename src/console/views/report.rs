@@ -30,14 +30,20 @@ pub fn summary(m: &Model) -> Summary {
     let (migrated, failed, rolled_back) =
         (count("migrated"), count("failed"), count("rolled_back"));
     let finished = migrated + failed + rolled_back;
+    // Each app's last complete pass (spans come oldest first).
+    let mut last_ok: std::collections::HashMap<&str, &crate::store::AppRunSpan> =
+        std::collections::HashMap::new();
+    for s in m
+        .night
+        .spans
+        .iter()
+        .filter(|s| s.failed == 0 && s.unfinished == 0)
+    {
+        last_ok.insert(s.app.as_str(), s);
+    }
     let mut durations: Vec<f64> = Vec::new();
     for r in cands.iter().filter(|r| r.state == "migrated") {
-        let span = m
-            .night
-            .spans
-            .iter()
-            .rev()
-            .find(|s| s.app == r.name && s.failed == 0 && s.unfinished == 0);
+        let span = last_ok.get(r.name.as_str());
         if let Some(s) = span
             && let (Some(a), Some(b)) = (&s.started_at, &s.finished_at)
             && let (Ok(a), Ok(b)) = (

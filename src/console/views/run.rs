@@ -77,6 +77,7 @@ pub fn lanes(m: &Model) -> Vec<Lane> {
         }
     }
     let since = m.night.plan_created_at.as_deref().unwrap_or("");
+    let planned: std::collections::HashSet<&str> = plan.apps().collect();
     for lane in &mut out {
         let mut spans: Vec<(f64, f64)> = m
             .night
@@ -84,7 +85,7 @@ pub fn lanes(m: &Model) -> Vec<Lane> {
             .iter()
             .filter(|s| s.region == lane.region)
             .filter(|s| s.started_at.as_deref().is_some_and(|t| t >= since))
-            .filter(|s| plan.apps().any(|a| a == s.app))
+            .filter(|s| planned.contains(s.app.as_str()))
             .filter_map(|s| {
                 let start = secs_between(&m.night.now, s.started_at.as_deref()?)?;
                 // A failed pass leaves later steps pending: only a running app runs on.
