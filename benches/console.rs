@@ -140,9 +140,13 @@ fn bench_night_views() {
         running: vec![],
         spans,
         spans_read: true,
+        span_times: vec![],
         failures_by_class: vec![("libpq-scram".into(), 491)],
         now: "2026-11-25T00:00:00.000Z".into(),
     };
+    // As the loader hands it over: times parsed off the input path.
+    let mut night = night;
+    night.parse_span_times();
     update(&mut m, Action::Data(Data::Night(Box::new(night))));
     let theme = Theme::load("default", std::path::Path::new("/nonexistent")).expect("theme");
     let mut t = Terminal::new(TestBackend::new(250, 70)).expect("terminal");

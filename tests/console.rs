@@ -728,6 +728,7 @@ fn night_model() -> Model {
             ("libpq-scram".into(), 2),
         ],
         spans_read: true,
+        span_times: vec![],
         now: "2026-11-24T23:12:00.000Z".into(),
     };
     update(&mut m, Action::Data(Data::Night(Box::new(night))));

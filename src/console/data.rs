@@ -114,10 +114,36 @@ pub struct Night {
     /// Whether `spans` was read this time (it is the costly read; between reads the last
     /// one stands).
     pub spans_read: bool,
+    /// `(started, finished)` of each span as Unix seconds, parallel to `spans`: parsed by the
+    /// loader, off the input path (empty: the views parse the text).
+    pub span_times: Vec<(Option<f64>, Option<f64>)>,
     /// `(class, count)` of every failure recorded, open or closed.
     pub failures_by_class: Vec<(String, usize)>,
     /// When this was read (RFC 3339): the "now" elapsed times and ETAs count to.
     pub now: String,
+}
+
+impl Night {
+    /// Fill `span_times` from `spans` (the loader does, so drawing never parses).
+    pub fn parse_span_times(&mut self) {
+        self.span_times = self
+            .spans
+            .iter()
+            .map(|s| {
+                (
+                    unix_seconds(s.started_at.as_deref()),
+                    unix_seconds(s.finished_at.as_deref()),
+                )
+            })
+            .collect();
+    }
+}
+
+/// An RFC 3339 time as Unix seconds.
+pub fn unix_seconds(t: Option<&str>) -> Option<f64> {
+    chrono::DateTime::parse_from_rfc3339(t?)
+        .ok()
+        .map(|d| d.timestamp_millis() as f64 / 1000.0)
 }
 
 /// Fresh data for the model.

@@ -115,7 +115,7 @@ pub async fn failure_log(store: &Store, failure_id: i64, step_id: i64) -> Result
 }
 
 /// The night; `spans`: also every app's passes (a full scan of the steps: read less often).
-pub async fn night(store: &Store, spans: bool) -> Result<Action> {
+pub async fn night(store: &Store, with_spans: bool) -> Result<Action> {
     let (plan, plan_params) = match store.latest_plan().await? {
         Some((_, params, body)) => (serde_json::from_str(&body).ok(), params),
         None => (None, String::new()),
@@ -128,18 +128,22 @@ pub async fn night(store: &Store, spans: bool) -> Result<Action> {
         }
     }
     by_class.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(Action::Data(Data::Night(Box::new(Night {
+    let spans = if with_spans {
+        store.app_run_spans().await?
+    } else {
+        Vec::new()
+    };
+    let mut night = Night {
         plan,
         plan_params,
         plan_created_at: store.latest_plan_created_at().await?,
         running: store.running_steps().await?,
-        spans: if spans {
-            store.app_run_spans().await?
-        } else {
-            Vec::new()
-        },
-        spans_read: spans,
+        spans,
+        spans_read: with_spans,
+        span_times: Vec::new(),
         failures_by_class: by_class,
         now: crate::store::now(),
-    }))))
+    };
+    night.parse_span_times();
+    Ok(Action::Data(Data::Night(Box::new(night))))
 }

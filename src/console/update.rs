@@ -606,12 +606,14 @@ fn apply_data(m: &mut Model, d: Data) -> bool {
             // Unsaved edits stay on screen until saved or replaced by a new plan.
             let local = m.night.plan.take();
             let spans = std::mem::take(&mut m.night.spans);
+            let times = std::mem::take(&mut m.night.span_times);
             m.night = *n;
             if m.plan_edited {
                 m.night.plan = local;
             }
             if !m.night.spans_read {
                 m.night.spans = spans;
+                m.night.span_times = times;
             }
             true
         }

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 use super::{duration, state_symbol};
+use crate::console::data::unix_seconds;
 use crate::console::model::Model;
 use crate::console::theme::Theme;
 
@@ -78,21 +79,37 @@ pub fn lanes(m: &Model) -> Vec<Lane> {
     }
     let since = m.night.plan_created_at.as_deref().unwrap_or("");
     let planned: std::collections::HashSet<&str> = plan.apps().collect();
+    let now = unix_seconds(Some(&m.night.now)).unwrap_or(0.0);
+    // Parsed by the loader when it read the spans; parsed here otherwise.
+    let parsed = m.night.span_times.len() == m.night.spans.len();
+    let times = |i: usize| -> (Option<f64>, Option<f64>) {
+        if parsed {
+            m.night.span_times[i]
+        } else {
+            let s = &m.night.spans[i];
+            (
+                unix_seconds(s.started_at.as_deref()),
+                unix_seconds(s.finished_at.as_deref()),
+            )
+        }
+    };
     for lane in &mut out {
         let mut spans: Vec<(f64, f64)> = m
             .night
             .spans
             .iter()
-            .filter(|s| s.region == lane.region)
-            .filter(|s| s.started_at.as_deref().is_some_and(|t| t >= since))
-            .filter(|s| planned.contains(s.app.as_str()))
-            .filter_map(|s| {
-                let start = secs_between(&m.night.now, s.started_at.as_deref()?)?;
+            .enumerate()
+            .filter(|(_, s)| s.region == lane.region)
+            .filter(|(_, s)| s.started_at.as_deref().is_some_and(|t| t >= since))
+            .filter(|(_, s)| planned.contains(s.app.as_str()))
+            .filter_map(|(i, s)| {
+                let (start, finished) = times(i);
+                let start = start? - now;
                 // A failed pass leaves later steps pending: only a running app runs on.
                 let running = m.row(&s.app).is_some_and(|r| r.state == "running");
-                let end = match &s.finished_at {
+                let end = match finished {
                     _ if running && s.unfinished > 0 => 0.0,
-                    Some(f) => secs_between(&m.night.now, f)?,
+                    Some(f) => f - now,
                     None => start,
                 };
                 Some((start, end.max(start)))
