@@ -740,6 +740,28 @@ fn run_view_shows_lanes_with_eta_and_the_running_apps() {
     let mut m = night_model();
     update(&mut m, Action::ShowRun);
     assert!(m.effects.contains(&Effect::LoadRun));
+    // The log pane follows the selected region's first running app.
+    assert!(m.effects.contains(&Effect::WatchApp("tracker-live".into())));
+    update(
+        &mut m,
+        Action::Data(Data::App {
+            app: "tracker-live".into(),
+            run_id: Some(20),
+            steps: vec![],
+            lines: vec![
+                log_line(
+                    900,
+                    "restore",
+                    "pg_restore: processing data for table \"public.trips\"",
+                ),
+                log_line(
+                    901,
+                    "restore",
+                    "pg_restore: processing data for table \"public.points\"",
+                ),
+            ],
+        }),
+    );
     let lanes = views::lanes(&m);
     let zrh = &lanes[0];
     assert_eq!(
@@ -778,9 +800,18 @@ fn run_view_shows_lanes_with_eta_and_the_running_apps() {
         "{small}"
     );
     insta::assert_snapshot!("run_80x24", small);
-    insta::assert_snapshot!("run_250x70", render(&m, 250, 70));
+    let large = render(&m, 250, 70);
+    assert!(
+        large.contains("Log · tracker-live") && large.contains("public.points"),
+        "{large}"
+    );
+    insta::assert_snapshot!("run_250x70", large);
 
     update(&mut m, Action::MoveDown);
+    assert!(
+        m.effects.contains(&Effect::WatchApp("shop-stage".into())),
+        "ch-gva's running app is watched once its lane is selected"
+    );
     update(&mut m, Action::PauseRegion);
     assert_eq!(
         m.confirm,

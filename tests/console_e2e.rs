@@ -151,10 +151,11 @@ fn console_opens_on_the_lab_fleet_filters_and_quits() {
     assert!(!t.alive(), "q quits the console");
 }
 
-/// The number in `Log · N lines`, if the log pane shows one.
+/// The number in `Log · APP · N lines`, if the log pane shows one.
 fn log_lines(s: &str) -> Option<usize> {
-    let rest = &s[s.find("Log · ")? + "Log · ".len()..];
-    rest.split_whitespace().next()?.parse().ok()
+    let rest = &s[s.find("Log · ")?..];
+    let head = &rest[..rest.find(" lines")?];
+    head.rsplit(' ').next()?.parse().ok()
 }
 
 #[test]

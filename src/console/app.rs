@@ -93,7 +93,7 @@ async fn event_loop(
                 // at 7,000 apps they are the expensive ones, and the engine shares the store.
                 let busy = m.busy();
                 let wide = ticks.is_multiple_of(if busy { 4 } else { 8 });
-                let due = wide || (busy && m.view == View::App);
+                let due = wide || (busy && matches!(m.view, View::App | View::Run));
                 if due && !polling.swap(true, Ordering::AcqRel) {
                     // Every app's passes (a scan of all steps) every 5 s.
                     let spans = ticks.is_multiple_of(20);
@@ -138,10 +138,12 @@ fn refresh(
                 Err(e) => out.push(Err(e)),
             }
         }
-        out.push(match (view, watch) {
-            (View::App, Some((app, run, after))) => load::app(&store, &app, run, after).await,
-            (View::Failures, _) if wide => load::failures(&store).await,
-            (View::Run | View::Plan | View::Report, _) if wide => load::night(&store, spans).await,
+        if let (View::App | View::Run, Some((app, run, after))) = (view, watch) {
+            out.push(load::app(&store, &app, run, after).await);
+        }
+        out.push(match view {
+            View::Failures if wide => load::failures(&store).await,
+            View::Run | View::Plan | View::Report if wide => load::night(&store, spans).await,
             _ => Ok(Action::Resize),
         });
         for a in out {

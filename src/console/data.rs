@@ -26,6 +26,8 @@ pub struct AppWatch {
     pub log: LogPane,
     /// The step whose log the operator jumped to (`[`/`]`).
     pub step_sel: Option<usize>,
+    /// The store has answered at least once (before that, "no run" is not known yet).
+    pub loaded: bool,
 }
 
 impl AppWatch {
@@ -36,6 +38,7 @@ impl AppWatch {
             steps: Vec::new(),
             log: LogPane::default(),
             step_sel: None,
+            loaded: false,
         }
     }
 

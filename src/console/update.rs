@@ -375,6 +375,9 @@ fn show(m: &mut Model, v: View) {
     }
     m.mode = v.mode();
     m.night_sel = 0;
+    if v == View::Run {
+        watch_running(m);
+    }
     match v {
         View::Failures => m.effects.push(Effect::LoadFailures),
         View::Run => m.effects.push(Effect::LoadRun),
@@ -455,7 +458,10 @@ fn move_by(m: &mut Model, d: isize) {
                 select_failure(m);
             }
         }
-        View::Run => m.night_sel = step(m.night_sel, lanes(m).len()),
+        View::Run => {
+            m.night_sel = step(m.night_sel, lanes(m).len());
+            watch_running(m);
+        }
         View::Plan => {
             let n = m.night.plan.as_ref().map_or(0, |p| p.batches.len());
             m.night_sel = step(m.night_sel, n);
@@ -508,6 +514,18 @@ fn select_failure(m: &mut Model) {
             };
             m.effects.push(e);
         }
+    }
+}
+
+/// In the Run view the log pane follows the selected region's first running app; when the
+/// region has none running, the last app watched stays on screen.
+fn watch_running(m: &mut Model) {
+    let Some(app) = target_app(m) else {
+        return;
+    };
+    if m.watch.as_ref().is_none_or(|w| w.name != app) {
+        m.watch = Some(AppWatch::new(&app));
+        m.effects.push(Effect::WatchApp(app));
     }
 }
 
@@ -571,13 +589,15 @@ fn apply_data(m: &mut Model, d: Data) -> bool {
             let Some(w) = m.watch.as_mut().filter(|w| w.name == app) else {
                 return false;
             };
-            let mut changed = false;
+            let mut changed = !w.loaded;
+            w.loaded = true;
             if w.run_id != run_id {
                 // A new run (a retry): its log starts afresh.
                 let follow = w.log.follow;
                 *w = AppWatch::new(&app);
                 w.log.follow = follow;
                 w.run_id = run_id;
+                w.loaded = true;
                 changed = true;
             }
             if w.steps != steps {
@@ -614,6 +634,9 @@ fn apply_data(m: &mut Model, d: Data) -> bool {
             if !m.night.spans_read {
                 m.night.spans = spans;
                 m.night.span_times = times;
+            }
+            if m.view == View::Run {
+                watch_running(m);
             }
             true
         }

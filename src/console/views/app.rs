@@ -107,7 +107,8 @@ fn draw_steps(frame: &mut Frame, area: Rect, w: &AppWatch, theme: &Theme) {
     );
 }
 
-fn draw_log(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &Theme) {
+/// The log pane of a watched app (the App view's right side, the Run view's bottom).
+pub fn draw_log(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &Theme) {
     let log = &w.log;
     let height = area.height.saturating_sub(2) as usize;
     let first = log.first_shown(height);
@@ -139,7 +140,8 @@ fn draw_log(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &Them
         })
         .collect();
     let mut title = format!(
-        " Log · {} lines{} · follow {} · wrap {} ",
+        " Log · {} · {} lines{} · follow {} · wrap {} ",
+        w.name,
         log.len() + log.dropped,
         if log.dropped > 0 {
             format!(" ({} in memory)", log.len())
@@ -167,7 +169,9 @@ fn draw_log(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &Them
     }
     if log.is_empty() {
         p = Paragraph::new(Span::styled(
-            if w.run_id.is_some() {
+            if !w.loaded {
+                "reading the log…"
+            } else if w.run_id.is_some() {
                 "waiting for the first log line…"
             } else {
                 "no log: this app has not run yet"

@@ -162,8 +162,26 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         return;
     }
     let lanes_h = (lanes.len() as u16 + 3).min(area.height / 2).max(4);
-    let [top, bottom] =
-        Layout::vertical([Constraint::Length(lanes_h), Constraint::Min(3)]).areas(area);
+    // The running apps, then the log of the one watched (the selected region's first).
+    let running_h = (m.night.running.len() as u16 + 3).clamp(4, 10);
+    let [top, bottom, log] = Layout::vertical([
+        Constraint::Length(lanes_h),
+        Constraint::Length(running_h),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    if let Some(w) = &m.watch {
+        super::app::draw_log(frame, log, m, w, theme);
+    } else {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                "no app running in this region: its log shows here when one is",
+                theme.text_dim(),
+            ))
+            .block(block(" Log ", theme, false)),
+            log,
+        );
+    }
     let wide = area.width >= 120;
     let gauge_w = if wide { 30 } else { 10 };
     let rows: Vec<Row> = lanes
