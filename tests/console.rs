@@ -807,6 +807,30 @@ fn run_view_shows_lanes_with_eta_and_the_running_apps() {
     );
     insta::assert_snapshot!("run_250x70", large);
 
+    // de-fra: its one app running for a minute, nothing finished: no pace yet, the plan's
+    // estimate stands (a pace from 'estimate done' of 0 ± rounding promised centuries).
+    let mut busy = m.night.clone();
+    busy.spans.push(span(
+        21,
+        "newsletter-live",
+        "de-fra",
+        "2026-11-24T23:11:00.000Z",
+        None,
+        0,
+    ));
+    let mut m3 = night_model();
+    update(
+        &mut m3,
+        Action::States(
+            [state("newsletter-live", "running", true)]
+                .into_iter()
+                .collect(),
+        ),
+    );
+    update(&mut m3, Action::Data(Data::Night(Box::new(busy))));
+    let fra = &views::lanes(&m3)[2];
+    assert_eq!(fra.elapsed, Some(60.0));
+    assert_eq!((fra.running, fra.eta), (1, fra.left));
     update(&mut m, Action::MoveDown);
     assert!(
         m.effects.contains(&Effect::WatchApp("shop-stage".into())),

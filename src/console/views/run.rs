@@ -117,8 +117,11 @@ pub fn lanes(m: &Model) -> Vec<Lane> {
             .collect();
         lane.elapsed = busy_seconds(&mut spans);
         let done_est = lane.estimated - lane.left;
+        // No pace before something finished: the estimate done is then 0 up to rounding, and
+        // dividing by it would promise centuries.
+        let finished = lane.migrated + lane.failed > 0;
         lane.eta = match lane.elapsed {
-            Some(e) if done_est > 0.0 && e > 0.0 => lane.left * (e / done_est),
+            Some(e) if finished && done_est > 0.01 && e > 0.0 => lane.left * (e / done_est),
             _ => lane.left,
         };
     }
