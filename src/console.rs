@@ -3,8 +3,15 @@
 
 pub mod action;
 mod app;
+pub mod data;
+pub mod effect;
+mod exec;
 pub mod keymap;
+mod load;
+pub mod logbuf;
 pub mod model;
+pub mod palette;
+pub mod plan_edit;
 pub mod theme;
 pub mod update;
 pub mod views;
@@ -31,6 +38,19 @@ pub async fn run(ctx: &Context) -> Result<i32> {
     let states = store.app_states().await?;
     let mut m = model::Model::new(&inv, &states, ctx.inventory.describe(), mask_url(&url));
     m.readonly = ctx.readonly;
-    app::run(m, theme, store).await?;
+    let env = exec::ChildEnv {
+        config_file: ctx.config_file.clone(),
+        inventory: match &ctx.inventory {
+            crate::inventory::Source::File(p) => Some(p.clone()),
+            _ => None,
+        },
+        store_url: url,
+    };
+    let io = app::Io {
+        store,
+        env,
+        state_dir: ctx.cfg.state_dir(),
+    };
+    app::run(m, theme, io).await?;
     Ok(exit::OK)
 }

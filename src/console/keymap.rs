@@ -25,9 +25,17 @@ const fn b(mode: Mode, key: &'static str, action: Action, hint: bool) -> Binding
 }
 
 pub fn bindings() -> Vec<Binding> {
-    use Action::*;
-    use Mode::*;
-    vec![
+    use Action::{
+        ApplyFilter, Back, BatchBigger, BatchSmaller, Bottom, CancelRun, CycleSort, ExcludeApp,
+        FilterBackspace, MarkManual, Migrate, MoveDown, MoveEarlier, MoveLater, MoveUp, NewSeed,
+        NextApp, NextHit, NextRegion, NextRemediation, NextStep, OpenApp, OpenPalette, PageDown,
+        PageUp, PauseRegion, Preflight, PrevApp, PrevRegion, PrevStep, Quit, ResumeRegion, Retry,
+        Rollback, SaveLog, SavePlan, SearchLog, ShowFailures, ShowFleet, ShowPlan, ShowReport,
+        ShowRun, StartBatch, StartFilter, StopRegion, ToggleCanary, ToggleFollow, ToggleHelp,
+        ToggleMark, ToggleWrap, Top,
+    };
+    use Mode::{App, Failures, Filter, Fleet, Help, Palette, Plan, Report, Run, Search};
+    let mut v = vec![
         b(Fleet, "j", MoveDown, true),
         b(Fleet, "down", MoveDown, false),
         b(Fleet, "k", MoveUp, true),
@@ -43,16 +51,117 @@ pub fn bindings() -> Vec<Binding> {
         b(Fleet, "h", PrevRegion, false),
         b(Fleet, "left", PrevRegion, false),
         b(Fleet, "/", StartFilter, true),
-        b(Fleet, "?", ToggleHelp, true),
+        b(Fleet, "enter", OpenApp, true),
+        b(Fleet, "m", Migrate, true),
+        b(Fleet, "space", ToggleMark, false),
+        b(Fleet, "s", CycleSort, false),
+        b(Fleet, "P", Preflight, false),
         b(Fleet, "esc", Back, false),
         b(Fleet, "q", Quit, true),
+        // One app: its steps and its log.
+        b(App, "j", MoveDown, false),
+        b(App, "down", MoveDown, false),
+        b(App, "k", MoveUp, false),
+        b(App, "up", MoveUp, false),
+        b(App, "pagedown", PageDown, false),
+        b(App, "pageup", PageUp, false),
+        b(App, "g", Top, false),
+        b(App, "G", Bottom, false),
+        b(App, "]", NextStep, true),
+        b(App, "[", PrevStep, false),
+        b(App, "f", ToggleFollow, true),
+        b(App, "w", ToggleWrap, true),
+        b(App, "/", SearchLog, true),
+        b(App, "n", NextHit, false),
+        b(App, "s", SaveLog, true),
+        b(App, "m", Migrate, true),
+        b(App, "b", Rollback, false),
+        b(App, "esc", Back, true),
+        b(App, "q", Back, false),
+        // Triage.
+        b(Failures, "j", MoveDown, true),
+        b(Failures, "down", MoveDown, false),
+        b(Failures, "k", MoveUp, false),
+        b(Failures, "up", MoveUp, false),
+        b(Failures, "g", Top, false),
+        b(Failures, "G", Bottom, false),
+        b(Failures, "tab", NextRemediation, true),
+        b(Failures, "r", Retry, true),
+        b(Failures, "b", Rollback, true),
+        b(Failures, "M", MarkManual, true),
+        b(Failures, "enter", OpenApp, true),
+        b(Failures, "esc", Back, true),
+        b(Failures, "q", Back, false),
+        // The running night.
+        b(Run, "j", MoveDown, false),
+        b(Run, "down", MoveDown, false),
+        b(Run, "k", MoveUp, false),
+        b(Run, "up", MoveUp, false),
+        b(Run, "p", PauseRegion, true),
+        b(Run, "u", ResumeRegion, true),
+        b(Run, "s", StopRegion, true),
+        b(Run, "x", CancelRun, true),
+        b(Run, "enter", OpenApp, true),
+        b(Run, "esc", Back, true),
+        b(Run, "q", Back, false),
+        // The plan.
+        b(Plan, "j", MoveDown, false),
+        b(Plan, "down", MoveDown, false),
+        b(Plan, "k", MoveUp, false),
+        b(Plan, "up", MoveUp, false),
+        b(Plan, "enter", StartBatch, true),
+        b(Plan, "n", NewSeed, true),
+        b(Plan, "+", BatchBigger, true),
+        b(Plan, "-", BatchSmaller, true),
+        b(Plan, "x", ExcludeApp, true),
+        b(Plan, "h", PrevApp, false),
+        b(Plan, "left", PrevApp, false),
+        b(Plan, "l", NextApp, false),
+        b(Plan, "right", NextApp, false),
+        b(Plan, "<", MoveEarlier, true),
+        b(Plan, ">", MoveLater, true),
+        b(Plan, "c", ToggleCanary, true),
+        b(Plan, "w", SavePlan, true),
+        b(Plan, "esc", Back, true),
+        b(Plan, "q", Back, false),
+        b(Report, "esc", Back, true),
+        b(Report, "q", Back, false),
+        // Popups and input lines.
         b(Filter, "enter", ApplyFilter, true),
         b(Filter, "esc", Back, true),
         b(Filter, "backspace", FilterBackspace, false),
+        b(Search, "enter", ApplyFilter, true),
+        b(Search, "esc", Back, true),
+        b(Search, "backspace", FilterBackspace, false),
+        b(Palette, "enter", ApplyFilter, true),
+        b(Palette, "esc", Back, true),
+        b(Palette, "backspace", FilterBackspace, false),
+        b(Mode::Confirm, "y", Action::Confirm, true),
+        b(Mode::Confirm, "enter", Action::Confirm, false),
+        b(Mode::Confirm, "n", Back, true),
+        b(Mode::Confirm, "esc", Back, false),
         b(Help, "?", ToggleHelp, false),
         b(Help, "esc", Back, true),
         b(Help, "q", Back, false),
-    ]
+    ];
+    // Every view: switch views, the palette, help.
+    for mode in [Fleet, App, Failures, Run, Plan, Report] {
+        v.extend([
+            b(mode, "1", ShowFleet, false),
+            b(mode, "2", ShowPlan, false),
+            b(mode, "3", ShowRun, false),
+            b(mode, "4", ShowFailures, false),
+            b(mode, "5", ShowReport, false),
+            b(mode, ":", OpenPalette, true),
+            b(mode, "?", ToggleHelp, true),
+        ]);
+    }
+    v
+}
+
+/// Modes whose unbound printable keys are text.
+fn takes_text(mode: Mode) -> bool {
+    matches!(mode, Mode::Filter | Mode::Search | Mode::Palette)
 }
 
 /// Parse `ctrl-c`, `shift-tab`, `G`, `/`, `down`, `f5` into a key event.
@@ -75,6 +184,7 @@ pub fn parse_key(s: &str) -> Option<KeyEvent> {
     }
     let code = match rest {
         "esc" => KeyCode::Esc,
+        "space" => KeyCode::Char(' '),
         "enter" => KeyCode::Enter,
         "tab" if mods.contains(KeyModifiers::SHIFT) => {
             mods -= KeyModifiers::SHIFT;
@@ -118,8 +228,8 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             return Some(bnd.action);
         }
     }
-    match (mode, key.code) {
-        (Mode::Filter, KeyCode::Char(c)) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+    match key.code {
+        KeyCode::Char(c) if takes_text(mode) && !key.modifiers.contains(KeyModifiers::CONTROL) => {
             Some(Action::FilterInput(c))
         }
         _ => None,
@@ -171,6 +281,33 @@ mod tests {
             Some(KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE))
         );
         assert_eq!(parse_key("nonsense"), None);
+    }
+
+    #[test]
+    fn every_bound_action_has_a_description_for_help_and_hints() {
+        for b in bindings() {
+            assert!(
+                !b.action.describe().is_empty(),
+                "{:?} on {}",
+                b.action,
+                b.key
+            );
+        }
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_mode() {
+        let all = bindings();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert!(
+                    !(a.mode == b.mode && a.key == b.key),
+                    "{} bound twice in {:?}",
+                    a.key,
+                    a.mode
+                );
+            }
+        }
     }
 
     #[test]

@@ -5,11 +5,110 @@ use std::collections::HashMap;
 use crate::inventory::{Environment, Inventory, LibpqVersion};
 use crate::store::AppState;
 
+use super::data::{AppWatch, FailureItem, FailureLog, Night};
+use super::effect::{Command, Effect};
+
+/// Who gets the keys: a view, or the popup or input line on top of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Fleet,
+    App,
+    Failures,
+    Run,
+    Plan,
+    Report,
     Filter,
     Help,
+    Confirm,
+    Palette,
+    Search,
+}
+
+/// The screen under any popup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Fleet,
+    /// One app: its steps and live log.
+    App,
+    Failures,
+    Run,
+    Plan,
+    Report,
+}
+
+impl View {
+    pub fn mode(self) -> Mode {
+        match self {
+            View::Fleet => Mode::Fleet,
+            View::App => Mode::App,
+            View::Failures => Mode::Failures,
+            View::Run => Mode::Run,
+            View::Plan => Mode::Plan,
+            View::Report => Mode::Report,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Fleet => "Fleet",
+            View::App => "App",
+            View::Failures => "Failures",
+            View::Run => "Run",
+            View::Plan => "Plan",
+            View::Report => "Report",
+        }
+    }
+}
+
+/// How the fleet table orders apps inside each region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Inventory order.
+    #[default]
+    Inventory,
+    Name,
+    /// Failed first, then running, pending, migrated, not candidates.
+    State,
+    /// libpq < 10 (SCRAM risk) first.
+    Risk,
+}
+
+impl Sort {
+    pub fn next(self) -> Self {
+        match self {
+            Sort::Inventory => Sort::Name,
+            Sort::Name => Sort::State,
+            Sort::State => Sort::Risk,
+            Sort::Risk => Sort::Inventory,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::Inventory => "inventory",
+            Sort::Name => "name",
+            Sort::State => "state",
+            Sort::Risk => "risk",
+        }
+    }
+}
+
+fn state_rank(s: &str) -> u8 {
+    match s {
+        "failed" => 0,
+        "running" => 1,
+        "rolled_back" => 2,
+        "pending" => 3,
+        "migrated" => 4,
+        _ => 5,
+    }
+}
+
+/// A one-line message in the status bar: what just happened, or what was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub error: bool,
 }
 
 /// One app as the fleet table shows it.
@@ -17,6 +116,8 @@ pub enum Mode {
 pub struct FleetRow {
     pub name: String,
     pub region: String,
+    /// Index of `region` in the inventory's regions (the table's group order).
+    pub region_idx: usize,
     pub environment: Environment,
     pub customer: String,
     pub libpq: LibpqVersion,
@@ -45,22 +146,57 @@ pub struct RegionCount {
     pub candidates: usize,
     pub migrated: usize,
     pub failed: usize,
+    pub running: usize,
 }
 
 pub struct Model {
     pub rows: Vec<FleetRow>,
+    /// Row index by app name: views look apps up by name thousands of times a frame.
+    row_index: HashMap<String, usize>,
     pub regions: Vec<String>,
     /// 0: all regions; i: `regions[i - 1]`.
     pub region: usize,
     /// Index into `visible()`.
     pub selected: usize,
     pub filter: String,
+    pub sort: Sort,
+    /// Preflight's predicted failure classes by app, once run (`P`).
+    pub risks: Option<HashMap<String, Vec<String>>>,
+    /// Apps marked with `space` for one migrate.
+    pub marked: std::collections::BTreeSet<String>,
     pub mode: Mode,
     pub readonly: bool,
     /// Where the inventory came from and where the store is, for the title bar.
     pub source: String,
     pub store: String,
     pub quit: bool,
+    pub view: View,
+    /// Views to return to with `q`/`esc`.
+    pub back_stack: Vec<View>,
+    /// Work `update` asked for; the loop drains it.
+    pub effects: Vec<Effect>,
+    pub message: Option<Message>,
+    /// The command awaiting `y`.
+    pub confirm: Option<Command>,
+    pub palette: String,
+    /// Commands running as children, for the title bar.
+    pub running_children: Vec<Command>,
+    pub watch: Option<AppWatch>,
+    pub failures: Vec<FailureItem>,
+    /// Index into `failures` (grouped order).
+    pub failure_sel: usize,
+    /// Index into the selected failure's retry remediations.
+    pub remediation_sel: usize,
+    pub failure_log: Option<FailureLog>,
+    pub night: Night,
+    /// Selected lane (Run) or batch (Plan).
+    pub night_sel: usize,
+    /// The chosen app inside the selected batch (Plan).
+    pub plan_app: usize,
+    /// The plan on screen has edits not saved to the store yet.
+    pub plan_edited: bool,
+    /// Lines a log page moves (the pane height, as last drawn is unknown to `update`).
+    pub page: usize,
 }
 
 impl Model {
@@ -70,7 +206,7 @@ impl Model {
         source: String,
         store: String,
     ) -> Self {
-        let rows = inv
+        let rows: Vec<FleetRow> = inv
             .apps
             .iter()
             .map(|a| {
@@ -97,6 +233,11 @@ impl Model {
                 FleetRow {
                     name: a.name.clone(),
                     region: a.region.clone(),
+                    region_idx: inv
+                        .regions
+                        .iter()
+                        .position(|g| g.name == a.region)
+                        .unwrap_or(usize::MAX - 1),
                     environment: a.environment,
                     customer: a.customer.clone(),
                     libpq: a.libpq,
@@ -109,17 +250,80 @@ impl Model {
             })
             .collect();
         Self {
+            row_index: rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.clone(), i))
+                .collect(),
             rows,
             regions: inv.regions.iter().map(|r| r.name.clone()).collect(),
             region: 0,
             selected: 0,
             filter: String::new(),
+            sort: Sort::Inventory,
+            marked: Default::default(),
+            risks: None,
             mode: Mode::Fleet,
             readonly: false,
             source,
             store,
             quit: false,
+            view: View::Fleet,
+            back_stack: Vec::new(),
+            effects: Vec::new(),
+            message: None,
+            confirm: None,
+            palette: String::new(),
+            running_children: Vec::new(),
+            watch: None,
+            failures: Vec::new(),
+            failure_sel: 0,
+            remediation_sel: 0,
+            failure_log: None,
+            night: Night::default(),
+            night_sel: 0,
+            plan_app: 0,
+            plan_edited: false,
+            page: 20,
         }
+    }
+
+    /// Say something in the status bar.
+    pub fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.message = Some(Message {
+            text: text.into(),
+            error,
+        });
+    }
+
+    /// Anything running that the operator is watching (polled faster then).
+    pub fn busy(&self) -> bool {
+        !self.running_children.is_empty()
+            || self.rows.iter().any(|r| r.state == "running")
+            || self
+                .watch
+                .as_ref()
+                .is_some_and(|w| w.steps.iter().any(|s| s.state == "running"))
+    }
+
+    /// Failures ordered as triage groups them: by class, then app.
+    pub fn failure_order(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.failures.len()).collect();
+        idx.sort_by(|&a, &b| {
+            let (x, y) = (&self.failures[a], &self.failures[b]);
+            (&x.class, &x.app, x.id).cmp(&(&y.class, &y.app, y.id))
+        });
+        idx
+    }
+
+    pub fn selected_failure(&self) -> Option<&FailureItem> {
+        self.failure_order()
+            .get(self.failure_sel)
+            .map(|&i| &self.failures[i])
+    }
+
+    pub fn row(&self, app: &str) -> Option<&FleetRow> {
+        self.row_index.get(app).and_then(|&i| self.rows.get(i))
     }
 
     pub fn region_name(&self) -> Option<&str> {
@@ -145,8 +349,13 @@ impl Model {
                     || r.environment.to_string() == needle
             })
             .collect();
-        let order = |r: &FleetRow| self.regions.iter().position(|g| *g == r.region);
-        out.sort_by_key(|r| order(r));
+        // Stable: inventory order within a region unless sorted otherwise.
+        match self.sort {
+            Sort::Inventory => out.sort_by_key(|r| r.region_idx),
+            Sort::Name => out.sort_by(|a, b| (a.region_idx, &a.name).cmp(&(b.region_idx, &b.name))),
+            Sort::State => out.sort_by_key(|r| (r.region_idx, state_rank(&r.state))),
+            Sort::Risk => out.sort_by_key(|r| (r.region_idx, !r.scram_risk())),
+        }
         out
     }
 
@@ -154,20 +363,28 @@ impl Model {
         self.visible().get(self.selected).copied()
     }
 
+    /// `[all regions, regions…]`, in one pass over the rows.
     pub fn region_counts(&self) -> Vec<RegionCount> {
-        let count = |name: &str, rows: Vec<&FleetRow>| RegionCount {
+        let zero = |name: &str| RegionCount {
             name: name.to_string(),
-            apps: rows.len(),
-            candidates: rows.iter().filter(|r| r.candidate).count(),
-            migrated: rows.iter().filter(|r| r.state == "migrated").count(),
-            failed: rows.iter().filter(|r| r.state == "failed").count(),
+            apps: 0,
+            candidates: 0,
+            migrated: 0,
+            failed: 0,
+            running: 0,
         };
-        let mut out = vec![count("all regions", self.rows.iter().collect())];
-        for g in &self.regions {
-            out.push(count(
-                g,
-                self.rows.iter().filter(|r| r.region == *g).collect(),
-            ));
+        let mut out = vec![zero("all regions")];
+        out.extend(self.regions.iter().map(|g| zero(g)));
+        for r in &self.rows {
+            for k in [0, r.region_idx + 1] {
+                if let Some(c) = out.get_mut(k) {
+                    c.apps += 1;
+                    c.candidates += usize::from(r.candidate);
+                    c.migrated += usize::from(r.state == "migrated");
+                    c.failed += usize::from(r.state == "failed");
+                    c.running += usize::from(r.state == "running");
+                }
+            }
         }
         out
     }

@@ -31,6 +31,8 @@ pub const KEYS: &[&str] = &[
     "risk-libpq",
     "failure-libpq-scram",
     "failure-btree-index-row-size",
+    "match-fg",
+    "match-bg",
 ];
 
 const BUILTIN: &[(&str, &str)] = &[
@@ -151,6 +153,23 @@ impl Theme {
     /// Colour of a state id (`state-<id>`), e.g. `migrated`, `failed`.
     pub fn state(&self, state: &str) -> Style {
         self.fg(&format!("state-{}", state.replace('_', "-")))
+    }
+    /// A failure class's colour (`failure-<class>`), danger for classes without their own.
+    pub fn failure(&self, class: &str) -> Style {
+        let key = format!("failure-{class}");
+        if self.plain || !self.colors.contains_key(&key) {
+            return self.danger();
+        }
+        self.fg(&key).add_modifier(Modifier::BOLD)
+    }
+    /// The exact span a diagnosis matched: reversed in plain mode, so it shows without colour.
+    pub fn matched(&self) -> Style {
+        if self.plain {
+            return Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD);
+        }
+        self.fg("match-fg")
+            .bg(self.colors.get("match-bg").copied().unwrap_or(Color::Reset))
+            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
     }
     pub fn risk_libpq(&self) -> Style {
         self.fg("risk-libpq")

@@ -1,34 +1,132 @@
-//! Views: pure functions of the model drawing into a frame.
+//! Views: pure functions of the model drawing into a frame. The header (views as tabs and
+//! fleet counts), the message line and the key hints frame every view.
 
+mod app;
+mod confirm;
+mod failures;
 mod fleet;
 mod help;
+mod palette;
+mod plan;
+mod report;
+mod run;
 mod status_bar;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
 
-use super::model::{Mode, Model};
+use super::model::{Mode, Model, View};
 use super::theme::Theme;
 
+pub use run::{Lane, lanes};
+
 pub fn draw(frame: &mut Frame, m: &Model, theme: &Theme) {
-    let [main, bar] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
-    fleet::draw(frame, main, m, theme);
-    status_bar::draw(frame, bar, m, theme);
-    if m.mode == Mode::Help {
-        help::draw(frame, frame.area(), m, theme);
+    let [head, main, msg, bar] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    header(frame, head, m, theme);
+    match m.view {
+        View::Fleet => fleet::draw(frame, main, m, theme),
+        View::App => app::draw(frame, main, m, theme),
+        View::Failures => failures::draw(frame, main, m, theme),
+        View::Run => run::draw(frame, main, m, theme),
+        View::Plan => plan::draw(frame, main, m, theme),
+        View::Report => report::draw(frame, main, m, theme),
     }
+    status_bar::message(frame, msg, m, theme);
+    status_bar::draw(frame, bar, m, theme);
+    match m.mode {
+        Mode::Help => help::draw(frame, frame.area(), m, theme),
+        Mode::Confirm => confirm::draw(frame, frame.area(), m, theme),
+        Mode::Palette => palette::draw(frame, main, msg, m, theme),
+        _ => {}
+    }
+}
+
+/// `pgshift  1 Fleet  2 Plan …` with the current view marked, then the fleet's counts.
+fn header(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
+    let mut spans = vec![Span::styled(" pgshift ", theme.title())];
+    if m.readonly {
+        // First, so no width cuts it off.
+        spans.push(Span::styled("READ-ONLY ", theme.warning()));
+    }
+    for (i, v) in [
+        View::Fleet,
+        View::Plan,
+        View::Run,
+        View::Failures,
+        View::Report,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let label = format!(" {}·{} ", i + 1, v.title());
+        if m.view == v {
+            spans.push(Span::styled(
+                format!("[{}]", label.trim()),
+                theme.selection(),
+            ));
+        } else {
+            spans.push(Span::styled(label, theme.text_dim()));
+        }
+    }
+    if m.view == View::App
+        && let Some(w) = &m.watch
+    {
+        spans.push(Span::styled(format!("[App {}]", w.name), theme.selection()));
+    }
+    let c = &m.region_counts()[0];
+    spans.push(Span::styled(
+        format!(
+            "  {} apps · {} candidates · {} migrated · {} failed",
+            c.apps, c.candidates, c.migrated, c.failed
+        ),
+        theme.text(),
+    ));
+    frame.render_widget(Line::from(spans), area);
 }
 
 /// The symbol that carries a state without colour.
 pub fn state_symbol(state: &str) -> &'static str {
     match state {
-        "migrated" => "✓",
+        "migrated" | "done" => "✓",
         "failed" => "✗",
         "running" => "⟳",
         "rolled_back" => "↺",
         "paused" => "⏸",
-        "excluded" | "not-candidate" => "–",
+        "cancelled" => "⊘",
+        "excluded" | "not-candidate" | "skipped" => "–",
         _ => "·",
     }
+}
+
+/// `42 s`, `3 m 05 s`, `1 h 20 m`.
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if secs < 10.0 {
+        format!("{:.1} s", secs.max(0.0))
+    } else if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} m {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} m", s / 3600, (s % 3600) / 60)
+    }
+}
+
+/// A centred rectangle of at most `w`×`h` inside `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    use ratatui::layout::Flex;
+    let [row] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(row);
+    r
 }

@@ -50,6 +50,13 @@ pub fn destructive_lab() -> &'static Lab {
     LAB.get_or_init(|| separate("destructive", 4000))
 }
 
+/// A separate lab for the console's end-to-end test: it migrates forum-live, as the
+/// migration tests do, and must not race them.
+pub fn console_lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| separate("console", 6000))
+}
+
 fn separate(name: &str, offset: u16) -> Lab {
     let state = std::env::temp_dir().join(format!("pgshift-test-{name}-lab-{:08x}", const_tag()));
     start(state, PORT13 + offset, PORT15 + offset)

@@ -10,30 +10,62 @@ use crate::console::model::{FleetRow, Model};
 use crate::console::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
-    let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(area);
     let counts = m.region_counts();
-    let all = &counts[0];
-    let mut spans = vec![
-        Span::styled(" pgshift ", theme.title()),
-        Span::styled(
-            format!(
-                "{} apps · {} candidates · {} migrated · {} failed",
-                all.apps, all.candidates, all.migrated, all.failed
-            ),
-            theme.text(),
-        ),
-        Span::styled(format!("  {}", m.source), theme.text_dim()),
-    ];
-    if m.readonly {
-        spans.push(Span::styled("  READ-ONLY", theme.warning()));
-    }
-    frame.render_widget(Line::from(spans), title);
-
-    let left_width = if area.width >= 100 { 30 } else { 22 };
+    let cols = RegionColumns::of(&counts);
+    // As wide as the counts need (borders and the ▶ take 4), never more than a third.
+    let left_width = (cols.total() as u16 + 4).clamp(22, (area.width / 3).max(22));
     let [left, right] =
-        Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(body);
-    draw_regions(frame, left, m, theme, &counts);
+        Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(area);
+    draw_regions(frame, left, m, theme, &counts, &cols);
     draw_table(frame, right, m, theme);
+}
+
+/// Widths of the region list's columns, so every count lines up and none is cut short:
+/// failures first (what matters at 3 a.m.), then running, migrated, candidates/apps.
+struct RegionColumns {
+    name: usize,
+    failed: usize,
+    running: usize,
+    migrated: usize,
+    apps: usize,
+}
+
+fn count(sym: &str, n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("{sym}{n}")
+    }
+}
+
+impl RegionColumns {
+    fn of(counts: &[crate::console::model::RegionCount]) -> Self {
+        let w = |f: &dyn Fn(&crate::console::model::RegionCount) -> String| {
+            counts
+                .iter()
+                .map(|c| f(c).chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        Self {
+            name: w(&|c| c.name.clone()),
+            failed: w(&|c| count("✗", c.failed)),
+            running: w(&|c| count("⟳", c.running)),
+            migrated: w(&|c| count("✓", c.migrated)),
+            apps: w(&|c| format!("{}/{}", c.candidates, c.apps)),
+        }
+    }
+
+    fn total(&self) -> usize {
+        [self.failed, self.running, self.migrated]
+            .iter()
+            .filter(|w| **w > 0)
+            .map(|w| w + 1)
+            .sum::<usize>()
+            + self.name
+            + 1
+            + self.apps
+    }
 }
 
 fn draw_regions(
@@ -42,29 +74,31 @@ fn draw_regions(
     m: &Model,
     theme: &Theme,
     counts: &[crate::console::model::RegionCount],
+    cols: &RegionColumns,
 ) {
     let items: Vec<ListItem> = counts
         .iter()
         .map(|c| {
-            let mut spans = vec![
-                Span::styled(format!("{:<12}", c.name), theme.text()),
-                Span::styled(
-                    format!("{:>3}/{:<3}", c.candidates, c.apps),
-                    theme.text_dim(),
-                ),
-            ];
-            if c.migrated > 0 {
-                spans.push(Span::styled(
-                    format!(" ✓{}", c.migrated),
-                    theme.state("migrated"),
-                ));
+            let mut spans = vec![Span::styled(
+                format!("{:<w$} ", c.name, w = cols.name),
+                theme.text(),
+            )];
+            for (w, sym, n, state) in [
+                (cols.failed, "✗", c.failed, "failed"),
+                (cols.running, "⟳", c.running, "running"),
+                (cols.migrated, "✓", c.migrated, "migrated"),
+            ] {
+                if w > 0 {
+                    spans.push(Span::styled(
+                        format!("{:<w$} ", count(sym, n)),
+                        theme.state(state),
+                    ));
+                }
             }
-            if c.failed > 0 {
-                spans.push(Span::styled(
-                    format!(" ✗{}", c.failed),
-                    theme.state("failed"),
-                ));
-            }
+            spans.push(Span::styled(
+                format!("{}/{}", c.candidates, c.apps),
+                theme.text_dim(),
+            ));
             ListItem::new(Line::from(spans))
         })
         .collect();
@@ -98,35 +132,77 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             region_title.push('▏');
         }
     }
-    let title = format!(" Apps · {region_title} · {} shown ", rows_visible.len());
+    let mut title = format!(" Apps · {region_title} · {} shown ", rows_visible.len());
+    if m.sort != crate::console::model::Sort::Inventory {
+        title.push_str(&format!("· sort: {} ", m.sort.label()));
+    }
+    if !m.marked.is_empty() {
+        title.push_str(&format!("· {} marked ", m.marked.len()));
+    }
+    if let Some(r) = &m.risks {
+        let n = r.values().filter(|c| !c.is_empty()).count();
+        title.push_str(&format!("· preflight: {n} at risk "));
+    }
+    if wide {
+        title.push_str(&format!("· {} ", m.source));
+    }
 
     let mut header = vec!["", "app", "env", "libpq", "postgres", "state"];
     if wide {
         header.insert(3, "customer");
     }
-    let mut rows: Vec<Row> = Vec::with_capacity(rows_visible.len() + m.regions.len());
+    // What the table would list (region headers and apps), as indices: cheap for 8,000 apps.
+    enum Entry {
+        Header(usize),
+        App(usize),
+    }
+    let mut entries: Vec<Entry> = Vec::with_capacity(rows_visible.len() + m.regions.len());
     let mut selected_display = None;
     let mut current_region: Option<&str> = None;
     for (i, r) in rows_visible.iter().enumerate() {
         if current_region != Some(r.region.as_str()) {
             current_region = Some(r.region.as_str());
-            let n = rows_visible.iter().filter(|x| x.region == r.region).count();
-            rows.push(
+            entries.push(Entry::Header(i));
+        }
+        if i == m.selected {
+            selected_display = Some(entries.len());
+        }
+        entries.push(Entry::App(i));
+    }
+    // Only the rows on screen become widgets: the selection at the bottom edge once it
+    // scrolls, as a fresh `TableState` would place it.
+    let height = area.height.saturating_sub(3) as usize;
+    let offset = selected_display.map_or(0, |s| (s + 1).saturating_sub(height.max(1)));
+    let rows: Vec<Row> = entries
+        .iter()
+        .skip(offset)
+        .take(height.max(1))
+        .map(|e| match *e {
+            Entry::Header(i) => {
+                let region = &rows_visible[i].region;
+                let n = rows_visible[i..]
+                    .iter()
+                    .take_while(|x| x.region == *region)
+                    .count();
                 Row::new(vec![
                     Cell::from(""),
                     Cell::from(Line::from(vec![
-                        Span::styled(format!("▾ {}", r.region), theme.header()),
+                        Span::styled(format!("▾ {region}"), theme.header()),
                         Span::styled(format!(" · {n}"), theme.text_dim()),
                     ])),
                 ])
-                .style(theme.text_dim()),
-            );
-        }
-        if i == m.selected {
-            selected_display = Some(rows.len());
-        }
-        rows.push(app_row(r, theme, wide));
-    }
+                .style(theme.text_dim())
+            }
+            Entry::App(i) => app_row(
+                rows_visible[i],
+                m.marked.contains(&rows_visible[i].name),
+                m.risks.as_ref().and_then(|r| r.get(&rows_visible[i].name)),
+                theme,
+                wide,
+            ),
+        })
+        .collect();
+    let selected_display = selected_display.map(|s| s - offset);
     let mut widths = vec![
         Constraint::Length(1),
         Constraint::Length(18),
@@ -152,7 +228,23 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn app_row<'a>(r: &'a FleetRow, theme: &Theme, wide: bool) -> Row<'a> {
+/// A preflight class in a few letters for the table.
+fn risk_label(class: &str) -> &str {
+    match class {
+        "libpq-scram" => "scram",
+        "btree-index-row-size" => "btree",
+        "extension-missing" => "ext",
+        other => other,
+    }
+}
+
+fn app_row<'a>(
+    r: &'a FleetRow,
+    marked: bool,
+    risks: Option<&Vec<String>>,
+    theme: &Theme,
+    wide: bool,
+) -> Row<'a> {
     let risk = if r.scram_risk() {
         Span::styled(format!("{} ⚠", r.libpq), theme.risk_libpq())
     } else {
@@ -167,16 +259,31 @@ fn app_row<'a>(r: &'a FleetRow, theme: &Theme, wide: bool) -> Row<'a> {
     if r.paused {
         state_text.push_str(" ⏸ paused");
     }
+    let flagged = r.state != "migrated" && risks.is_some_and(|c| !c.is_empty());
+    if flagged && !wide && r.state == "pending" {
+        // Narrow: the symbol says pending; the room goes to what preflight predicts.
+        state_text = state_symbol(&r.state).to_string();
+    }
+    let mut state_spans = vec![Span::styled(state_text, theme.state(&r.state))];
+    if flagged {
+        for c in risks.into_iter().flatten() {
+            state_spans.push(Span::styled(
+                format!(" ⚠ {}", risk_label(c)),
+                theme.failure(c),
+            ));
+        }
+    }
     let mut cells = vec![
-        Cell::from(Span::styled(
-            if r.candidate { "•" } else { " " },
-            theme.text_dim(),
-        )),
+        Cell::from(if marked {
+            Span::styled("◆", theme.key())
+        } else {
+            Span::styled(if r.candidate { "•" } else { " " }, theme.text_dim())
+        }),
         Cell::from(Span::styled(r.name.as_str(), theme.text())),
         Cell::from(Span::styled(r.environment.to_string(), theme.text_dim())),
         Cell::from(risk),
         Cell::from(Span::styled(r.postgres.as_str(), theme.text())),
-        Cell::from(Span::styled(state_text, theme.state(&r.state))),
+        Cell::from(Line::from(state_spans)),
     ];
     if wide {
         cells.insert(
