@@ -179,6 +179,13 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             })
             .collect();
         let name = app.name.as_str();
+        if steps.is_empty() {
+            return Err(UserError::new(format!(
+                "runbook {} has no operations: nothing to run",
+                self.runbook.name
+            ))
+            .into());
+        }
         for _ in 0..2 {
             let began = self
                 .logs

@@ -10,6 +10,8 @@ use super::runs::{Lease, STEP_COLUMNS, StepRow};
 use super::writer::{Applied, Began, BeginRun, WriteOp};
 use super::{Store, now};
 
+mod sqlite;
+
 /// A bound value.
 #[derive(Clone, Copy)]
 enum V<'a> {
@@ -37,62 +39,6 @@ impl<'a> Pending<'a> {
             args,
         });
     }
-
-    /// The statements as one SQLite query (placeholders renumbered to follow each other),
-    /// split so that no query binds more than SQLite's variable limit.
-    fn combined(&mut self) -> Vec<Stmt<'a>> {
-        const MAX_ARGS: usize = 30_000;
-        let mut out: Vec<Stmt<'a>> = Vec::new();
-        let mut cur = Stmt {
-            sql: String::new(),
-            args: Vec::new(),
-        };
-        for s in self.stmts.drain(..) {
-            if !cur.args.is_empty() && cur.args.len() + s.args.len() > MAX_ARGS {
-                out.push(std::mem::replace(
-                    &mut cur,
-                    Stmt {
-                        sql: String::new(),
-                        args: Vec::new(),
-                    },
-                ));
-            }
-            cur.sql.push_str(&renumber(&s.sql, cur.args.len()));
-            cur.sql.push_str(";\n");
-            cur.args.extend(s.args);
-        }
-        if !cur.sql.is_empty() {
-            out.push(cur);
-        }
-        out
-    }
-}
-
-/// `$k` → `$(k + offset)`. Our statements carry no `$` other than placeholders.
-fn renumber(sql: &str, offset: usize) -> String {
-    if offset == 0 {
-        return sql.to_string();
-    }
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut chars = sql.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        out.push(c);
-        if c != '$' {
-            continue;
-        }
-        let mut n = 0usize;
-        let mut digits = false;
-        while let Some(&(_, d)) = chars.peek() {
-            let Some(v) = d.to_digit(10) else { break };
-            n = n * 10 + v as usize;
-            digits = true;
-            chars.next();
-        }
-        if digits {
-            out.push_str(&(n + offset).to_string());
-        }
-    }
-    out
 }
 
 macro_rules! bind_all {
@@ -109,82 +55,19 @@ macro_rules! bind_all {
     }};
 }
 
-/// Send what is pending: one query on SQLite, one per statement on PostgreSQL.
+/// Send what is pending, one statement at a time, inside the open transaction.
 macro_rules! flush {
-    ($store:expr, $conn:expr, $pending:expr) => {{
-        if matches!($store, Store::Sqlite(_)) {
-            for s in $pending.combined() {
-                let q = sqlx::query(sqlx::AssertSqlSafe(s.sql)).persistent(false);
-                bind_all!(q, &s.args).execute(&mut *$conn).await?;
-            }
-        } else {
-            for s in $pending.stmts.drain(..) {
-                bind_all!(sqlx::query(sqlx::AssertSqlSafe(s.sql)), &s.args)
-                    .execute(&mut *$conn)
-                    .await?;
-            }
+    ($conn:expr, $pending:expr) => {{
+        for s in $pending.stmts.drain(..) {
+            bind_all!(sqlx::query(sqlx::AssertSqlSafe(s.sql)), &s.args)
+                .execute(&mut *$conn)
+                .await?;
         }
     }};
 }
 
 /// Take the lease, move the app to `running` if its state allows, create the run and its
 /// steps; or say why not, leaving nothing behind.
-/// SQLite: the whole start in one round trip — each statement guarded by the one before
-/// (`changes()`), the steps returned only if the run was created. `None`: refused (lease or
-/// state), nothing created; `begin_run!` then finds out why and tidies up.
-macro_rules! begin_run_sqlite {
-    ($conn:expr, $b:expr, $now:expr) => {{
-        let b: &BeginRun = $b;
-        let now: &str = $now;
-        let expires = (chrono::Utc::now() + chrono::Duration::seconds(b.ttl_secs))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let values: Vec<String> = (0..b.steps.len())
-            .map(|i| {
-                let (state, started) = if i == 0 { ("'running'", "$5") } else { ("'pending'", "NULL") };
-                format!("({i}, ${}, ${}, {state}, {started})", 10 + 2 * i, 11 + 2 * i)
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO leases (app, holder, pid, host, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
-               ON CONFLICT (app) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host,
-                 acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
-               WHERE leases.expires_at < $5 OR leases.holder = $2;
-             UPDATE apps SET state = 'running', paused = 0, updated_at = $5
-               WHERE name = $1 AND state NOT IN ('migrated', 'needs_manual', 'running')
-                 AND EXISTS (SELECT 1 FROM leases WHERE app = $1 AND holder = $2);
-             INSERT INTO runs (kind, runbook, params, started_at) SELECT $7, $8, $9, $5 WHERE changes() = 1;
-             INSERT INTO steps (run_id, app, seq, operation, params, state, started_at)
-               SELECT (SELECT MAX(id) FROM runs), $1, v.column1, v.column2, v.column3, v.column4, v.column5
-               FROM (VALUES {}) v WHERE changes() = 1;
-             SELECT {STEP_COLUMNS} FROM steps
-               WHERE run_id = (SELECT MAX(id) FROM runs) AND app = $1 AND changes() > 0 ORDER BY seq",
-            values.join(", ")
-        );
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .persistent(false)
-            .bind(&b.app)
-            .bind(&b.holder)
-            .bind(b.pid)
-            .bind(&b.host)
-            .bind(now)
-            .bind(&expires)
-            .bind(&b.kind)
-            .bind(&b.runbook)
-            .bind(&b.params);
-        for (o, p) in &b.steps {
-            q = q.bind(o).bind(p);
-        }
-        let steps: Vec<StepRow> = q.fetch_all(&mut *$conn).await?;
-        match steps.first() {
-            Some(first) if !b.steps.is_empty() => Some(Began::Run {
-                run_id: first.run_id,
-                steps,
-            }),
-            _ => None,
-        }
-    }};
-}
-
 macro_rules! begin_run {
     ($conn:expr, $b:expr, $now:expr) => {{
         let b: &BeginRun = $b;
@@ -280,15 +163,6 @@ pub(super) enum WriterConn {
     Postgres(sqlx::PgConnection),
 }
 
-macro_rules! on_writer {
-    ($w:expr, $conn:ident => $body:expr) => {
-        match $w {
-            WriterConn::Sqlite($conn) => $body,
-            WriterConn::Postgres($conn) => $body,
-        }
-    };
-}
-
 impl Store {
     /// A connection for the writer alone: a second SQLite connection to the same file (WAL:
     /// readers are not blocked, writers wait on busy_timeout), or one from the PostgreSQL pool.
@@ -302,12 +176,24 @@ impl Store {
         })
     }
 
-    /// Apply queued writes in one transaction; one answer per write, in order. Step
-    /// transitions and paused flags of the whole batch are one statement each; log lines are
-    /// inserted last, so the steps they name exist.
+    /// Apply queued writes in one transaction; one answer per write, in order.
     pub(super) async fn apply(
         &self,
         writer: &mut WriterConn,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<Applied>> {
+        match writer {
+            WriterConn::Sqlite(c) => self.apply_sqlite(c, ops).await,
+            WriterConn::Postgres(c) => self.apply_postgres(c, ops).await,
+        }
+    }
+
+    /// PostgreSQL: statement by statement in one transaction. Step transitions and paused
+    /// flags of the whole batch are one statement each; log lines are inserted last, so the
+    /// steps they name exist.
+    async fn apply_postgres(
+        &self,
+        conn: &mut sqlx::PgConnection,
         ops: Vec<WriteOp>,
     ) -> Result<Vec<Applied>> {
         let now = now();
@@ -376,65 +262,30 @@ impl Store {
         logs(&ops, &now, &mut pending);
         segments.push((pending, None));
 
-        // On SQLite BEGIN and COMMIT ride along with the first and last statements: a batch
-        // without a Begin is a single round trip.
-        let sqlite = matches!(self, Store::Sqlite(_));
-        if sqlite {
-            segments[0].0.stmts.insert(
-                0,
-                Stmt {
-                    // IMMEDIATE: the write lock up front, so another connection's writes
-                    // make this one wait (busy_timeout) instead of failing half-way.
-                    sql: "BEGIN IMMEDIATE".into(),
-                    args: Vec::new(),
-                },
-            );
-            if let Some((last, _)) = segments.last_mut() {
-                last.push("COMMIT", Vec::new());
+        let mut answers: Vec<Began> = Vec::new();
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        let result: Result<()> = async {
+            for (mut p, begin) in segments {
+                flush!(conn, p);
+                if let Some(k) = begin
+                    && let WriteOp::Begin(b) = &ops[k]
+                {
+                    answers.push(begin_run!(conn, b, &now));
+                }
             }
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok(())
         }
-        let mut answers: Vec<Option<Began>> = Vec::new();
-        on_writer!(writer, conn => {
-            if !sqlite {
-                sqlx::query("BEGIN").execute(&mut *conn).await?;
-            }
-            let result: Result<()> = async {
-                for (mut p, begin) in segments {
-                    flush!(self, conn, p);
-                    if let Some(k) = begin
-                        && let WriteOp::Begin(b) = &ops[k]
-                    {
-                        let fast = if sqlite && !b.steps.is_empty() {
-                            begin_run_sqlite!(conn, b, &now)
-                        } else {
-                            None
-                        };
-                        let began = match fast {
-                            Some(b) => b,
-                            None => begin_run!(conn, b, &now),
-                        };
-                        answers.push(Some(began));
-                    }
-                }
-                if !sqlite {
-                    sqlx::query("COMMIT").execute(&mut *conn).await?;
-                }
-                Ok(())
-            }
-            .await;
-            if let Err(e) = result {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(e);
-            }
-        });
+        .await;
+        if let Err(e) = result {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e);
+        }
         let mut answers = answers.into_iter();
         Ok(ops
             .iter()
             .map(|op| match op {
-                WriteOp::Begin(_) => answers
-                    .next()
-                    .flatten()
-                    .map_or(Applied::Done, Applied::Began),
+                WriteOp::Begin(_) => answers.next().map_or(Applied::Done, Applied::Began),
                 _ => Applied::Done,
             })
             .collect())
@@ -450,8 +301,9 @@ struct Transition<'a> {
     finished: bool,
 }
 
-/// Every step transition of the batch as one UPDATE, and every paused flag as another.
-fn transitions<'a>(ops: &'a [WriteOp], now: &'a str) -> (Vec<Stmt<'a>>, Vec<Stmt<'a>>) {
+/// The batch's step transitions (one per step, the later winning) and paused flags (one per
+/// app, the later winning).
+fn collect_transitions<'a>(ops: &'a [WriteOp]) -> (Vec<Transition<'a>>, Vec<(&'a str, bool)>) {
     let mut sets: Vec<Transition> = Vec::new();
     let mut at: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     // A step can start and end within one batch (its start was queued, not awaited): one
@@ -499,6 +351,12 @@ fn transitions<'a>(ops: &'a [WriteOp], now: &'a str) -> (Vec<Stmt<'a>>, Vec<Stmt
             _ => {}
         }
     }
+    (sets, paused)
+}
+
+/// Every step transition of the batch as one UPDATE, and every paused flag as another.
+fn transitions<'a>(ops: &'a [WriteOp], now: &'a str) -> (Vec<Stmt<'a>>, Vec<Stmt<'a>>) {
+    let (sets, paused) = collect_transitions(ops);
     let mut steps = Vec::new();
     if !sets.is_empty() {
         let mut state = String::from("CASE id");
@@ -588,37 +446,5 @@ fn logs<'a>(ops: &'a [WriteOp], now: &'a str, pending: &mut Pending<'a>) {
             ),
             args,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renumbering_shifts_every_placeholder_and_nothing_else() {
-        assert_eq!(
-            renumber("UPDATE t SET a = $1, b = $12 WHERE c = '$x'", 3),
-            "UPDATE t SET a = $4, b = $15 WHERE c = '$x'"
-        );
-        assert_eq!(renumber("SELECT $1", 0), "SELECT $1");
-    }
-
-    #[test]
-    fn combined_statements_split_below_the_variable_limit() {
-        let mut p = Pending::default();
-        for _ in 0..3 {
-            p.push("INSERT INTO x VALUES ($1)", vec![V::Int(1); 20_000]);
-        }
-        let c = p.combined();
-        assert_eq!(c.len(), 3);
-        assert!(c.iter().all(|s| s.args.len() <= 30_000));
-        let mut p = Pending::default();
-        p.push("A $1", vec![V::Int(1)]);
-        p.push("B $1 $2", vec![V::Int(2), V::Int(3)]);
-        let c = p.combined();
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].sql, "A $1;\nB $2 $3;\n");
-        assert_eq!(c[0].args.len(), 3);
     }
 }
