@@ -646,6 +646,7 @@ fn night_model() -> Model {
     .collect();
     let mut m = model(&states);
     let night = Night {
+        controls: vec![("ch-gva".into(), "pause".into())],
         plan: Some(night_plan()),
         plan_params: r#"{"seed":1,"batch_size":4,"canary":2,"window_seconds":14400}"#.into(),
         plan_created_at: Some("2026-11-24T22:30:00.000Z".into()),

@@ -122,6 +122,9 @@ pub struct Night {
     pub span_times: Vec<(Option<f64>, Option<f64>)>,
     /// `(class, count)` of every failure recorded, open or closed.
     pub failures_by_class: Vec<(String, usize)>,
+    /// Operators' requests to the running fleet run: region → `pause` | `stop` (`*` →
+    /// `cancel`).
+    pub controls: Vec<(String, String)>,
     /// When this was read (RFC 3339): the "now" elapsed times and ETAs count to.
     pub now: String,
 }

@@ -142,6 +142,11 @@ pub async fn night(store: &Store, with_spans: bool) -> Result<Action> {
         spans_read: with_spans,
         span_times: Vec::new(),
         failures_by_class: by_class,
+        controls: {
+            let mut c: Vec<(String, String)> = store.controls().await?.into_iter().collect();
+            c.sort();
+            c
+        },
         now: crate::store::now(),
     };
     night.parse_span_times();

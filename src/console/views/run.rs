@@ -198,11 +198,29 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                     format!("{} {done}/{}", gauge(done, l.planned, gauge_w), l.planned),
                     theme.state("migrated"),
                 )),
-                Cell::from(Line::from(vec![
-                    Span::styled(format!("✓{} ", l.migrated), theme.state("migrated")),
-                    Span::styled(format!("✗{} ", l.failed), theme.state("failed")),
-                    Span::styled(format!("⟳{}", l.running), theme.state("running")),
-                ])),
+                Cell::from(Line::from({
+                    let mut spans = vec![
+                        Span::styled(format!("✓{} ", l.migrated), theme.state("migrated")),
+                        Span::styled(format!("✗{} ", l.failed), theme.state("failed")),
+                        Span::styled(format!("⟳{}", l.running), theme.state("running")),
+                    ];
+                    // What the operator asked of this region, in words as well as a symbol.
+                    let asked = m
+                        .night
+                        .controls
+                        .iter()
+                        .find(|(r, _)| *r == l.region || r == "*")
+                        .map(|(_, a)| a.as_str());
+                    match asked {
+                        Some("pause") => spans.push(Span::styled(" ⏸ paused", theme.warning())),
+                        Some("stop") => spans.push(Span::styled(" ⏹ stopping", theme.warning())),
+                        Some("cancel") => {
+                            spans.push(Span::styled(" ⏹ cancelling", theme.warning()))
+                        }
+                        _ => {}
+                    }
+                    spans
+                })),
                 Cell::from(Span::styled(
                     if l.left <= 0.0 {
                         "done".to_string()
@@ -231,7 +249,8 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let mut widths = vec![
         Constraint::Length(10),
         Constraint::Length(gauge_w as u16 + 10),
-        Constraint::Length(14),
+        // Room for "⏸ paused" / "⏹ stopping" when the operator asked for it.
+        Constraint::Length(if m.night.controls.is_empty() { 14 } else { 25 }),
         Constraint::Min(10),
     ];
     let mut header = vec!["region", "progress", "state", "ETA"];
