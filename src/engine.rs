@@ -32,6 +32,7 @@ use crate::error::UserError;
 use crate::inventory::{App, Inventory};
 use crate::platform::Platform;
 use crate::runbook::{Runbook, Step, StepKind, Throughput, estimated_seconds};
+use crate::store::queued::Exec;
 use crate::store::{Began, BeginRun, StepRow, Store, StoreWriter, WriteOp};
 use servers::Servers;
 
@@ -516,8 +517,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         .first()
                         .map(|m| m.line.clone())
                         .unwrap_or_default();
-                    self.store
-                        .record_failure(
+                    self.logs
+                        .exec(Exec::record_failure(
                             run_id,
                             Some(row.id),
                             &app.name,
@@ -526,7 +527,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                             &serde_json::to_string(&finding.matched)?,
                             finding.explanation,
                             &serde_json::to_string(&finding.remediations)?,
-                        )
+                        ))
                         .await?;
                     let _ = self.events.send(Event::Failure {
                         app: app.name.clone(),
@@ -580,10 +581,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 ctx.new.as_ref(),
             ),
         };
-        self.store
-            .set_app_state(&app.name, state, false, service.map(|s| s.id.as_str()))
+        self.logs
+            .exec(Exec::set_app_state(
+                &app.name,
+                state,
+                false,
+                service.map(|s| s.id.as_str()),
+            ))
             .await?;
-        self.store.finish_run(run_id, "cancelled").await?;
+        self.logs
+            .exec(Exec::finish_run(run_id, "cancelled"))
+            .await?;
         let _ = self.events.send(Event::Done {
             run_id,
             app: app.name.clone(),
@@ -609,10 +617,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             Outcome::NeedsManual { .. } => ("needs_manual", ctx.new.as_ref()),
             _ => ("failed", ctx.old.as_ref()),
         };
-        self.store
-            .set_app_state(&app.name, state, false, service.map(|s| s.id.as_str()))
+        self.logs
+            .exec(Exec::set_app_state(
+                &app.name,
+                state,
+                false,
+                service.map(|s| s.id.as_str()),
+            ))
             .await?;
-        self.store.finish_run(run_id, "failed").await?;
+        self.logs.exec(Exec::finish_run(run_id, "failed")).await?;
         let _ = self.events.send(Event::Done {
             run_id,
             app: app.name.clone(),

@@ -31,6 +31,7 @@ mod macros {
 }
 mod apply;
 mod console_reads;
+pub mod queued;
 mod runs;
 mod writer;
 

@@ -2,6 +2,7 @@
 //! has taken writes since it was verified, switching back would lose them: the app then stays
 //! on NEW, unpaused, and the failure waits for a human.
 
+use crate::store::queued::Exec;
 use color_eyre::eyre::Result;
 
 use super::databases::Databases;
@@ -32,13 +33,18 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         }
         let step_id = match existing.iter().find(|r| r.operation == "rollback") {
             Some(r) => r.id,
-            None => {
-                self.store
-                    .append_step(run_id, &app.name, "rollback", "{\"kind\":\"rollback\"}")
-                    .await?
-            }
+            None => self
+                .logs
+                .exec(Exec::append_step(
+                    run_id,
+                    &app.name,
+                    "rollback",
+                    "{\"kind\":\"rollback\"}",
+                ))
+                .await?
+                .ok_or_else(|| color_eyre::eyre::eyre!("the rollback step got no id"))?,
         };
-        self.store.step_started(step_id).await?;
+        self.logs.exec(Exec::step_started(step_id)).await?;
         let mut io = StepIo::new(
             run_id,
             step_id,
@@ -113,19 +119,19 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             ));
         }
         ctx.paused = false;
-        self.store.set_paused(&app.name, false).await?;
+        self.logs.exec(Exec::set_paused(&app.name, false)).await?;
         if let (Some(new), true) = (&ctx.new, back_on_old) {
             io.say(format!(
                 "NEW {} ({} on server {}) is kept for inspection",
                 new.id, new.database, new.server
             ));
         }
-        self.store
-            .step_finished(
+        self.logs
+            .exec(Exec::step_finished(
                 step_id,
                 if back_on_old { "done" } else { "failed" },
                 Some(&ctx.snapshot()),
-            )
+            ))
             .await?;
         let service = if back_on_old {
             ctx.old.as_ref()

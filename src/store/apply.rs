@@ -208,7 +208,7 @@ impl Store {
         for (k, op) in ops.iter().enumerate() {
             match op {
                 WriteOp::Started { .. } | WriteOp::Advance { .. } | WriteOp::Logs(_) => {}
-                WriteOp::Begin(_) => {
+                WriteOp::Begin(_) | WriteOp::Exec(_) => {
                     segments.push((std::mem::take(&mut pending), Some(k)));
                     began_at.push(k);
                 }
@@ -262,15 +262,19 @@ impl Store {
         logs(&ops, &now, &mut pending);
         segments.push((pending, None));
 
-        let mut answers: Vec<Began> = Vec::new();
+        let mut answers: Vec<Applied> = Vec::new();
         sqlx::query("BEGIN").execute(&mut *conn).await?;
         let result: Result<()> = async {
             for (mut p, begin) in segments {
                 flush!(conn, p);
-                if let Some(k) = begin
-                    && let WriteOp::Begin(b) = &ops[k]
-                {
-                    answers.push(begin_run!(conn, b, &now));
+                match begin.map(|k| &ops[k]) {
+                    Some(WriteOp::Begin(b)) => {
+                        answers.push(Applied::Began(begin_run!(conn, b, &now)));
+                    }
+                    Some(WriteOp::Exec(e)) => {
+                        answers.push(Applied::Id(super::queued::run_exec!(conn, e)));
+                    }
+                    _ => {}
                 }
             }
             sqlx::query("COMMIT").execute(&mut *conn).await?;
@@ -285,7 +289,7 @@ impl Store {
         Ok(ops
             .iter()
             .map(|op| match op {
-                WriteOp::Begin(_) => answers.next().map_or(Applied::Done, Applied::Began),
+                WriteOp::Begin(_) | WriteOp::Exec(_) => answers.next().unwrap_or(Applied::Done),
                 _ => Applied::Done,
             })
             .collect())

@@ -83,7 +83,7 @@ impl Store {
     }
 
     pub async fn finish_run(&self, run_id: i64, status: &str) -> Result<()> {
-        let sql = "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3";
+        let sql = super::queued::FINISH_RUN;
         on_pool!(self, pool => { sqlx::query(sql).bind(status).bind(now()).bind(run_id).execute(pool).await?; });
         Ok(())
     }
@@ -124,17 +124,14 @@ impl Store {
 
     /// Add a step after the planned ones (a rollback), returning its id.
     pub async fn append_step(&self, run_id: i64, app: &str, op: &str, params: &str) -> Result<i64> {
-        let sql = "INSERT INTO steps (run_id, app, seq, operation, params)
-                   SELECT $1, $2, COALESCE(MAX(seq), -1) + 1, $3, $4 FROM steps WHERE run_id = $1 AND app = $2
-                   RETURNING id";
+        let sql = super::queued::APPEND_STEP;
         let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(run_id).bind(app).bind(op).bind(params).fetch_one(pool).await?);
         Ok(id)
     }
 
     /// Written before the work starts.
     pub async fn step_started(&self, step_id: i64) -> Result<()> {
-        let sql =
-            "UPDATE steps SET state = 'running', started_at = $1, finished_at = NULL WHERE id = $2";
+        let sql = super::queued::STEP_STARTED;
         on_pool!(self, pool => { sqlx::query(sql).bind(now()).bind(step_id).execute(pool).await?; });
         Ok(())
     }
@@ -146,7 +143,7 @@ impl Store {
         state: &str,
         detail: Option<&str>,
     ) -> Result<()> {
-        let sql = "UPDATE steps SET state = $1, finished_at = $2, detail = COALESCE($3, detail) WHERE id = $4";
+        let sql = super::queued::STEP_FINISHED;
         on_pool!(self, pool => { sqlx::query(sql).bind(state).bind(now()).bind(detail).bind(step_id).execute(pool).await?; });
         Ok(())
     }
@@ -195,8 +192,7 @@ impl Store {
         explanation: &str,
         remediations: &str,
     ) -> Result<i64> {
-        let sql = "INSERT INTO failures (run_id, step_id, app, region, class, matched, explanation, remediations, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+        let sql = super::queued::RECORD_FAILURE;
         let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(run_id).bind(step_id).bind(app).bind(region).bind(class).bind(matched)
             .bind(explanation).bind(remediations).bind(now()).fetch_one(pool).await?);
@@ -250,13 +246,13 @@ impl Store {
         paused: bool,
         current_service: Option<&str>,
     ) -> Result<()> {
-        let sql = "UPDATE apps SET state = $1, paused = $2, current_service = COALESCE($3, current_service), updated_at = $4 WHERE name = $5";
+        let sql = super::queued::SET_APP_STATE;
         on_pool!(self, pool => { sqlx::query(sql).bind(state).bind(i32::from(paused)).bind(current_service).bind(now()).bind(app).execute(pool).await?; });
         Ok(())
     }
 
     pub async fn set_paused(&self, app: &str, paused: bool) -> Result<()> {
-        let sql = "UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3";
+        let sql = super::queued::SET_PAUSED;
         on_pool!(self, pool => { sqlx::query(sql).bind(i32::from(paused)).bind(now()).bind(app).execute(pool).await?; });
         Ok(())
     }

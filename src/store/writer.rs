@@ -41,6 +41,8 @@ pub enum WriteOp {
     /// needs a human or is mid-run, and create the run with its planned steps — all in the
     /// batch's transaction, so a fleet of starts costs a handful of commits.
     Begin(Box<BeginRun>),
+    /// One statement of an app's failure path (see `queued`), in order with the rest.
+    Exec(Box<super::queued::Exec>),
 }
 
 pub struct BeginRun {
@@ -73,6 +75,8 @@ pub enum Began {
 pub(super) enum Applied {
     Done,
     Began(Began),
+    /// What a queued statement returned (its `RETURNING id`).
+    Id(Option<i64>),
 }
 
 pub struct BackupRecord {
@@ -147,7 +151,15 @@ impl StoreWriter {
     pub async fn begin(&self, run: BeginRun) -> Result<Began> {
         match self.commit(WriteOp::Begin(Box::new(run))).await? {
             Applied::Began(b) => Ok(b),
-            Applied::Done => Err(eyre!("the store writer answered a begin with nothing")),
+            _ => Err(eyre!("the store writer answered a begin with nothing")),
+        }
+    }
+
+    /// Run a queued statement once committed; `Some(id)` for one that returns an id.
+    pub async fn exec(&self, e: super::queued::Exec) -> Result<Option<i64>> {
+        match self.commit(WriteOp::Exec(Box::new(e))).await? {
+            Applied::Id(id) => Ok(id),
+            _ => Ok(None),
         }
     }
 

@@ -42,16 +42,33 @@ INSERT INTO step_logs (step_id, at, stream, line)
   SELECT value->>0, $1, value->>1, value->>2 FROM json_each($7);
 ";
 
-/// One segment's writes, as the JSON arrays BODY reads.
+type Step<'a> = (i64, &'a str, Option<&'a str>, bool, bool);
+type End<'a> = (&'a str, &'a str, Option<&'a str>, i64, &'a str);
+type Backup<'a> = (
+    &'a str,
+    &'a str,
+    i64,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+    &'a str,
+    &'a str,
+);
+
+/// One segment's writes, serialized straight into the JSON arrays BODY reads (a tuple is an
+/// array in serde_json), borrowed from the batch.
 #[derive(Default)]
-struct Segment {
-    steps: Vec<Value>,
-    paused: Vec<Value>,
-    ends: Vec<Value>,
-    backups: Vec<Value>,
-    releases: Vec<Value>,
-    logs: Vec<Value>,
-    /// The Begin that closes the segment, if any (index into the batch).
+struct Segment<'a> {
+    steps: Vec<Step<'a>>,
+    paused: Vec<(&'a str, i32)>,
+    ends: Vec<End<'a>>,
+    backups: Vec<Backup<'a>>,
+    releases: Vec<(&'a str, &'a str)>,
+    logs: Vec<(i64, &'a str, &'a str)>,
+    /// The Begin or queued statement that closes the segment, if any (index into the
+    /// batch).
     begin: Option<usize>,
 }
 
@@ -67,22 +84,22 @@ impl Store {
             let seg = segments.last_mut().expect("one segment at least");
             match op {
                 WriteOp::Started { .. } | WriteOp::Advance { .. } | WriteOp::Logs(_) => {}
-                WriteOp::Begin(_) => {
+                WriteOp::Begin(_) | WriteOp::Exec(_) => {
                     seg.begin = Some(k);
                     segments.push(Segment::default());
                 }
-                WriteOp::Backup(b) => seg.backups.push(json!([
-                    b.app,
-                    b.service_id,
+                WriteOp::Backup(b) => seg.backups.push((
+                    &b.app,
+                    &b.service_id,
                     b.run_id,
-                    b.server,
-                    b.database,
-                    b.path,
-                    b.format,
+                    &b.server,
+                    &b.database,
+                    &b.path,
+                    &b.format,
                     b.size_bytes,
-                    b.sha256,
-                    b.notes
-                ])),
+                    &b.sha256,
+                    &b.notes,
+                )),
                 WriteOp::EndRun {
                     run_id,
                     app,
@@ -91,8 +108,8 @@ impl Store {
                     run_status,
                 } => seg
                     .ends
-                    .push(json!([app, state, service, run_id, run_status])),
-                WriteOp::ReleaseLease { app, holder } => seg.releases.push(json!([app, holder])),
+                    .push((app, state, service.as_deref(), *run_id, run_status)),
+                WriteOp::ReleaseLease { app, holder } => seg.releases.push((app, holder)),
             }
         }
         // Step transitions and paused flags of the whole batch first, log lines last (the
@@ -100,31 +117,30 @@ impl Store {
         let (steps, paused) = super::collect_transitions(&ops);
         segments[0].steps = steps
             .iter()
-            .map(|t| json!([t.id, t.state, t.detail, t.started, t.finished]))
+            .map(|t| (t.id, t.state, t.detail, t.started, t.finished))
             .collect();
-        segments[0].paused = paused
-            .iter()
-            .map(|(a, p)| json!([a, i32::from(*p)]))
-            .collect();
+        segments[0].paused = paused.iter().map(|(a, p)| (*a, i32::from(*p))).collect();
         if let Some(last) = segments.last_mut() {
             last.logs = ops
                 .iter()
-                .flat_map(|o| match o {
-                    WriteOp::Logs(l) => {
-                        l.iter().map(|(s, st, line)| json!([s, st, line])).collect()
-                    }
-                    _ => Vec::new(),
+                .filter_map(|o| match o {
+                    WriteOp::Logs(l) => Some(l),
+                    _ => None,
                 })
+                .flatten()
+                .map(|(s, st, line)| (*s, st.as_str(), line.as_str()))
                 .collect();
         }
 
         let n = segments.len();
-        let mut answers: Vec<Began> = Vec::new();
+        let mut answers: Vec<Applied> = Vec::new();
         let result: Result<()> = async {
             for (i, seg) in segments.iter().enumerate() {
                 let start = if i == 0 { "BEGIN IMMEDIATE;" } else { "" };
                 let end = if i + 1 == n { "COMMIT;" } else { "" };
-                let arr = |v: &Vec<Value>| Value::Array(v.clone()).to_string();
+                fn arr<T: serde::Serialize>(v: &[T]) -> String {
+                    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+                }
                 let begin = seg.begin.and_then(|k| match &ops[k] {
                     WriteOp::Begin(b) => Some(b),
                     _ => None,
@@ -145,6 +161,11 @@ impl Store {
                 match begin {
                     None => {
                         q.fetch_all(&mut *conn).await?;
+                        if let Some(k) = seg.begin
+                            && let WriteOp::Exec(e) = &ops[k]
+                        {
+                            answers.push(Applied::Id(super::super::queued::run_exec!(conn, e)));
+                        }
                     }
                     Some(b) => {
                         let expires = (chrono::Utc::now() + chrono::Duration::seconds(b.ttl_secs))
@@ -167,13 +188,13 @@ impl Store {
                             .bind(Value::Array(steps).to_string())
                             .fetch_all(&mut *conn)
                             .await?;
-                        answers.push(match rows.first() {
+                        answers.push(Applied::Began(match rows.first() {
                             Some(first) => Began::Run {
                                 run_id: first.run_id,
                                 steps: rows,
                             },
                             None => refused(conn, b).await?,
-                        });
+                        }));
                     }
                 }
             }
@@ -188,7 +209,7 @@ impl Store {
         Ok(ops
             .iter()
             .map(|op| match op {
-                WriteOp::Begin(_) => answers.next().map_or(Applied::Done, Applied::Began),
+                WriteOp::Begin(_) | WriteOp::Exec(_) => answers.next().unwrap_or(Applied::Done),
                 _ => Applied::Done,
             })
             .collect())

@@ -1,0 +1,154 @@
+//! Writes an app's failure path makes (a rollback step, the failure, the app's state, the
+//! run's end), queued through the store writer like the hot path's: on the writer's own
+//! connection and in its order, never racing it for SQLite's write lock (a lost race costs
+//! the loser a millisecond-long busy sleep). The same SQL serves the direct `Store` methods.
+
+use super::now;
+
+pub(super) const FINISH_RUN: &str = "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3";
+pub(super) const APPEND_STEP: &str = "INSERT INTO steps (run_id, app, seq, operation, params)
+    SELECT $1, $2, COALESCE(MAX(seq), -1) + 1, $3, $4 FROM steps WHERE run_id = $1 AND app = $2
+    RETURNING id";
+pub(super) const STEP_STARTED: &str =
+    "UPDATE steps SET state = 'running', started_at = $1, finished_at = NULL WHERE id = $2";
+pub(super) const STEP_FINISHED: &str =
+    "UPDATE steps SET state = $1, finished_at = $2, detail = COALESCE($3, detail) WHERE id = $4";
+pub(super) const RECORD_FAILURE: &str = "INSERT INTO failures (run_id, step_id, app, region, class, matched, explanation, remediations, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+pub(super) const SET_APP_STATE: &str = "UPDATE apps SET state = $1, paused = $2, current_service = COALESCE($3, current_service), updated_at = $4 WHERE name = $5";
+pub(super) const SET_PAUSED: &str = "UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3";
+
+/// A bound value of a queued statement.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+}
+
+/// One statement for the writer; `returning` ones answer with the id they return.
+#[derive(Debug, Clone)]
+pub struct Exec {
+    pub(super) sql: &'static str,
+    pub(super) args: Vec<Arg>,
+    pub(super) returning: bool,
+}
+
+fn t(s: &str) -> Arg {
+    Arg::Text(s.to_string())
+}
+
+impl Exec {
+    pub fn finish_run(run_id: i64, status: &str) -> Self {
+        Self {
+            sql: FINISH_RUN,
+            args: vec![t(status), t(&now()), Arg::Int(run_id)],
+            returning: false,
+        }
+    }
+
+    /// A step after the planned ones (a rollback); answers with its id.
+    pub fn append_step(run_id: i64, app: &str, op: &str, params: &str) -> Self {
+        Self {
+            sql: APPEND_STEP,
+            args: vec![Arg::Int(run_id), t(app), t(op), t(params)],
+            returning: true,
+        }
+    }
+
+    pub fn step_started(step_id: i64) -> Self {
+        Self {
+            sql: STEP_STARTED,
+            args: vec![t(&now()), Arg::Int(step_id)],
+            returning: false,
+        }
+    }
+
+    pub fn step_finished(step_id: i64, state: &str, detail: Option<&str>) -> Self {
+        Self {
+            sql: STEP_FINISHED,
+            args: vec![
+                t(state),
+                t(&now()),
+                Arg::OptText(detail.map(str::to_string)),
+                Arg::Int(step_id),
+            ],
+            returning: false,
+        }
+    }
+
+    /// A classified failure; answers with its id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_failure(
+        run_id: i64,
+        step_id: Option<i64>,
+        app: &str,
+        region: &str,
+        class: &str,
+        matched: &str,
+        explanation: &str,
+        remediations: &str,
+    ) -> Self {
+        Self {
+            sql: RECORD_FAILURE,
+            args: vec![
+                Arg::Int(run_id),
+                Arg::OptInt(step_id),
+                t(app),
+                t(region),
+                t(class),
+                t(matched),
+                t(explanation),
+                t(remediations),
+                t(&now()),
+            ],
+            returning: true,
+        }
+    }
+
+    pub fn set_app_state(app: &str, state: &str, paused: bool, service: Option<&str>) -> Self {
+        Self {
+            sql: SET_APP_STATE,
+            args: vec![
+                t(state),
+                Arg::Int(i64::from(paused)),
+                Arg::OptText(service.map(str::to_string)),
+                t(&now()),
+                t(app),
+            ],
+            returning: false,
+        }
+    }
+
+    pub fn set_paused(app: &str, paused: bool) -> Self {
+        Self {
+            sql: SET_PAUSED,
+            args: vec![Arg::Int(i64::from(paused)), t(&now()), t(app)],
+            returning: false,
+        }
+    }
+}
+
+/// Run one queued statement on the writer's connection (inside its batch's transaction).
+macro_rules! run_exec {
+    ($conn:expr, $e:expr) => {{
+        let e: &$crate::store::queued::Exec = $e;
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(e.sql));
+        for a in &e.args {
+            q = match a {
+                $crate::store::queued::Arg::Int(x) => q.bind(*x),
+                $crate::store::queued::Arg::OptInt(x) => q.bind(*x),
+                $crate::store::queued::Arg::Text(x) => q.bind(x.as_str()),
+                $crate::store::queued::Arg::OptText(x) => q.bind(x.as_deref()),
+            };
+        }
+        if e.returning {
+            Some(q.fetch_one(&mut *$conn).await?)
+        } else {
+            q.fetch_optional(&mut *$conn).await?;
+            None
+        }
+    }};
+}
+pub(super) use run_exec;
