@@ -562,6 +562,14 @@ fn command_name(c: &Command) -> &'static str {
     }
 }
 
+/// OLD's size of every app: measured on lab servers, else the inventory's hints.
+pub(crate) async fn measured_sizes(
+    inv: &Inventory,
+    servers: &crate::engine::servers::Servers,
+) -> std::collections::HashMap<String, u64> {
+    fleet_cmd::sizes(inv, servers).await
+}
+
 /// Refuse a change under `--readonly`.
 pub fn ensure_writable(ctx: &Context, what: &str) -> Result<()> {
     if ctx.readonly {

@@ -38,6 +38,21 @@ pub async fn run(ctx: &Context) -> Result<i32> {
     let states = store.app_states().await?;
     let mut m = model::Model::new(&inv, &states, ctx.inventory.describe(), mask_url(&url));
     m.readonly = ctx.readonly;
+    // OLD's sizes from the lab's servers, if they answer quickly: the table shows them.
+    let servers = crate::engine::servers::Servers::new(
+        std::sync::Arc::new(inv.clone()),
+        crate::lab::Lab::open(&ctx.cfg)
+            .ok()
+            .map(std::sync::Arc::new),
+    );
+    if let Ok(sizes) = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        crate::cli::measured_sizes(&inv, &servers),
+    )
+    .await
+    {
+        m.set_sizes(&sizes);
+    }
     let env = exec::ChildEnv {
         config_file: ctx.config_file.clone(),
         inventory: match &ctx.inventory {

@@ -15,12 +15,32 @@ use ratatui::backend::TestBackend;
 
 fn model(states: &HashMap<String, AppState>) -> Model {
     let inv = inventory::load(&Source::BuiltinLab).expect("lab fleet");
-    Model::new(
+    let mut m = Model::new(
         &inv,
         states,
         "fixtures/fleet.toml (built-in lab fleet)".into(),
         "sqlite:///state/pgshift.db".into(),
-    )
+    );
+    // Sizes as the console measures them on the lab (tracker-live is the big one).
+    m.set_sizes(
+        &inv.apps
+            .iter()
+            .filter(|a| {
+                a.services
+                    .iter()
+                    .any(|s| s.provisioned && s.database.is_some())
+            })
+            .map(|a| {
+                let b = if a.name == "tracker-live" {
+                    154_000_000
+                } else {
+                    8_000_000 + a.name.len() as u64 * 300_000
+                };
+                (a.name.clone(), b)
+            })
+            .collect(),
+    );
+    m
 }
 
 fn render(m: &Model, w: u16, h: u16) -> String {

@@ -30,7 +30,7 @@ pub struct PlanArgs {
 }
 
 /// OLD sizes: measured on lab servers (one query per server), else the inventory's hints.
-async fn sizes(inv: &Inventory, servers: &Servers) -> HashMap<String, u64> {
+pub(crate) async fn sizes(inv: &Inventory, servers: &Servers) -> HashMap<String, u64> {
     let mut out = HashMap::new();
     let mut measured: HashMap<String, HashMap<String, i64>> = HashMap::new();
     for s in inv.servers.iter().filter(|s| s.lab) {

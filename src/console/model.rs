@@ -129,6 +129,9 @@ pub struct FleetRow {
     /// Store state (`pending`, `migrated`, …), or `not-candidate`.
     pub state: String,
     pub paused: bool,
+    /// OLD's size: measured on the lab's servers when the console opens, else the
+    /// inventory's hint (`size_mb`).
+    pub size_bytes: Option<u64>,
 }
 
 impl FleetRow {
@@ -246,6 +249,12 @@ impl Model {
                     inventory_postgres,
                     state,
                     paused: st.is_some_and(|s| s.paused),
+                    size_bytes: a
+                        .services
+                        .iter()
+                        .filter(|s| s.provisioned)
+                        .find_map(|s| s.size_mb)
+                        .map(|mb| (mb * 1e6) as u64),
                 }
             })
             .collect();
@@ -324,6 +333,15 @@ impl Model {
 
     pub fn row(&self, app: &str) -> Option<&FleetRow> {
         self.row_index.get(app).and_then(|&i| self.rows.get(i))
+    }
+
+    /// Sizes measured on the servers (app → bytes), over the inventory's hints.
+    pub fn set_sizes(&mut self, sizes: &HashMap<String, u64>) {
+        for r in &mut self.rows {
+            if let Some(b) = sizes.get(&r.name) {
+                r.size_bytes = Some(*b);
+            }
+        }
     }
 
     pub fn region_name(&self) -> Option<&str> {

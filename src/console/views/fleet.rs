@@ -150,6 +150,7 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let mut header = vec!["", "app", "env", "libpq", "postgres", "state"];
     if wide {
         header.insert(3, "customer");
+        header.insert(4, "size");
     }
     // What the table would list (region headers and apps), as indices: cheap for 8,000 apps.
     enum Entry {
@@ -213,6 +214,7 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     ];
     if wide {
         widths.insert(3, Constraint::Length(14));
+        widths.insert(4, Constraint::Length(9));
     }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.header()))
@@ -290,6 +292,25 @@ fn app_row<'a>(
             3,
             Cell::from(Span::styled(r.customer.as_str(), theme.text_dim())),
         );
+        cells.insert(
+            4,
+            Cell::from(Span::styled(
+                r.size_bytes.map_or_else(|| "—".to_string(), size_label),
+                theme.text_dim(),
+            )),
+        );
     }
     Row::new(cells)
+}
+
+/// `147 MB`, `1.2 GB`, `880 kB`: a database's size at a glance.
+fn size_label(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.0} MB", b / 1e6)
+    } else {
+        format!("{:.0} kB", b / 1e3)
+    }
 }
