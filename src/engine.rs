@@ -204,7 +204,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 .await?;
             match began {
                 Began::Run { run_id, steps } => return Ok((run_id, steps)),
-                Began::Leased(l) => lease::take_over_or_refuse(&self.store, name, &l).await?,
+                Began::Leased(l) => {
+                    lease::take_over_or_refuse(&self.store, name, &self.holder.2, &l).await?
+                }
                 Began::State(s) if s == "needs_manual" => return Err(needs_manual(name).into()),
                 Began::State(s) if s == "migrated" => {
                     return Err(UserError::new(format!(

@@ -33,7 +33,7 @@ pub async fn acquire(store: &Store, app: &str, holder: &(String, i64, String)) -
     for _ in 0..2 {
         match store.acquire_lease(app, id, *pid, host, TTL_SECS).await? {
             None => return Ok(()),
-            Some(l) => take_over_or_refuse(store, app, &l).await?,
+            Some(l) => take_over_or_refuse(store, app, host, &l).await?,
         }
     }
     Err(UserError::new(format!("could not take the lease of {app}")).into())
@@ -41,8 +41,13 @@ pub async fn acquire(store: &Store, app: &str, holder: &(String, i64, String)) -
 
 /// `lease` refused us: take it over if its holder is provably dead (same host, process
 /// gone), else say who has it.
-pub async fn take_over_or_refuse(store: &Store, app: &str, l: &crate::store::Lease) -> Result<()> {
-    let host = holder_id().2;
+/// `host` is ours: only a holder on the same host can be checked for being alive.
+pub async fn take_over_or_refuse(
+    store: &Store,
+    app: &str,
+    host: &str,
+    l: &crate::store::Lease,
+) -> Result<()> {
     if l.host == host && !alive(l.pid) {
         tracing::warn!(app, dead = %l.holder, "taking over the lease of a dead process");
         store.steal_lease(app, &l.holder).await?;

@@ -285,15 +285,20 @@ impl Store {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             return Err(e);
         }
-        let mut answers = answers.into_iter();
-        Ok(ops
-            .iter()
-            .map(|op| match op {
-                WriteOp::Begin(_) | WriteOp::Exec(_) => answers.next().unwrap_or(Applied::Done),
-                _ => Applied::Done,
-            })
-            .collect())
+        Ok(in_order(&ops, answers))
     }
+}
+
+/// One answer per queued write: the Begins' and queued statements' answers where they stood,
+/// `Done` for the rest.
+fn in_order(ops: &[WriteOp], answers: Vec<Applied>) -> Vec<Applied> {
+    let mut answers = answers.into_iter();
+    ops.iter()
+        .map(|op| match op {
+            WriteOp::Begin(_) | WriteOp::Exec(_) => answers.next().unwrap_or(Applied::Done),
+            _ => Applied::Done,
+        })
+        .collect()
 }
 
 /// A step's state change in a batch.

@@ -88,52 +88,11 @@ impl Store {
         Ok(())
     }
 
-    /// Start a run of one app in one transaction: the run, its planned steps (all `pending`)
-    /// and the app's `running` state. Returns the run id.
-    pub async fn begin_app_run(
-        &self,
-        kind: &str,
-        runbook: &str,
-        params: &str,
-        app: &str,
-        steps: &[(String, String)],
-    ) -> Result<i64> {
-        let now = now();
-        let run_id: i64 = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let run_id: i64 = sqlx::query_scalar("INSERT INTO runs (kind, runbook, params, started_at) VALUES ($1, $2, $3, $4) RETURNING id")
-                .bind(kind).bind(runbook).bind(params).bind(&now).fetch_one(&mut *tx).await?;
-            if !steps.is_empty() {
-                let values: Vec<String> = (0..steps.len())
-                    .map(|i| format!("($1, $2, {i}, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
-                    .collect();
-                let sql = format!("INSERT INTO steps (run_id, app, seq, operation, params) VALUES {}", values.join(", "));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run_id).bind(app);
-                for (op, p) in steps {
-                    q = q.bind(op).bind(p);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            sqlx::query("UPDATE apps SET state = 'running', paused = 0, updated_at = $1 WHERE name = $2")
-                .bind(&now).bind(app).execute(&mut *tx).await?;
-            tx.commit().await?;
-            run_id
-        });
-        Ok(run_id)
-    }
-
     /// Add a step after the planned ones (a rollback), returning its id.
     pub async fn append_step(&self, run_id: i64, app: &str, op: &str, params: &str) -> Result<i64> {
         let sql = super::queued::APPEND_STEP;
         let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(run_id).bind(app).bind(op).bind(params).fetch_one(pool).await?);
         Ok(id)
-    }
-
-    /// Written before the work starts.
-    pub async fn step_started(&self, step_id: i64) -> Result<()> {
-        let sql = super::queued::STEP_STARTED;
-        on_pool!(self, pool => { sqlx::query(sql).bind(now()).bind(step_id).execute(pool).await?; });
-        Ok(())
     }
 
     /// Written after the work ends: `done`, `failed`, `skipped` or `rolled_back`.
@@ -178,25 +137,6 @@ impl Store {
             "SELECT id, step_id, at, stream, line FROM step_logs WHERE step_id = $1 ORDER BY id";
         let rows = on_pool!(self, pool => sqlx::query_as(sql).bind(step_id).fetch_all(pool).await?);
         Ok(rows)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn record_failure(
-        &self,
-        run_id: i64,
-        step_id: Option<i64>,
-        app: &str,
-        region: &str,
-        class: &str,
-        matched: &str,
-        explanation: &str,
-        remediations: &str,
-    ) -> Result<i64> {
-        let sql = super::queued::RECORD_FAILURE;
-        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
-            .bind(run_id).bind(step_id).bind(app).bind(region).bind(class).bind(matched)
-            .bind(explanation).bind(remediations).bind(now()).fetch_one(pool).await?);
-        Ok(id)
     }
 
     pub async fn failures(&self, open_only: bool) -> Result<Vec<FailureRow>> {

@@ -205,14 +205,7 @@ impl Store {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             return Err(e);
         }
-        let mut answers = answers.into_iter();
-        Ok(ops
-            .iter()
-            .map(|op| match op {
-                WriteOp::Begin(_) | WriteOp::Exec(_) => answers.next().unwrap_or(Applied::Done),
-                _ => Applied::Done,
-            })
-            .collect())
+        Ok(super::in_order(&ops, answers))
     }
 }
 
