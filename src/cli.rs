@@ -2,6 +2,7 @@
 //! (0 ok, 1 internal error, 2 bad input, 3 a migration ended in a classified failure).
 
 mod app_cmd;
+mod args;
 mod bench_cmd;
 mod control_cmd;
 mod diagnose_cmd;
@@ -83,14 +84,14 @@ pub enum Command {
         /// Same seed, same plan
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = args::at_least_one)]
         batch_size: usize,
         /// Apps in each region's first (canary) batch; 0 for none
         #[arg(long, default_value_t = 2)]
         canary: usize,
         /// The maintenance window: 4h, 90m, or seconds
-        #[arg(long, default_value = "4h")]
-        window: String,
+        #[arg(long, default_value = "4h", value_parser = args::window)]
+        window: u64,
         /// Only these regions
         #[arg(long = "region", value_name = "REGION")]
         regions: Vec<String>,
@@ -126,7 +127,7 @@ pub enum Command {
         #[arg(long)]
         apply_preflight: bool,
         /// Sim world only: simulated seconds per real second (0: instant steps)
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, value_parser = args::non_negative)]
         speed: f64,
         /// Only progress, failures and outcomes, not every step's log
         #[arg(long)]
@@ -144,13 +145,13 @@ pub enum Command {
         #[arg(long, default_value_t = 450)]
         compare: u32,
         /// Runs of each method (medians are reported)
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = args::at_least_one)]
         reps: usize,
     },
     /// Write a generated fleet like the seed's (for rehearsals on the sim platform)
     #[command(hide = true)]
     SimFleet {
-        #[arg(long, default_value_t = 7326)]
+        #[arg(long, default_value_t = 7326, value_parser = args::at_least_one)]
         apps: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -316,7 +317,10 @@ impl Context {
 
 /// Parse, run, and turn the outcome into an exit code with a one-line message on stderr.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match args::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let _ = color_eyre::config::HookBuilder::default()
         .display_env_section(false)
         .install();
@@ -355,6 +359,21 @@ fn run(cli: Cli) -> Result<i32> {
         log_level: cli.log_level.clone(),
     };
     let (cfg, config_file) = Config::load(&ov)?;
+    // Bad input is refused before anything is written, the log file included.
+    if let Some(path) = &cfg.inventory {
+        inventory::load(&Source::File(path.clone()))?;
+    }
+    if let Some(Command::Migrate {
+        runbook: Some(path),
+        ..
+    }
+    | Command::Deprovision {
+        runbook: Some(path),
+        ..
+    }) = &cli.command
+    {
+        crate::runbook::Runbook::load(path)?;
+    }
     let _guard = crate::logging::init(&cfg.log_dir(), &cfg.log_level)?;
     let ctx = Context {
         inventory: cfg
@@ -425,11 +444,7 @@ fn run(cli: Cli) -> Result<i32> {
                 exclude,
                 json,
             }) => {
-                let window_seconds = crate::plan::parse_window(&window).ok_or_else(|| {
-                    UserError::new(format!(
-                        "--window {window}: expected a duration like 4h, 90m or seconds"
-                    ))
-                })?;
+                let window_seconds = window;
                 let params = crate::plan::PlanParams {
                     seed,
                     batch_size,

@@ -6,6 +6,8 @@ mod model;
 mod secret;
 mod validate;
 
+pub use validate::{PG_NAME_MAX, check_server_url};
+
 pub use client::{Client, ClientFamily};
 pub use model::{
     App, Environment, Inventory, LabSeed, Region, Server, ServiceInstance, ServiceKind,
