@@ -363,14 +363,16 @@ fn run(cli: Cli) -> Result<i32> {
     if let Some(path) = &cfg.inventory {
         inventory::load(&Source::File(path.clone()))?;
     }
-    if let Some(Command::Migrate {
-        runbook: Some(path),
-        ..
-    }
-    | Command::Deprovision {
-        runbook: Some(path),
-        ..
-    }) = &cli.command
+    if let Some(
+        Command::Migrate {
+            runbook: Some(path),
+            ..
+        }
+        | Command::Deprovision {
+            runbook: Some(path),
+            ..
+        },
+    ) = &cli.command
     {
         crate::runbook::Runbook::load(path)?;
     }

@@ -80,12 +80,7 @@ impl Config {
     /// Load defaults, then the file (`--config`, `$PGSHIFT_CONFIG`, or the user's config dir
     /// if present), then `PGSHIFT_*` environment variables, then flags.
     pub fn load(ov: &Overrides) -> Result<(Self, Option<PathBuf>), ConfigError> {
-        let mut cfg: Config = toml::from_str(DEFAULT_CONFIG).map_err(|e| ConfigError {
-            path: "built-in defaults".into(),
-            line: 1,
-            col: 1,
-            message: e.message().to_string(),
-        })?;
+        let mut cfg = Self::defaults()?;
         let file = ov
             .config_file
             .clone()
@@ -102,31 +97,7 @@ impl Config {
                 col: 1,
                 message: format!("cannot read config: {e}"),
             })?;
-            // Parsed on its own so every error points at the user's file and line.
-            let user: PartialConfig = toml::from_str(&text).map_err(|e| {
-                let (line, col) = e
-                    .span()
-                    .map(|s| crate::inventory::line_col(&text, s.start))
-                    .unwrap_or((1, 1));
-                let mut message = e.message().lines().next().unwrap_or("").to_string();
-                // serde names the type, not the key: name the key from the offending line.
-                if let Some(key) = text
-                    .lines()
-                    .nth(line - 1)
-                    .and_then(|l| l.split_once('='))
-                    .map(|(k, _)| k.trim())
-                    .filter(|k| !k.is_empty() && !message.contains(*k))
-                {
-                    message = format!("{key}: {message}");
-                }
-                ConfigError {
-                    path: name.clone(),
-                    line,
-                    col,
-                    message,
-                }
-            })?;
-            user.apply(&mut cfg, &text);
+            cfg.apply_file(&text, &name)?;
         }
         cfg.apply_env()?;
         if let Some(i) = &ov.inventory {
@@ -142,6 +113,53 @@ impl Config {
         }
         check::check(&cfg, file.as_deref())?;
         Ok((cfg, file))
+    }
+
+    /// The defaults with one config file's text applied and checked, without the environment
+    /// or flags: what `load` does with a file, for tests and tools.
+    pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
+        let mut cfg = Self::defaults()?;
+        cfg.apply_file(text, name)?;
+        check::check(&cfg, Some(Path::new(name)))?;
+        Ok(cfg)
+    }
+
+    fn defaults() -> Result<Self, ConfigError> {
+        toml::from_str(DEFAULT_CONFIG).map_err(|e| ConfigError {
+            path: "built-in defaults".into(),
+            line: 1,
+            col: 1,
+            message: e.message().to_string(),
+        })
+    }
+
+    /// Apply a user's config file; every error points at that file and line.
+    fn apply_file(&mut self, text: &str, name: &str) -> Result<(), ConfigError> {
+        let user: PartialConfig = toml::from_str(text).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|s| crate::inventory::line_col(text, s.start))
+                .unwrap_or((1, 1));
+            let mut message = e.message().lines().next().unwrap_or("").to_string();
+            // serde names the type, not the key: name the key from the offending line.
+            if let Some(key) = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !message.contains(*k))
+            {
+                message = format!("{key}: {message}");
+            }
+            ConfigError {
+                path: name.to_string(),
+                line,
+                col,
+                message,
+            }
+        })?;
+        user.apply(self, text);
+        Ok(())
     }
 
     fn apply_env(&mut self) -> Result<(), ConfigError> {

@@ -232,12 +232,21 @@ impl Runbook {
         let collected = rb.collected_services();
         for step in steps.iter().filter(|s| s.kind == StepKind::Reprovision) {
             for (from, to) in &step.overrides {
+                let quoted = |x: &str| at(&format!("\"{x}\""));
                 let (ServiceKind::Postgres { major: a }, ServiceKind::Postgres { major: b }) = (
                     ServiceKind::from_service_name(from),
                     ServiceKind::from_service_name(to),
                 ) else {
+                    let bad = if matches!(
+                        ServiceKind::from_service_name(from),
+                        ServiceKind::Postgres { .. }
+                    ) {
+                        to
+                    } else {
+                        from
+                    };
                     return Err(err(
-                        at(to),
+                        quoted(bad),
                         format!(
                             "override \"{from}\" = \"{to}\" must map a PostgreSQL service to a PostgreSQL service (postgresql-database-N)"
                         ),
@@ -245,7 +254,7 @@ impl Runbook {
                 };
                 if b <= a {
                     return Err(err(
-                        at(to),
+                        quoted(to),
                         format!(
                             "override \"{from}\" = \"{to}\" does not move to a newer major ({a} → {b})"
                         ),
@@ -253,7 +262,7 @@ impl Runbook {
                 }
                 if !collected.contains(&from.as_str()) {
                     return Err(err(
-                        at(from),
+                        quoted(from),
                         format!(
                             "override of \"{from}\": no precondition collects that service ({})",
                             collected.join(", ")

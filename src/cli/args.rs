@@ -28,9 +28,7 @@ pub fn window(s: &str) -> Result<u64, String> {
     match crate::plan::parse_window(s.trim()) {
         Some(0) => Err("the window must be longer than 0".into()),
         Some(n) => Ok(n),
-        None => Err(format!(
-            "\"{s}\" is not a duration like 4h, 90m or seconds"
-        )),
+        None => Err(format!("\"{s}\" is not a duration like 4h, 90m or seconds")),
     }
 }
 
@@ -49,13 +47,24 @@ pub fn parse() -> Result<Cli, i32> {
                 let _ = e.print();
                 return Err(exit::OK);
             }
+            // clap's message is its first paragraph ("…not provided:" is followed by the
+            // arguments); usage and tips follow a blank line.
             let text = e.render().to_string();
-            let first = text
+            let message: Vec<&str> = text
                 .lines()
                 .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("pgshift: {}", first.trim_start_matches("error: "));
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let line = message.join(" ");
+            eprintln!(
+                "pgshift: {}",
+                if line.is_empty() {
+                    "invalid arguments"
+                } else {
+                    line.trim_start_matches("error: ")
+                }
+            );
             Err(exit::BAD_INPUT)
         }
     }

@@ -12,7 +12,10 @@ pub enum Origin {
     #[default]
     Default,
     /// The user's config file, at this line and column.
-    File { line: usize, col: usize },
+    File {
+        line: usize,
+        col: usize,
+    },
     Env(&'static str),
     Flag(&'static str),
 }
@@ -51,7 +54,12 @@ pub(super) fn check(cfg: &Config, file: Option<&Path>) -> Result<(), ConfigError
             ),
             Origin::Env(var) => ((*var).to_string(), 0, 0, message),
             Origin::Flag(flag) => ((*flag).to_string(), 0, 0, message),
-            Origin::Default => ("built-in defaults".into(), 0, 0, format!("{key}: {message}")),
+            Origin::Default => (
+                "built-in defaults".into(),
+                0,
+                0,
+                format!("{key}: {message}"),
+            ),
         };
         ConfigError {
             path,

@@ -36,10 +36,7 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
         if let Some(url) = &s.url
             && let Err(why) = check_server_url(url.get_ref())
         {
-            return Err(at(
-                url,
-                format!("server \"{}\" url: {why}", name.get_ref()),
-            ));
+            return Err(at(url, format!("server \"{}\" url: {why}", name.get_ref())));
         }
         if !(MIN_MAJOR..=MAX_MAJOR).contains(s.version.get_ref()) {
             return Err(at(
@@ -52,7 +49,10 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
             ));
         }
         if let Err(why) = check_name(name.get_ref()) {
-            return Err(at(&name, format!("server name \"{}\" {why}", name.get_ref())));
+            return Err(at(
+                &name,
+                format!("server name \"{}\" {why}", name.get_ref()),
+            ));
         }
         servers.push(Server {
             name: name.into_inner(),
@@ -67,7 +67,10 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
     let mut regions: Vec<Region> = Vec::new();
     for r in raw.regions {
         if let Err(why) = check_name(r.name.get_ref()) {
-            return Err(at(&r.name, format!("region name \"{}\" {why}", r.name.get_ref())));
+            return Err(at(
+                &r.name,
+                format!("region name \"{}\" {why}", r.name.get_ref()),
+            ));
         }
         if regions.iter().any(|x| x.name == *r.name.get_ref()) {
             return Err(at(
@@ -238,7 +241,10 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
                     if let Err(why) = check_pg_name(v.get_ref()) {
                         return Err(at(
                             v,
-                            format!("{what} \"{}\" of service \"{id}\" {why}", shown(v.get_ref())),
+                            format!(
+                                "{what} \"{}\" of service \"{id}\" {why}",
+                                shown(v.get_ref())
+                            ),
                         ));
                     }
                 }
@@ -291,8 +297,7 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
     if apps.is_empty() {
         return Err(Violation {
             offset: 0,
-            message: "the inventory lists no apps: add [[apps]] entries (docs/inventory.md)"
-                .into(),
+            message: "the inventory lists no apps: add [[apps]] entries (docs/inventory.md)".into(),
         });
     }
     new_collisions(&regions, &apps, &service_names)?;
@@ -328,10 +333,7 @@ fn check_name(s: &str) -> Result<(), String> {
         return Err("is empty".into());
     }
     if s.len() > PG_NAME_MAX {
-        return Err(format!(
-            "is {} bytes long: at most {PG_NAME_MAX}",
-            s.len()
-        ));
+        return Err(format!("is {} bytes long: at most {PG_NAME_MAX}", s.len()));
     }
     if !s
         .chars()
@@ -386,7 +388,9 @@ pub fn check_server_url(url: &str) -> Result<(), String> {
         None => authority,
     };
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or("an IPv6 host needs its closing ']'")?;
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or("an IPv6 host needs its closing ']'")?;
         (h, after.strip_prefix(':'))
     } else {
         match hostport.split_once(':') {
