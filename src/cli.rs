@@ -12,6 +12,7 @@ mod info;
 mod inventory_cmd;
 mod lab_cmd;
 mod preflight_cmd;
+mod report_cmd;
 
 use std::path::PathBuf;
 
@@ -215,8 +216,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Summarise a night (not yet available)
-    Report(Pending),
+    /// The night's summary: migrations, failures by class, regions, durations, downtime, backups
+    Report {
+        /// Only this run (default: the whole night as the store holds it)
+        #[arg(long, value_name = "N")]
+        run: Option<i64>,
+        /// md (default) or json
+        #[arg(long, value_enum, default_value = "md")]
+        format: report_cmd::Format,
+    },
     /// Classify a log (deploy log, pg_restore output…): class, matched lines, remediations
     Diagnose {
         /// Log file, or - (default) for standard input
@@ -225,14 +233,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// Arguments of a command whose engine has not landed; accepted so scripts can be written
-/// against the final names.
-#[derive(Debug, clap::Args)]
-pub struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -545,11 +545,7 @@ fn run(cli: Cli) -> Result<i32> {
             Some(Command::Cancel { confirm }) => control_cmd::cancel(&ctx, confirm).await,
             Some(Command::Diagnose { file, json }) => diagnose_cmd::run(file.as_deref(), json),
             Some(Command::Failures { json }) => app_cmd::failures(&ctx, json).await,
-            Some(other) => Err(UserError::new(format!(
-                "`pgshift {}` is not available in this version yet",
-                command_name(&other)
-            ))
-            .into()),
+            Some(Command::Report { run, format }) => report_cmd::run(&ctx, run, format).await,
         }
     })
 }
@@ -574,7 +570,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Region { .. } => "region",
         Command::Cancel { .. } => "cancel",
         Command::Backups { .. } => "backups",
-        Command::Report(_) => "report",
+        Command::Report { .. } => "report",
         Command::Diagnose { .. } => "diagnose",
     }
 }

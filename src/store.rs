@@ -32,12 +32,14 @@ mod macros {
 mod apply;
 mod console_reads;
 pub mod queued;
+mod report_reads;
 mod runs;
 mod writer;
 
 pub use writer::{BackupRecord, Began, BeginRun, StoreWriter, WriteOp};
 
 pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
+pub use report_reads::PausedSpan;
 pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
