@@ -49,6 +49,8 @@ pub async fn run(
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
     let cancel = CancellationToken::new();
     let state = ctx.cfg.state_dir();
+    // A killed pgshift's pg_dump/pg_restore must be gone before anything resumes its apps.
+    crate::postgres::leftovers::sweep(&state.join("run")).await;
     let db = RealDatabases {
         servers: servers.clone(),
         pg_bin: ctx.cfg.lab.pg15_bin.clone(),

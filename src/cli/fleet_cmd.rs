@@ -283,6 +283,7 @@ pub async fn resume_sim(ctx: &Context, json: bool) -> Result<i32> {
 
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
     ensure_writable(ctx, "run a migration")?;
+    crate::postgres::leftovers::sweep(&ctx.cfg.state_dir().join("run")).await;
     let inv = Arc::new(ctx.load_inventory()?);
     let store = Store::open(&ctx.cfg.store_url()).await?;
     store.sync_inventory(&inv).await?;

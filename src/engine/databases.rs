@@ -185,6 +185,7 @@ impl Databases for RealDatabases {
                 ("PGPASSFILE".into(), pass.path().display().to_string()),
                 ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
             ],
+            record_dir: Some(self.state_dir.join("run")),
         };
         let how = ReadOptions {
             row_hash: RowHash::Typed,
@@ -282,6 +283,7 @@ impl Databases for RealDatabases {
                 ("PGPASSFILE".into(), pass.path().display().to_string()),
                 ("PGOPTIONS".into(), pgoptions.to_string()),
             ],
+            record_dir: Some(self.state_dir.join("run")),
         };
         process::run(spec, cancel, on_line).await
     }

@@ -39,6 +39,9 @@ pub struct ChildSpec {
     pub program: PathBuf,
     pub args: Vec<OsString>,
     pub env: Vec<(String, String)>,
+    /// Record the child's process group here while it runs (`STATE/run`), so that after a
+    /// crash the next engine ends it before starting (`leftovers::sweep`).
+    pub record_dir: Option<PathBuf>,
 }
 
 /// How a child ended.
@@ -77,6 +80,11 @@ pub async fn run(
         .spawn()
         .wrap_err_with(|| format!("starting {}", spec.program.display()))?;
     let pid = child.id().map(|p| Pid::from_raw(p as i32));
+    // Its own group: the group id is the child's pid. Removed when this function returns.
+    let _record = match (&spec.record_dir, child.id()) {
+        (Some(dir), Some(p)) => Some(super::leftovers::GroupRecord::new(dir, p)?),
+        _ => None,
+    };
     let (tx, mut rx) = mpsc::channel::<(Stream, String)>(1024);
     let out = child
         .stdout
