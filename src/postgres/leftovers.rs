@@ -90,10 +90,9 @@ pub async fn sweep(dir: &Path) -> Swept {
             }
         } else if let Some((owner, id)) = parse(&name, "pgid")
             && !alive(owner)
+            && let Ok(pgid) = id.parse::<i32>()
         {
-            if let Ok(pgid) = id.parse::<i32>() {
-                groups.push((pgid, e.path()));
-            }
+            groups.push((pgid, e.path()));
         }
     }
     for (pgid, record) in groups {
