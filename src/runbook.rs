@@ -271,15 +271,6 @@ impl Runbook {
                 }
             }
         }
-        if steps
-            .iter()
-            .any(|s| s.kind == StepKind::ScheduleDeprovision && s.after_seconds == Some(0))
-        {
-            return Err(err(
-                at("deprovision_collected_service_instances"),
-                "deprovision after = 0: OLD must be kept for a while after the move".into(),
-            ));
-        }
         if has(StepKind::Enable) && !has(StepKind::Restore) {
             return Err(err(
                 at("enable_reprovisioned_services"),

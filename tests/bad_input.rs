@@ -524,9 +524,9 @@ fn file_cases() -> Vec<FileCase> {
             "postgresql-database-14",
         ),
         rb(
-            "deprovision after 0",
+            "deprovision after in years",
             "after = \"7d\"",
-            "after = \"0d\"",
+            "after = \"7y\"",
             "deprovision_collected",
         ),
         rb(
