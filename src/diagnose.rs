@@ -69,6 +69,8 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r"SCRAM authentication requires libpq version 10 or above",
                 r"authentication method 10 not supported",
                 r"received invalid response to SCRAM authentication",
+                // The sim world's own wording for the refusal it simulates.
+                r"simulated: .* cannot answer the SCRAM challenge",
             ],
             "NEW hashed the role's password with scram-sha-256 (PostgreSQL 14+ default); the app's image has libpq < 10, which cannot do SCRAM.",
             &[
@@ -225,12 +227,30 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         rule(
             "verification-mismatch",
-            &[r"verification failed: .*"],
-            "NEW differs from OLD after the restore: a silent partial copy.",
+            &[
+                r"verification failed: .*",
+                r"OLD \S+ took \d+ writes? after the backup's snapshot",
+            ],
+            "NEW differs from OLD: a silent partial copy, or OLD took writes after the backup that NEW would miss.",
             &[r(
                 "rollback",
                 "never enable NEW; roll back; keep both for inspection",
             )],
+        ),
+        rule(
+            "platform",
+            &[
+                r"the platform's \w+ command for \S+ (?:exited with code -?\d+|timed out after \d+ s|was ended by signal \d+|could not start|printed what the contract does not allow)",
+                r"the inventory has servers that are not the lab's but no \[platform\] table",
+            ],
+            "A platform command (the operator's PaaS, or the lab's hooks) failed, hung or answered outside the contract of docs/platform.md.",
+            &[
+                r(
+                    "retry",
+                    "retry once the platform answers again (the app was rolled back and unpaused)",
+                ),
+                r("rollback", "put the app back on OLD"),
+            ],
         ),
     ]
 });

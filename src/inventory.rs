@@ -3,6 +3,7 @@
 
 pub mod client;
 mod model;
+pub mod platform;
 mod secret;
 mod validate;
 

@@ -6,7 +6,7 @@ mod binaries;
 mod cluster;
 mod osuser;
 pub mod profiles;
-mod secrets;
+pub mod secrets;
 mod seed;
 
 use std::fs::File;

@@ -89,6 +89,8 @@ pub enum StepKind {
     Enable,
     Unpause,
     Redeploy,
+    /// A real request to the app through its route, after it serves again.
+    Health,
     /// Recorded so the operator sees when OLD may go; never executed in the same run.
     ScheduleDeprovision,
 }
@@ -105,6 +107,7 @@ impl StepKind {
             StepKind::Enable => "enable",
             StepKind::Unpause => "unpause",
             StepKind::Redeploy => "redeploy",
+            StepKind::Health => "health",
             StepKind::ScheduleDeprovision => "schedule_deprovision",
         }
     }
@@ -115,7 +118,7 @@ impl StepKind {
     pub fn changes_the_world(&self) -> bool {
         !matches!(
             self,
-            StepKind::Collect | StepKind::Verify | StepKind::ScheduleDeprovision
+            StepKind::Collect | StepKind::Verify | StepKind::Health | StepKind::ScheduleDeprovision
         )
     }
 
@@ -296,6 +299,7 @@ fn flatten(
                 flatten(operations, out, *pause)?;
                 if *pause {
                     out.push(Step::new(StepKind::Unpause));
+                    out.push(Step::new(StepKind::Health));
                 }
             }
             Operation::BackupCollectedServices { notes } => {

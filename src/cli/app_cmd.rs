@@ -10,7 +10,6 @@ use crate::engine::servers::Servers;
 use crate::error::exit;
 use crate::lab::Lab;
 use crate::platform::Platform;
-use crate::platform::lab::LabPlatform;
 use crate::store::Store;
 
 #[derive(Serialize)]
@@ -27,7 +26,9 @@ struct AppView {
     needs_rebuild: bool,
     service: crate::platform::ServiceRef,
     database_url: String,
-    releases: u32,
+    /// The app's public URL, as its platform names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     latest_run: Option<i64>,
 }
 
@@ -35,9 +36,9 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
     let inv = Arc::new(ctx.load_inventory()?);
     let app = inv.require_app(name)?.clone();
     let lab = Lab::open(&ctx.cfg).ok().map(Arc::new);
-    let servers = Servers::new(inv.clone(), lab);
-    let platform = LabPlatform::new(&ctx.cfg.state_dir(), servers.clone());
-    let rec = platform.record(&app)?;
+    let servers = Servers::new(inv.clone(), lab).with_state_dir(&ctx.cfg.state_dir());
+    let platform = crate::platform::real(&inv, servers.clone(), &ctx.cfg.state_dir())?;
+    let rec = platform.status(&app).await?;
     let store = Store::open(&ctx.cfg.store_url()).await?;
     let stored = store.app_states().await?.remove(name);
     let needs_rebuild = stored.as_ref().is_some_and(|s| s.needs_rebuild);
@@ -71,7 +72,7 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
             ep.user, ep.host, ep.port, rec.service.database
         ),
         service: rec.service.clone(),
-        releases: rec.releases,
+        url: rec.url.clone(),
         latest_run: store.latest_run_of(name).await?,
     };
     if json {
@@ -91,7 +92,9 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
             view.service.id, view.service.service, view.service.server
         );
         println!("  DATABASE_URL {}", view.database_url);
-        println!("  release      v{}", view.releases);
+        if let Some(url) = &view.url {
+            println!("  url          {url}");
+        }
         if view.needs_rebuild {
             println!(
                 "  ⚠ image      rebuild it: {} cannot do SCRAM, so its NEW role is md5-hashed",

@@ -14,7 +14,7 @@ use crate::engine::servers::Servers;
 use crate::engine::{Engine, Event, Outcome};
 use crate::error::exit;
 use crate::lab::Lab;
-use crate::platform::lab::LabPlatform;
+use crate::platform::exec::ExecPlatform;
 use crate::runbook::Runbook;
 use crate::store::Store;
 
@@ -43,7 +43,7 @@ pub async fn run(
         None => Runbook::builtin(),
     };
     let lab = Lab::open(&ctx.cfg).ok().map(Arc::new);
-    let servers = Servers::new(inv.clone(), lab);
+    let servers = Servers::new(inv.clone(), lab).with_state_dir(&ctx.cfg.state_dir());
     let store = Store::open(&ctx.cfg.store_url()).await?;
     store.sync_inventory(&inv).await?;
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
@@ -54,12 +54,13 @@ pub async fn run(
         pg_bin: ctx.cfg.lab.pg15_bin.clone(),
         state_dir: state.clone(),
     };
+    let platform = crate::platform::real(&inv, servers.clone(), &state)?;
     let engine = Engine::new(
         store,
         inv,
         runbook,
-        servers.clone(),
-        LabPlatform::new(&state, servers),
+        servers,
+        platform,
         db,
         state,
         tx,
@@ -169,7 +170,7 @@ pub fn cancel_on_ctrl_c(cancel: &CancellationToken) {
 }
 
 async fn migrate_preflighted(
-    engine: &Engine<LabPlatform, RealDatabases>,
+    engine: &Engine<ExecPlatform, RealDatabases>,
     name: &str,
     json: bool,
 ) -> Result<Outcome> {

@@ -18,7 +18,6 @@ use crate::lab::Lab;
 use crate::plan::edit::{Edit, Estimates};
 use crate::plan::{Plan, PlanParams};
 use crate::platform::Platform;
-use crate::platform::lab::LabPlatform;
 use crate::platform::sim::{SimDatabases, SimPlatform, SimWorld};
 use crate::runbook::{Runbook, Throughput};
 use crate::store::Store;
@@ -98,7 +97,8 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<i32> {
         }
     }
     let runbook = Runbook::builtin();
-    let servers = Servers::new(inv.clone(), Lab::open(&ctx.cfg).ok().map(Arc::new));
+    let servers = Servers::new(inv.clone(), Lab::open(&ctx.cfg).ok().map(Arc::new))
+        .with_state_dir(&ctx.cfg.state_dir());
     let store = Store::open(&ctx.cfg.store_url()).await?;
     let sizes = sizes(&inv, &servers).await;
     let t = throughput(&store).await?;
@@ -140,7 +140,8 @@ pub async fn plan_edit(ctx: &Context, edits: &[Edit], json: bool) -> Result<i32>
     };
     let mut plan: Plan = serde_json::from_str(&body)?;
     let runbook = Runbook::builtin();
-    let servers = Servers::new(inv.clone(), Lab::open(&ctx.cfg).ok().map(Arc::new));
+    let servers = Servers::new(inv.clone(), Lab::open(&ctx.cfg).ok().map(Arc::new))
+        .with_state_dir(&ctx.cfg.state_dir());
     let sizes = sizes(&inv, &servers).await;
     let t = throughput(&store).await?;
     let app_seconds: HashMap<String, f64> = plan
@@ -300,7 +301,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
     }
     let runbook = Runbook::builtin();
     let lab = Lab::open(&ctx.cfg).ok().map(Arc::new);
-    let servers = Servers::new(inv.clone(), lab);
+    let servers = Servers::new(inv.clone(), lab).with_state_dir(&ctx.cfg.state_dir());
     let (tx, rx) = mpsc::unbounded_channel();
     let printer = spawn_printer(rx, args.json, args.quiet);
     let cancel = CancellationToken::new();
@@ -350,7 +351,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
             inv.clone(),
             runbook,
             servers.clone(),
-            LabPlatform::new(&state, servers),
+            crate::platform::real(&inv, servers, &state)?,
             db,
             state,
             tx,

@@ -14,7 +14,8 @@ use crate::runbook::Runbook;
 pub async fn run(ctx: &Context, app: Option<&str>, json: bool) -> Result<i32> {
     let inv = Arc::new(ctx.load_inventory()?);
     let runbook = Runbook::builtin();
-    let servers = Servers::new(inv.clone(), Lab::open(&ctx.cfg).ok().map(Arc::new));
+    let servers = Servers::new(inv.clone(), Lab::open(&ctx.cfg).ok().map(Arc::new))
+        .with_state_dir(&ctx.cfg.state_dir());
     let apps: Vec<_> = match app {
         Some(name) => vec![inv.require_app(name)?],
         None => inv.apps.iter().filter(|a| runbook.applies_to(a)).collect(),

@@ -41,6 +41,9 @@ pub const NO_TIMEOUTS: &str =
 pub trait Databases: Send + Sync {
     /// OLD's size in bytes.
     fn size(&self, svc: &ServiceRef) -> impl Future<Output = Result<u64>> + Send;
+    /// Rows inserted, updated and deleted in a database so far, as its server's statistics
+    /// count them once they settle: how pgshift sees that OLD took a write after the backup.
+    fn write_count(&self, svc: &ServiceRef) -> impl Future<Output = Result<i64>> + Send;
     fn read_options(&self, old: &ServiceRef)
     -> impl Future<Output = Result<RuntimeOptions>> + Send;
     /// NEW's role (fresh password, hashed as NEW says unless `force`) and empty database.
@@ -114,6 +117,29 @@ impl Databases for RealDatabases {
         Ok(bytes.max(0) as u64)
     }
 
+    async fn write_count(&self, svc: &ServiceRef) -> Result<i64> {
+        let admin = self.servers.admin(&svc.server)?;
+        let mut conn = admin.connect("postgres").await?;
+        // The collector hears of a backend's writes at its next idle moment or its exit and
+        // serves a file up to 500 ms old: read until two reads 600 ms apart agree.
+        let mut last = None;
+        for _ in 0..6 {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(tup_inserted + tup_updated + tup_deleted), 0)::bigint
+                   FROM pg_stat_database WHERE datname = $1",
+            )
+            .bind(&svc.database)
+            .fetch_one(&mut conn)
+            .await?;
+            if last == Some(n) {
+                return Ok(n);
+            }
+            last = Some(n);
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        }
+        Ok(last.unwrap_or(0))
+    }
+
     async fn read_options(&self, old: &ServiceRef) -> Result<RuntimeOptions> {
         let admin = self.servers.admin(&old.server)?;
         provision::read_runtime_options(&admin, &old.database, &old.user).await
@@ -185,6 +211,7 @@ impl Databases for RealDatabases {
                 ("PGPASSFILE".into(), pass.path().display().to_string()),
                 ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
             ],
+            ..Default::default()
         };
         let how = ReadOptions {
             row_hash: RowHash::Typed,
@@ -282,6 +309,7 @@ impl Databases for RealDatabases {
                 ("PGPASSFILE".into(), pass.path().display().to_string()),
                 ("PGOPTIONS".into(), pgoptions.to_string()),
             ],
+            ..Default::default()
         };
         process::run(spec, cancel, on_line).await
     }

@@ -37,7 +37,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             ))
             .into());
         }
-        if self.platform.record(app)?.service != *new {
+        if self.platform.status(app).await?.service != *new {
             return Err(UserError::new(format!(
                 "{name} does not use NEW {}; not dropping OLD",
                 new.id

@@ -10,17 +10,30 @@ use sqlx::postgres::PgConnectOptions;
 use crate::error::UserError;
 use crate::inventory::{Inventory, Secret, Server};
 use crate::lab::Lab;
+use crate::lab::secrets::Secrets;
 use crate::postgres::Endpoint;
 
 #[derive(Clone)]
 pub struct Servers {
     inv: Arc<Inventory>,
     lab: Option<Arc<Lab>>,
+    /// Passwords pgshift generated for the NEW roles it created on remote servers.
+    created: Option<Arc<Secrets>>,
 }
 
 impl Servers {
     pub fn new(inv: Arc<Inventory>, lab: Option<Arc<Lab>>) -> Self {
-        Self { inv, lab }
+        Self {
+            inv,
+            lab,
+            created: None,
+        }
+    }
+
+    /// Keep the passwords of NEW roles created on remote servers under `state_dir`.
+    pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> Self {
+        self.created = Some(Arc::new(Secrets::new(state_dir)));
+        self
     }
 
     pub fn inventory(&self) -> &Inventory {
@@ -89,14 +102,24 @@ impl Servers {
                 .iter()
                 .flat_map(|a| &a.services)
                 .find(|x| x.server.as_deref() == Some(name) && x.user.as_deref() == Some(user))
-                .and_then(|x| x.password.as_ref())
-                .ok_or_else(|| {
-                    UserError::new(format!(
+                .and_then(|x| x.password.as_ref());
+            let created = self
+                .created
+                .as_ref()
+                .map(|c| c.role_path(name, user))
+                .filter(|p| p.exists());
+            match (src, created, &self.created) {
+                (Some(src), _, _) => src
+                    .resolve(|| None)
+                    .map_err(|e| UserError::new(format!("role {user} on \"{name}\": {e}")))?,
+                (None, Some(path), Some(c)) => c.read(&path)?,
+                _ => {
+                    return Err(UserError::new(format!(
                         "no password for role {user} on server \"{name}\" in the inventory"
                     ))
-                })?;
-            src.resolve(|| None)
-                .map_err(|e| UserError::new(format!("role {user} on \"{name}\": {e}")))?
+                    .into());
+                }
+            }
         };
         Ok(Endpoint {
             user: user.to_string(),
@@ -114,9 +137,12 @@ impl Servers {
         if s.sim {
             return Ok(Secret::new(format!("{:032x}", rand::random::<u128>())));
         }
-        Err(UserError::new(format!(
-            "reprovisioning onto \"{name}\" needs a platform that provisions real service instances; the lab platform only provisions on lab servers"
-        ))
-        .into())
+        match &self.created {
+            Some(c) => c.new_role_password(name, user),
+            None => Err(UserError::new(format!(
+                "reprovisioning onto \"{name}\" needs pgshift's state dir to keep the NEW role's password"
+            ))
+            .into()),
+        }
     }
 }

@@ -19,6 +19,8 @@ pub(super) struct RawInventory {
     pub regions: Vec<RawRegion>,
     #[serde(default)]
     pub apps: Vec<RawApp>,
+    /// The operator's PaaS; absent for the lab and sim worlds, which bring their own.
+    pub platform: Option<super::platform::RawPlatform>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +90,8 @@ pub struct Inventory {
     pub servers: Vec<Server>,
     pub regions: Vec<Region>,
     pub apps: Vec<App>,
+    #[serde(skip)]
+    pub platform: Option<super::platform::ExecSpec>,
 }
 
 impl Inventory {

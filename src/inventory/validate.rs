@@ -20,6 +20,7 @@ fn at<T>(span: &toml::Spanned<T>, message: impl Into<String>) -> Violation {
 }
 
 pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Violation> {
+    let raw_platform = raw.platform;
     let mut servers = Vec::new();
     for (name, s) in raw.servers {
         if u8::from(s.lab) + u8::from(s.sim) + u8::from(s.url.is_some()) != 1 {
@@ -225,10 +226,18 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
         });
     }
 
+    let platform = match raw_platform {
+        Some(p) => Some(
+            super::platform::validate(p)
+                .map_err(|(offset, message)| Violation { offset, message })?,
+        ),
+        None => None,
+    };
     Ok(Inventory {
         servers,
         regions,
         apps,
+        platform,
     })
 }
 

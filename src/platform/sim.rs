@@ -13,7 +13,7 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, eyre};
 use tokio_util::sync::CancellationToken;
 
-use super::{AppRecord, Platform, ServiceRef};
+use super::{AppRecord, Platform, ServiceRef, StepLog};
 use crate::engine::databases::{BackupOutcome, Databases};
 use crate::inventory::{App, Inventory, Secret};
 use crate::postgres::PasswordMethod;
@@ -91,7 +91,7 @@ impl SimPlatform {
 }
 pub struct SimDatabases(pub Arc<SimWorld>);
 
-impl Platform for SimPlatform {
+impl SimPlatform {
     fn record(&self, app: &App) -> Result<AppRecord> {
         match self.apps()?.get(&app.name) {
             Some(r) => Ok(r.clone()),
@@ -104,21 +104,36 @@ impl Platform for SimPlatform {
         rec.paused = paused;
         self.write(app, rec)
     }
+}
 
-    fn set_service(&self, app: &App, service: &ServiceRef) -> Result<()> {
+/// The sim runs no app: its log lines say so, in pgshift's own words, and a refusal it
+/// simulates is named as simulated (diagnosis knows the wording).
+impl Platform for SimPlatform {
+    async fn status(&self, app: &App) -> Result<AppRecord> {
+        self.record(app)
+    }
+
+    async fn pause(&self, app: &App, _log: &mut dyn StepLog) -> Result<()> {
+        self.set_paused(app, true)
+    }
+
+    async fn unpause(&self, app: &App, _log: &mut dyn StepLog) -> Result<()> {
+        self.set_paused(app, false)
+    }
+
+    async fn set_service(
+        &self,
+        app: &App,
+        service: &ServiceRef,
+        _log: &mut dyn StepLog,
+    ) -> Result<()> {
         let mut rec = self.record(app)?;
         rec.service = service.clone();
         self.write(app, rec)
     }
 
-    async fn redeploy(&self, app: &App, log: &mut (dyn FnMut(String) + Send)) -> Result<bool> {
-        let mut rec = self.record(app)?;
-        rec.releases += 1;
-        self.write(app, rec.clone())?;
-        log(format!(
-            "-----> Deploying {} (release v{}, simulated)",
-            app.name, rec.releases
-        ));
+    async fn redeploy(&self, app: &App, log: &mut dyn StepLog) -> Result<()> {
+        let rec = self.record(app)?;
         let scram = self
             .0
             .roles
@@ -129,21 +144,37 @@ impl Platform for SimPlatform {
         let old_client = !self.0.libpq_ok.get(&app.name).copied().unwrap_or(true);
         self.0.work(3.0, &CancellationToken::new()).await;
         if scram && old_client {
-            for l in super::app_traceback("SCRAM authentication requires libpq version 10 or above")
-            {
-                log(l);
-            }
-            log("-----> Health check failed: web did not become healthy".into());
-            return Ok(false);
+            log.line(
+                "sim",
+                &format!(
+                    "simulated: {}'s client {} cannot answer the SCRAM challenge of role {} on {}",
+                    app.name,
+                    app.client.label(),
+                    rec.service.user,
+                    rec.service.server
+                ),
+            );
+            return Err(eyre!("the simulated redeploy of {} failed", app.name));
         }
-        log("-----> Health check passed: GET /health 200".into());
-        Ok(true)
+        log.line(
+            "sim",
+            &format!("simulated: {} restarted on {}", app.name, rec.service.id),
+        );
+        Ok(())
+    }
+
+    async fn health(&self, _app: &App, _log: &mut dyn StepLog) -> Result<()> {
+        Ok(())
     }
 }
 
 impl Databases for SimDatabases {
     async fn size(&self, svc: &ServiceRef) -> Result<u64> {
         Ok(self.0.db(svc).0)
+    }
+
+    async fn write_count(&self, _svc: &ServiceRef) -> Result<i64> {
+        Ok(0)
     }
 
     async fn read_options(&self, _old: &ServiceRef) -> Result<RuntimeOptions> {
@@ -200,6 +231,8 @@ impl Databases for SimDatabases {
             .await;
         Ok(BackupOutcome {
             child: ChildOutcome {
+                timed_out: false,
+                signal: None,
                 success: ok,
                 code: Some(if ok { 0 } else { 1 }),
                 cancelled: !ok,
@@ -229,6 +262,8 @@ impl Databases for SimDatabases {
             .await;
         if !ok {
             return Ok(ChildOutcome {
+                timed_out: false,
+                signal: None,
                 success: false,
                 code: None,
                 cancelled: true,
@@ -246,12 +281,16 @@ impl Databases for SimDatabases {
                 on_line(Stream::Stderr, l.to_string());
             }
             return Ok(ChildOutcome {
+                timed_out: false,
+                signal: None,
                 success: false,
                 code: Some(1),
                 cancelled: false,
             });
         }
         Ok(ChildOutcome {
+            timed_out: false,
+            signal: None,
             success: true,
             code: Some(0),
             cancelled: false,
