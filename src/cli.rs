@@ -11,6 +11,7 @@ mod info;
 mod inventory_cmd;
 mod lab_cmd;
 mod preflight_cmd;
+mod probing;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,10 @@ pub struct Cli {
     /// Refuse every action that changes anything
     #[arg(long, global = true)]
     pub readonly: bool,
+    /// While migrate, retry, resume or run works: ask each app through its route 4 times a
+    /// second and report what answered (loopback URLs only)
+    #[arg(long, global = true)]
+    pub probe: bool,
     /// trace, debug, info, warn or error (logs go to files, never the terminal)
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -306,6 +311,8 @@ pub struct Context {
     pub inventory: Source,
     pub no_color: bool,
     pub readonly: bool,
+    /// `--probe`: count what each migrating app answers through its route.
+    pub probe: bool,
 }
 
 impl Context {
@@ -363,6 +370,7 @@ fn run(cli: Cli) -> Result<i32> {
             .map_or(Source::BuiltinLab, Source::File),
         no_color: cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         readonly: cli.readonly,
+        probe: cli.probe,
         cfg,
         config_file,
     };

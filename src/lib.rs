@@ -14,5 +14,6 @@ pub mod plan;
 pub mod platform;
 pub mod postgres;
 pub mod preflight;
+pub mod probe;
 pub mod runbook;
 pub mod store;

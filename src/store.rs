@@ -31,6 +31,7 @@ mod macros {
 }
 mod apply;
 mod console_reads;
+mod probes;
 pub mod queued;
 mod runs;
 mod writer;
@@ -38,6 +39,7 @@ mod writer;
 pub use writer::{BackupRecord, Began, BeginRun, StoreWriter, WriteOp};
 
 pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
+pub use probes::ProbeRow;
 pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

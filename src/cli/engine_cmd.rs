@@ -55,6 +55,20 @@ pub async fn run(
         state_dir: state.clone(),
     };
     let platform = crate::platform::real(&inv, servers.clone(), &state)?;
+    let probing = if ctx.probe {
+        let apps: Vec<&crate::inventory::App> = match &what {
+            What::Migrate(a)
+            | What::MigratePreflighted(a)
+            | What::Rollback(a)
+            | What::Retry(a, _) => vec![inv.require_app(a)?],
+            What::Resume => inv.apps.iter().filter(|a| a.is_candidate()).collect(),
+            What::Deprovision(..) => Vec::new(),
+        };
+        super::probing::Probing::start(&platform, &apps, &store).await?
+    } else {
+        None
+    };
+    let probe_store = store.clone();
     let engine = Engine::new(
         store,
         inv,
@@ -108,6 +122,10 @@ pub async fn run(
     };
     engine.shutdown().await;
     let _ = printer.await;
+    if let Some(p) = probing {
+        let tallies = p.finish().await?;
+        super::probing::print(&probe_store, &tallies, json).await?;
+    }
     let outcomes = result?;
     if matches!(what, What::Resume) && outcomes.is_empty() && resumed_fleets.is_empty() && !json {
         eprintln!("nothing to resume");

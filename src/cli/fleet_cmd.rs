@@ -346,18 +346,27 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
             pg_bin: ctx.cfg.lab.pg15_bin.clone(),
             state_dir: state.clone(),
         };
+        let platform = crate::platform::real(&inv, servers.clone(), &state)?;
+        let probing = if ctx.probe {
+            let apps: Vec<&crate::inventory::App> =
+                plan.apps().filter_map(|a| inv.app(a)).collect();
+            super::probing::Probing::start(&platform, &apps, &store).await?
+        } else {
+            None
+        };
+        let probe_store = store.clone();
         let engine = Engine::new(
             store,
             inv.clone(),
             runbook,
-            servers.clone(),
-            crate::platform::real(&inv, servers, &state)?,
+            servers,
+            platform,
             db,
             state,
             tx,
             cancel,
         );
-        drive(
+        let report = drive(
             engine,
             &plan,
             plan_id,
@@ -365,7 +374,12 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
             &remediations,
             args.apply_preflight,
         )
-        .await?
+        .await;
+        if let Some(p) = probing {
+            let tallies = p.finish().await?;
+            super::probing::print(&probe_store, &tallies, args.json).await?;
+        }
+        report?
     };
     let _ = printer.await;
     print_report(&report, args.json);
