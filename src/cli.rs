@@ -302,6 +302,13 @@ pub enum LabAction {
         #[arg(long)]
         json: bool,
     },
+    /// The lab platform's hook commands (the `exec` platform contract): exit 0 done, 1 the
+    /// app failed (its own output says why), 2 the hook failed
+    #[command(hide = true)]
+    Hook {
+        op: crate::lab::paas::HookOp,
+        app: String,
+    },
 }
 
 /// What every command gets: the merged config and where the inventory comes from.

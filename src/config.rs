@@ -29,6 +29,8 @@ pub struct Config {
 pub struct LabConfig {
     pub port13: u16,
     pub port15: u16,
+    /// The lab's HTTP router (nginx) in front of its apps: `http://127.0.0.1:PORT/APP/`.
+    pub router_port: u16,
     /// Unprivileged OS user the lab servers run as when pgshift runs as root.
     pub os_user: String,
     /// Directory with the PostgreSQL 13 server binaries (initdb, pg_ctl, postgres).
@@ -145,6 +147,9 @@ impl Config {
         if let Some(p) = var("PGSHIFT_LAB_PORT15").and_then(|v| v.parse().ok()) {
             self.lab.port15 = p;
         }
+        if let Some(p) = var("PGSHIFT_LAB_ROUTER_PORT").and_then(|v| v.parse().ok()) {
+            self.lab.router_port = p;
+        }
         if let Some(v) = var("PGSHIFT_PG13_BIN") {
             self.lab.pg13_bin = Some(v.into());
         }
@@ -234,6 +239,7 @@ struct PartialConfig {
 struct PartialLab {
     port13: Option<u16>,
     port15: Option<u16>,
+    router_port: Option<u16>,
     os_user: Option<String>,
     pg13_bin: Option<PathBuf>,
     pg15_bin: Option<PathBuf>,
@@ -259,6 +265,7 @@ impl PartialConfig {
         set(&mut cfg.theme, self.theme);
         set(&mut cfg.lab.port13, self.lab.port13);
         set(&mut cfg.lab.port15, self.lab.port15);
+        set(&mut cfg.lab.router_port, self.lab.router_port);
         set(&mut cfg.lab.os_user, self.lab.os_user);
         set(&mut cfg.lab.pg15_bin, self.lab.pg15_bin);
         if self.lab.pg13_bin.is_some() {

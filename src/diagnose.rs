@@ -71,6 +71,8 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r"received invalid response to SCRAM authentication",
                 // The sim world's own wording for the refusal it simulates.
                 r"simulated: .* cannot answer the SCRAM challenge",
+                // node-postgres < 7.9 on an AuthenticationSASL request.
+                r"Unknown authenticationOk message type",
             ],
             "NEW hashed the role's password with scram-sha-256 (PostgreSQL 14+ default); the app's image has libpq < 10, which cannot do SCRAM.",
             &[
@@ -420,6 +422,16 @@ mod tests {
             "libpq-scram",
             include_str!("../fixtures/captured/libpq-scram-rails-old-libpq.log"),
             "authentication method 10 not supported",
+        ),
+        (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-libpq96-lab-app.log"),
+            "authentication method 10 not supported",
+        ),
+        (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-node-postgres-7.8.2.log"),
+            "Unknown authenticationOk message type",
         ),
         (
             "btree-index-row-size",
