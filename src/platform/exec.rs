@@ -90,8 +90,8 @@ impl ExecPlatform {
             .or_else(|| self.known().remove(id))
     }
 
-    /// Run one operation's command for an app. `Ok(code)` when it ran to an exit; the
-    /// failures of the command itself (cannot start, timeout, signal) are errors.
+    /// Run one operation's command for an app. `Ok((code, command line))` when it ran to an
+    /// exit; the failures of the command itself (cannot start, timeout, signal) are errors.
     async fn run(
         &self,
         op: PlatformOp,
@@ -100,7 +100,7 @@ impl ExecPlatform {
         stdin: Option<Secret>,
         log: &mut dyn StepLog,
         mut on_stdout: impl FnMut(&str),
-    ) -> Result<i32> {
+    ) -> Result<(i32, String)> {
         let cmd = self.spec.command(op);
         let service_id = service.map(|s| s.id.clone()).unwrap_or_default();
         let service_name = service.map(|s| s.service.clone()).unwrap_or_default();
@@ -170,8 +170,7 @@ impl ExecPlatform {
                 app.name
             ));
         }
-        let code = outcome.code.unwrap_or(-1);
-        Ok(code)
+        Ok((outcome.code.unwrap_or(-1), shown))
     }
 
     /// Run an operation that must exit 0.
@@ -183,9 +182,8 @@ impl ExecPlatform {
         stdin: Option<Secret>,
         log: &mut dyn StepLog,
     ) -> Result<()> {
-        let code = self.run(op, app, service, stdin, log, |_| ()).await?;
+        let (code, words) = self.run(op, app, service, stdin, log, |_| ()).await?;
         if code != 0 {
-            let words = shell_words::join(&self.spec.command(op).words);
             return Err(eyre!(
                 "the platform's {} command for {} exited with code {code} ({words})",
                 op.id(),
@@ -227,7 +225,7 @@ impl Platform for ExecPlatform {
             fn secret(&mut self, _: &str) {}
         }
         let initial = AppRecord::initial(app).ok().map(|r| r.service);
-        let code = self
+        let (code, words) = self
             .run(
                 PlatformOp::Status,
                 app,
@@ -240,7 +238,6 @@ impl Platform for ExecPlatform {
                 },
             )
             .await?;
-        let words = shell_words::join(&self.spec.command(PlatformOp::Status).words);
         if code != 0 {
             return Err(eyre!(
                 "the platform's status command for {} exited with code {code} ({words}){}",

@@ -33,8 +33,10 @@ const fn port(offset: u16) -> u16 {
 
 /// The lab's HTTP router: 10000 below its PostgreSQL 13 port (10000..19999), as distinct
 /// between labs and checkouts as those ports are.
+/// Labs 10000 and more above (ports 30000 and up) take the odd ports of 10001..: the even
+/// ones there are the routers of the labs 10000 below them.
 pub const fn router_port(p13: u16) -> u16 {
-    p13 - 10000
+    if p13 < 30000 { p13 - 10000 } else { p13 - 20000 + 1 }
 }
 
 /// Under the system temp dir (world-traversable), never under a home the lab user can't enter.
@@ -68,6 +70,13 @@ pub fn console_lab() -> &'static Lab {
 pub fn paas_lab() -> &'static Lab {
     static LAB: OnceLock<Lab> = OnceLock::new();
     LAB.get_or_init(|| separate("paas", 8000))
+}
+
+/// A separate lab for the platform contract's tests (tests/platform.rs): they pause apps,
+/// break hooks on purpose and serve as an operator's remote servers.
+pub fn platform_lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| separate("platform", 10000))
 }
 
 fn separate(name: &str, offset: u16) -> Lab {

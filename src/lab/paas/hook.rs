@@ -17,6 +17,9 @@ pub const DONE: i32 = 0;
 pub const APP_FAILED: i32 = 1;
 pub const HOOK_FAILED: i32 = 2;
 
+/// How long in-flight requests get to finish once the maintenance page is up.
+const DRAIN: std::time::Duration = std::time::Duration::from_millis(300);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[clap(rename_all = "snake_case")]
 pub enum HookOp {
@@ -58,8 +61,14 @@ impl Paas {
                 Ok(DONE)
             }
             HookOp::Pause => {
-                // Maintenance page first: no request reaches a process being stopped.
+                // Maintenance page first: no new request reaches a process being stopped.
+                // Requests the router passed on just before are still being answered: let
+                // them drain, or their users get a 502 from a process that went away.
+                let was_up = !self.router.paused(&app.name);
                 self.router.set_flag(&app.name)?;
+                if was_up && !self.pids(&app.name).live().is_empty() {
+                    std::thread::sleep(DRAIN);
+                }
                 self.pids(&app.name).stop(STOP_GRACE)?;
                 eprintln!("{}: maintenance page on, processes stopped", app.name);
                 Ok(DONE)
