@@ -114,7 +114,7 @@ fn console_opens_on_the_lab_fleet_filters_and_quits() {
     let s = t.wait_for("the fleet grouped by region", |s| {
         s.contains("▾ ch-zrh") && s.contains("▾ ch-gva") && s.contains("▾ de-fra")
     });
-    assert!(s.contains("28 apps · 23 candidates"), "{s}");
+    assert!(s.contains("30 apps · 25 candidates"), "{s}");
     assert!(s.contains("ledger-live") && s.contains("9.6 ⚠"), "{s}");
 
     t.keys(&["/", "clinic", "Enter"]);

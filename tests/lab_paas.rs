@@ -9,6 +9,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use pgshift::inventory::{self, ServiceKind, Source};
 use serde_json::Value;
 use support::{Lab, check, http_get, paas_lab};
 
@@ -148,7 +149,21 @@ fn lab_apps_are_real_processes_behind_a_real_router() {
     let st = status(lab);
     assert_eq!(st["router"]["running"], true, "{st}");
     let apps = st["apps"].as_array().expect("apps");
-    assert_eq!(apps.len(), 27, "{st}");
+    // Every app of the fixture fleet with a provisioned PostgreSQL service, and no other.
+    let inv = inventory::load(&Source::BuiltinLab).expect("fleet");
+    let mut want: Vec<&str> = inv
+        .apps
+        .iter()
+        .filter(|a| {
+            a.services
+                .iter()
+                .any(|s| s.provisioned && matches!(s.kind, ServiceKind::Postgres { .. }))
+        })
+        .map(|a| a.name.as_str())
+        .collect();
+    want.sort();
+    let got: Vec<&str> = apps.iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(got, want, "{st}");
     for a in apps {
         let name = a["name"].as_str().expect("name");
         assert_eq!(a["running"], true, "{a}");
@@ -174,6 +189,7 @@ fn lab_apps_are_real_processes_behind_a_real_router() {
     }
 
     pause_and_unpause(lab);
+    concurrent_hooks_and_a_crashed_app(lab);
     move_to_another_database(lab);
     scram_refusals_are_the_drivers_own_text(lab);
 
@@ -273,6 +289,68 @@ fn pause_and_unpause(lab: &Lab) {
     std::thread::sleep(Duration::from_millis(2500));
     assert!(writes(lab, 13, "shop_stage") > n, "the worker writes again");
     check(&hook(lab, "unpause", app), "lab hook unpause (again)");
+}
+
+/// Hooks of different apps at once do not trip over each other; an app whose web process was
+/// killed answers 502 (not the maintenance page) until unpause starts it again.
+fn concurrent_hooks_and_a_crashed_app(lab: &Lab) {
+    let apps = ["wiki-stage", "atelier-stage", "fleetops-stage"];
+    let st = status(lab);
+    let url = |a: &str| app_status(&st, a)["url"].as_str().unwrap().to_string();
+    for op in ["pause", "unpause"] {
+        let children: Vec<_> = apps
+            .iter()
+            .map(|a| {
+                lab.cmd()
+                    .args(["lab", "hook", op, a])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("hook")
+            })
+            .collect();
+        for c in children {
+            check(&c.wait_with_output().expect("hook"), op);
+        }
+        let want = if op == "pause" { 503 } else { 200 };
+        for a in apps {
+            assert_eq!(
+                http_get(&url(a)).unwrap().0,
+                want,
+                "{a} after concurrent {op}"
+            );
+        }
+    }
+
+    let app = apps[0];
+    let web = app_status(&status(lab), app)["web_pid"].as_u64().unwrap();
+    let killed = Command::new("kill")
+        .args(["-9", &web.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let t = Instant::now();
+    while alive(web) && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        http_get(&url(app)).unwrap().0,
+        502,
+        "a dead app without the flag"
+    );
+    let s = hook_status(lab, app);
+    assert_eq!(
+        (s["paused"].as_bool(), s["running"].as_bool()),
+        (Some(false), Some(false)),
+        "{s}"
+    );
+    check(
+        &hook(lab, "unpause", app),
+        "lab hook unpause (after a crash)",
+    );
+    assert_eq!(http_get(&url(app)).unwrap().0, 200);
+    let again = app_status(&status(lab), app)["web_pid"].as_u64().unwrap();
+    assert_ne!(again, web, "a new web process");
 }
 
 /// set_database_url + redeploy: the processes run with the new URL, in their environment only.

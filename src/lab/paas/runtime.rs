@@ -112,3 +112,64 @@ pub fn for_client(client: Client, runtimes: &Path) -> Result<Runtime, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(s: &str) -> Client {
+        Client::parse(s).unwrap()
+    }
+
+    /// A runtimes dir laid out as install-deps lays it out (empty files stand for the real ones).
+    fn runtimes() -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pgshift-runtimes-test-{}", std::process::id()));
+        for p in [
+            "libpq-9.6/libpq.so.5",
+            "node/node-12.22.12/bin/node",
+            "node/pg-7.8.2/node_modules/pg/package.json",
+            "node/pg-8.16.3/node_modules/pg/package.json",
+        ] {
+            let p = dir.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn each_client_gets_a_library_of_its_kind_and_other_families_are_refused() {
+        let dir = runtimes();
+        let old = for_client(Client::libpq("9.6.24").unwrap(), &dir).unwrap();
+        assert!(
+            old.env
+                .iter()
+                .any(|(k, v)| *k == "LAB_LIBPQ" && v.ends_with("libpq-9.6/libpq.so.5"))
+        );
+        let new = for_client(Client::libpq("15.4").unwrap(), &dir).unwrap();
+        assert!(new.env.contains(&("LAB_LIBPQ", "libpq.so.5".to_string())));
+
+        let n7 = for_client(client("node-postgres 7.8.2"), &dir).unwrap();
+        assert_eq!(n7.program, dir.join("node/node-12.22.12/bin/node"));
+        assert!(n7.env[0].1.ends_with("pg-7.8.2/node_modules"));
+        // No exact install of 7.4.0: the install without SCRAM stands for it.
+        let n74 = for_client(client("node-postgres 7.4.0"), &dir).unwrap();
+        assert_eq!(n74.label, "node-postgres 7.8.2");
+        let n8 = for_client(client("node-postgres 8.1.0"), &dir).unwrap();
+        assert_eq!(
+            (n8.label.as_str(), n8.program.as_path()),
+            ("node-postgres 8.16.3", Path::new("/usr/bin/node"))
+        );
+
+        let err = for_client(client("pgjdbc 42.1.4"), &dir).unwrap_err();
+        assert!(
+            err.contains("pgjdbc") && err.contains("no runtime"),
+            "{err}"
+        );
+        let missing =
+            for_client(client("node-postgres 7.8.2"), Path::new("/nonexistent")).unwrap_err();
+        assert!(missing.contains("scripts/install-deps"), "{missing}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
