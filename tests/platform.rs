@@ -33,12 +33,20 @@ fn get(lab: &Lab, path: &str) -> (u16, String) {
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
     let code = buf.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = buf.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
     (code, body)
 }
 
 fn lab_status(lab: &Lab) -> Value {
-    let out = lab.cmd().args(["lab", "status", "--json"]).output().expect("lab status");
+    let out = lab
+        .cmd()
+        .args(["lab", "status", "--json"])
+        .output()
+        .expect("lab status");
     check(&out, "lab status --json");
     serde_json::from_slice(&out.stdout).expect("status json")
 }
@@ -52,7 +60,9 @@ fn web_database_url(lab: &Lab, app: &str) -> String {
         .iter()
         .find(|a| a["name"] == app)
         .unwrap_or_else(|| panic!("{app} in {st}"));
-    let pid = a["web_pid"].as_u64().unwrap_or_else(|| panic!("{app} runs: {a}"));
+    let pid = a["web_pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{app} runs: {a}"));
     let env = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
     env.split(|b| *b == 0)
         .find_map(|kv| kv.strip_prefix(b"DATABASE_URL="))
@@ -61,7 +71,11 @@ fn web_database_url(lab: &Lab, app: &str) -> String {
 }
 
 fn reset(lab: &Lab, app: &str) {
-    let out = lab.cmd().args(["lab", "reset", "--app", app]).output().expect("reset");
+    let out = lab
+        .cmd()
+        .args(["lab", "reset", "--app", app])
+        .output()
+        .expect("reset");
     check(&out, &format!("lab reset --app {app}"));
 }
 
@@ -89,7 +103,12 @@ fn lab_secrets(lab: &Lab) -> Vec<String> {
             if p.is_dir() {
                 dirs.push(p);
             } else if p.file_name().is_some_and(|n| n != "pgpass") {
-                out.push(std::fs::read_to_string(&p).expect("secret").trim().to_string());
+                out.push(
+                    std::fs::read_to_string(&p)
+                        .expect("secret")
+                        .trim()
+                        .to_string(),
+                );
             }
         }
     }
@@ -140,7 +159,9 @@ fn watched<T>(lab: &Lab, app: &str, f: impl FnOnce() -> T) -> (T, Vec<(u128, u16
             };
             while !stop.load(Ordering::Relaxed) {
                 let (code, body) = get(&lab, &path);
-                seen.lock().expect("lock").push((t0.elapsed().as_millis(), code, body));
+                seen.lock()
+                    .expect("lock")
+                    .push((t0.elapsed().as_millis(), code, body));
                 std::thread::sleep(Duration::from_millis(50));
             }
         })
@@ -168,15 +189,26 @@ fn a_plain_app_goes_behind_its_maintenance_page_and_comes_back_on_new() {
         })
     });
     check(&out, "migrate --probe");
-    assert!(leaked.is_empty(), "a password in some process's argv: {leaked:?}");
-    let maintenance: Vec<_> = seen.iter().filter(|(_, c, _)| *c == 503).collect();
-    assert!(!maintenance.is_empty(), "the router answered 503 while paused: {seen:?}");
     assert!(
-        maintenance.iter().all(|(_, _, b)| b.to_lowercase().contains("maintenance")),
+        leaked.is_empty(),
+        "a password in some process's argv: {leaked:?}"
+    );
+    let maintenance: Vec<_> = seen.iter().filter(|(_, c, _)| *c == 503).collect();
+    assert!(
+        !maintenance.is_empty(),
+        "the router answered 503 while paused: {seen:?}"
+    );
+    assert!(
+        maintenance
+            .iter()
+            .all(|(_, _, b)| b.to_lowercase().contains("maintenance")),
         "503 is the maintenance page: {:?}",
         maintenance.first()
     );
-    let other: Vec<_> = seen.iter().filter(|(_, c, _)| *c != 200 && *c != 503).collect();
+    let other: Vec<_> = seen
+        .iter()
+        .filter(|(_, c, _)| *c != 200 && *c != 503)
+        .collect();
     assert!(other.is_empty(), "no request failed: {other:?}");
     let (code, body) = get(lab, &format!("/{app}/"));
     assert_eq!(code, 200, "serving after: {body}");
@@ -196,8 +228,10 @@ fn a_plain_app_goes_behind_its_maintenance_page_and_comes_back_on_new() {
     assert_eq!(probe["failed"], 0, "{probe}");
     assert!(probe["maintenance"].as_u64().unwrap_or(0) > 0, "{probe}");
     let ts = |k: &str| {
-        chrono::DateTime::parse_from_rfc3339(probe[k].as_str().unwrap_or_else(|| panic!("{k}: {probe}")))
-            .expect("timestamp")
+        chrono::DateTime::parse_from_rfc3339(
+            probe[k].as_str().unwrap_or_else(|| panic!("{k}: {probe}")),
+        )
+        .expect("timestamp")
     };
     let (first, last) = (ts("first_maintenance"), ts("last_maintenance"));
     let (from, until) = (ts("paused_from"), ts("paused_until"));
@@ -207,9 +241,13 @@ fn a_plain_app_goes_behind_its_maintenance_page_and_comes_back_on_new() {
         "last 503 {last} within the paused interval (+1 s) ending {until}"
     );
     // No password in what pgshift printed or stored.
-    let printed = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let printed =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     for s in &secrets {
-        assert!(!printed.contains(s.as_str()), "a password in pgshift's output");
+        assert!(
+            !printed.contains(s.as_str()),
+            "a password in pgshift's output"
+        );
     }
     let db = std::fs::read(lab.state.join("pgshift.db")).expect("store");
     let db = String::from_utf8_lossy(&db);
@@ -221,7 +259,10 @@ fn a_plain_app_goes_behind_its_maintenance_page_and_comes_back_on_new() {
 /// Start a worker of the app by hand, writing to OLD: a cron job the platform does not know.
 fn rogue_worker(lab: &Lab, app: &str, db: &str, role: &str) -> std::process::Child {
     let password = lab.role_password("pg13", role);
-    let url = format!("postgres://{role}:{password}@127.0.0.1:{}/{db}", lab.ports.0);
+    let url = format!(
+        "postgres://{role}:{password}@127.0.0.1:{}/{db}",
+        lab.ports.0
+    );
     let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/apps/libpq_app.py");
     Command::new("python3")
         .arg(program)
@@ -248,14 +289,26 @@ fn a_worker_left_writing_to_old_fails_the_migration_before_new_is_enabled() {
         .expect("migrate");
     let _ = rogue.kill();
     let _ = rogue.wait();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ev = events(&out);
     let failed = failure(&ev);
     assert_eq!(failed["step"], "enable", "{failed}");
     assert_eq!(failed["class"], "verification-mismatch", "{failed}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("after the backup's snapshot"), "the cause is named");
-    assert_eq!(get(lab, &format!("/{app}/")).0, 200, "serving after the rollback");
+    assert!(
+        stdout.contains("after the backup's snapshot"),
+        "the cause is named"
+    );
+    assert_eq!(
+        get(lab, &format!("/{app}/")).0,
+        200,
+        "serving after the rollback"
+    );
     let url = web_database_url(lab, app);
     assert!(url.contains(&format!(":{}/", lab.ports.0)), "back on OLD");
 }
@@ -289,10 +342,9 @@ exec "$LAB_BIN" lab hook "$op" "$app"
 
 /// The fixture fleet with a `[platform]` table pointing at `script`.
 fn inventory_with_platform(dir: &Path, script: &Path, faults: &Path) -> PathBuf {
-    let fleet = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fleet.toml"),
-    )
-    .expect("fixture fleet");
+    let fleet =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fleet.toml"))
+            .expect("fixture fleet");
     let s = script.display();
     let platform = format!(
         r#"
@@ -327,8 +379,18 @@ fn platform_commands_that_fail_hang_or_print_garbage_are_classified_and_rolled_b
     let inventory = inventory_with_platform(tmp.path(), &script, &faults);
     for (app, op, kind, what) in [
         ("atelier-stage", "redeploy", "exit", "exited with code 4"),
-        ("rates-live", "set_database_url", "hang", "timed out after 3 s"),
-        ("museum-live", "status", "garbage", "printed what the contract does not allow"),
+        (
+            "rates-live",
+            "set_database_url",
+            "hang",
+            "timed out after 3 s",
+        ),
+        (
+            "museum-live",
+            "status",
+            "garbage",
+            "printed what the contract does not allow",
+        ),
     ] {
         reset(lab, app);
         std::fs::write(faults.join(format!("{op}-{app}")), kind).expect("fault");
@@ -341,19 +403,28 @@ fn platform_commands_that_fail_hang_or_print_garbage_are_classified_and_rolled_b
             .output()
             .expect("migrate");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(3), "{app}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{app}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.contains(what), "{app}: the failure says '{what}'");
         let ev = events(&out);
         assert_eq!(failure(&ev)["class"], "platform", "{app}: {}", failure(&ev));
         assert!(
-            ev.iter().any(|e| e["event"] == "rolled_back" && e["detail"] == "back on OLD, unpaused"),
+            ev.iter()
+                .any(|e| e["event"] == "rolled_back" && e["detail"] == "back on OLD, unpaused"),
             "{app} rolled back: {stdout}"
         );
         let (code, _) = get(lab, &format!("/{app}/"));
         assert_eq!(code, 200, "{app} serves after the rollback");
         let url = web_database_url(lab, app);
         assert!(url.contains(&format!(":{}/", lab.ports.0)), "{app} on OLD");
-        assert!(t0.elapsed() < Duration::from_secs(120), "{app}: no hang outlives its timeout");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "{app}: no hang outlives its timeout"
+        );
         let st = lab_status(lab);
         let paused = st["apps"]
             .as_array()
@@ -446,10 +517,16 @@ health = "{hook} health {{app}}"
     let out = run(&["migrate", "--app", app, "--json"]);
     check(&out, "migrate on the operator's servers");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("verified: every table"), "verified: {stdout}");
+    assert!(
+        stdout.contains("verified: every table"),
+        "verified: {stdout}"
+    );
     assert_eq!(get(lab, &format!("/{app}/")).0, 200, "serving after");
     let url = web_database_url(lab, app);
-    assert!(url.contains(&format!(":{}/shop_stage", lab.ports.1)), "on NEW");
+    assert!(
+        url.contains(&format!(":{}/shop_stage", lab.ports.1)),
+        "on NEW"
+    );
     let show = run(&["app", "show", app, "--json"]);
     check(&show, "app show");
     let v: Value = serde_json::from_slice(&show.stdout).expect("json");

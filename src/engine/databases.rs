@@ -119,16 +119,17 @@ impl Databases for RealDatabases {
 
     async fn write_count(&self, svc: &ServiceRef) -> Result<i64> {
         let admin = self.servers.admin(&svc.server)?;
-        let mut conn = admin.connect("postgres").await?;
-        // The collector hears of a backend's writes at its next idle moment or its exit and
-        // serves a file up to 500 ms old: read until two reads 600 ms apart agree.
+        let mut conn = admin.connect(&svc.database).await?;
+        // The user tables only: pg_stat_database also counts catalog rows, which autovacuum's
+        // ANALYZE writes (pg_statistic) whatever the app does. The collector hears of a
+        // backend's writes at its next idle moment or its exit and serves a file up to 500 ms
+        // old: read until two reads 600 ms apart agree.
         let mut last = None;
         for _ in 0..6 {
             let n: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(tup_inserted + tup_updated + tup_deleted), 0)::bigint
-                   FROM pg_stat_database WHERE datname = $1",
+                "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
+                   FROM pg_stat_user_tables",
             )
-            .bind(&svc.database)
             .fetch_one(&mut conn)
             .await?;
             if last == Some(n) {

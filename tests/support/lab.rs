@@ -36,7 +36,11 @@ const fn port(offset: u16) -> u16 {
 /// Labs 10000 and more above (ports 30000 and up) take the odd ports of 10001..: the even
 /// ones there are the routers of the labs 10000 below them.
 pub const fn router_port(p13: u16) -> u16 {
-    if p13 < 30000 { p13 - 10000 } else { p13 - 20000 + 1 }
+    if p13 < 30000 {
+        p13 - 10000
+    } else {
+        p13 - 20000 + 1
+    }
 }
 
 /// Under the system temp dir (world-traversable), never under a home the lab user can't enter.
