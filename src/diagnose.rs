@@ -49,8 +49,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     let rule = |class, pats: &[&str], explanation, remediations: &[Remediation]| Rule {
         class,
         harmless: class == "ownership",
-        patterns: pats
-            .iter()
+        // The sim world names the failure it simulates ("simulated failure CLASS: …").
+        patterns: std::iter::once(format!(r"simulated failure {class}\b"))
+            .chain(pats.iter().map(|p| p.to_string()))
             .map(|p| {
                 // Quotes as any tool or locale prints them.
                 let p = p
@@ -69,8 +70,6 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r"SCRAM authentication requires libpq version 10 or above",
                 r"authentication method 10 not supported",
                 r"received invalid response to SCRAM authentication",
-                // The sim world's own wording for the refusal it simulates.
-                r"simulated: .* cannot answer the SCRAM challenge",
                 // node-postgres < 7.9 on an AuthenticationSASL request.
                 r"Unknown authenticationOk message type",
             ],
@@ -502,6 +501,11 @@ mod tests {
             "verification-mismatch",
             include_str!("../fixtures/captured/verification-mismatch.log"),
             "verification failed: table public.comments: 9000 rows on OLD, 8999 on NEW",
+        ),
+        (
+            "platform",
+            include_str!("../fixtures/captured/platform.log"),
+            "the platform's redeploy command for atelier-stage exited with code 4",
         ),
     ];
 

@@ -195,7 +195,7 @@ impl Prober {
 /// One GET, `Connection: close`: every request a new connection, as a browser's first visit.
 pub async fn ask(t: &Target) -> Answer {
     match tokio::time::timeout(REQUEST_TIMEOUT, get(t)).await {
-        Ok(Ok(code)) if code == 503 => Answer::Maintenance,
+        Ok(Ok(503)) => Answer::Maintenance,
         Ok(Ok(code)) if (200..400).contains(&code) => Answer::App(code),
         Ok(Ok(code)) => Answer::Failed(format!("HTTP {code}")),
         Ok(Err(e)) => Answer::Failed(e.to_string()),

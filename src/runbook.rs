@@ -365,8 +365,9 @@ mod tests {
                 "restore",
                 "verify",
                 "enable",
-                "unpause",
                 "redeploy",
+                "unpause",
+                "health",
                 "schedule_deprovision"
             ]
         );
@@ -379,7 +380,7 @@ mod tests {
                 .unwrap()
                 .starts_with("Backup taken prior")
         );
-        assert_eq!(steps[9].after_seconds, Some(7 * 86_400));
+        assert_eq!(steps[10].after_seconds, Some(7 * 86_400));
     }
 
     #[test]

@@ -498,10 +498,16 @@ fn kill_9_during_restore_then_resume_ends_migrated_never_paused() {
     )
     .expect("kill -9");
     let _ = child.wait();
+    let show = app_show(lab, app);
     assert_eq!(
-        app_show(lab, app)["paused"],
-        true,
+        show["paused"], true,
         "killed mid-window: still behind the page"
+    );
+    let url = show["url"].as_str().expect("the app's URL").to_string();
+    assert_eq!(
+        support::http_get(&url).expect("GET").0,
+        503,
+        "users meet the maintenance page until resume"
     );
 
     // The orphaned pg_restore dies with its parent (PDEATHSIG); give it a moment.
@@ -551,6 +557,8 @@ fn kill_9_during_restore_then_resume_ends_migrated_never_paused() {
     let show = app_show(lab, app);
     assert_eq!(show["state"], "migrated");
     assert_eq!(show["paused"], false);
+    let (code, body) = support::http_get(&url).expect("GET");
+    assert_eq!(code, 200, "serving from NEW after resume: {body}");
     assert_eq!(
         lab.psql(
             15,

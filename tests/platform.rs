@@ -254,6 +254,18 @@ fn a_plain_app_goes_behind_its_maintenance_page_and_comes_back_on_new() {
     for s in &secrets {
         assert!(!db.contains(s.as_str()), "a password in the store");
     }
+    // Nor in pgshift's log files, nor in the app's own logs (its deploy logs).
+    for dir in [lab.state.join("logs"), lab.state.join("lab/apps").join(app)] {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "log") {
+                let text = String::from_utf8_lossy(&std::fs::read(&p).expect("log")).to_string();
+                for s in &secrets {
+                    assert!(!text.contains(s.as_str()), "a password in {}", p.display());
+                }
+            }
+        }
+    }
 }
 
 /// Start a worker of the app by hand, writing to OLD: a cron job the platform does not know.

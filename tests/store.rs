@@ -142,7 +142,11 @@ async fn sqlite_store_migrates_and_reopens() {
     store.close().await;
     // Reopening applies nothing new and keeps the rows.
     let again = Store::open(&url).await.expect("reopen");
-    assert_eq!(again.app_states().await.expect("states").len(), 28);
+    let fleet = inventory::load(&Source::BuiltinLab)
+        .expect("fixture fleet")
+        .apps
+        .len();
+    assert_eq!(again.app_states().await.expect("states").len(), fleet);
 }
 
 #[tokio::test]
@@ -170,7 +174,7 @@ async fn postgres_store_migrates_on_the_lab_15_server() {
     );
     assert_eq!(
         tables,
-        "_sqlx_migrations,apps,backups,controls,failures,leases,plans,runs,step_logs,steps"
+        "_sqlx_migrations,apps,backups,controls,failures,leases,plans,probes,runs,step_logs,steps"
     );
     store.close().await;
     Store::open(&url).await.expect("reopen is a no-op");

@@ -202,9 +202,7 @@ fn unknown_placeholder(word: &str) -> Option<String> {
     let mut rest = word;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return None;
-        };
+        let close = after.find('}')?;
         let name = &after[..close];
         let looks_like_one =
             !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
