@@ -11,6 +11,7 @@ mod info;
 mod inventory_cmd;
 mod lab_cmd;
 mod preflight_cmd;
+mod printer;
 
 use std::path::PathBuf;
 
@@ -19,7 +20,8 @@ use color_eyre::eyre::Result;
 
 use crate::config::{Config, Overrides};
 use crate::error::{UserError, exit, is_user_error};
-use crate::inventory::{self, Inventory, Source};
+use crate::inventory::Source;
+use crate::ops;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -299,20 +301,7 @@ pub enum LabAction {
     },
 }
 
-/// What every command gets: the merged config and where the inventory comes from.
-pub struct Context {
-    pub cfg: Config,
-    pub config_file: Option<PathBuf>,
-    pub inventory: Source,
-    pub no_color: bool,
-    pub readonly: bool,
-}
-
-impl Context {
-    pub fn load_inventory(&self) -> Result<Inventory> {
-        Ok(inventory::load(&self.inventory)?)
-    }
-}
+pub use crate::ops::{Context, ensure_writable};
 
 /// Parse, run, and turn the outcome into an exit code with a one-line message on stderr.
 pub fn main() -> i32 {
@@ -382,11 +371,10 @@ fn run(cli: Cli) -> Result<i32> {
                 runbook,
                 apply_preflight,
             }) => {
-                let what = if apply_preflight {
-                    engine_cmd::What::MigratePreflighted(app)
-                } else {
-                    engine_cmd::What::Migrate(app)
-                };
+                let what = engine_cmd::What::App(ops::app::Verb::Migrate {
+                    app,
+                    preflight: apply_preflight,
+                });
                 engine_cmd::run(&ctx, what, json, runbook.as_deref()).await
             }
             Some(Command::Plan {
@@ -497,7 +485,8 @@ fn run(cli: Cli) -> Result<i32> {
                 remediation,
                 json,
             }) => {
-                engine_cmd::run(&ctx, engine_cmd::What::Retry(app, remediation), json, None).await
+                let verb = ops::app::Verb::Retry { app, remediation };
+                engine_cmd::run(&ctx, engine_cmd::What::App(verb), json, None).await
             }
             Some(Command::Deprovision {
                 app,
@@ -506,14 +495,15 @@ fn run(cli: Cli) -> Result<i32> {
             }) => {
                 engine_cmd::run(
                     &ctx,
-                    engine_cmd::What::Deprovision(app, confirm),
+                    engine_cmd::What::App(ops::app::Verb::Deprovision { app, confirm }),
                     false,
                     runbook.as_deref(),
                 )
                 .await
             }
             Some(Command::Rollback { app, json }) => {
-                engine_cmd::run(&ctx, engine_cmd::What::Rollback(app), json, None).await
+                let verb = ops::app::Verb::Rollback { app };
+                engine_cmd::run(&ctx, engine_cmd::What::App(verb), json, None).await
             }
             Some(Command::App {
                 action:
@@ -560,20 +550,4 @@ fn command_name(c: &Command) -> &'static str {
         Command::Report(_) => "report",
         Command::Diagnose { .. } => "diagnose",
     }
-}
-
-/// OLD's size of every app: measured on lab servers, else the inventory's hints.
-pub(crate) async fn measured_sizes(
-    inv: &Inventory,
-    servers: &crate::engine::servers::Servers,
-) -> std::collections::HashMap<String, u64> {
-    fleet_cmd::sizes(inv, servers).await
-}
-
-/// Refuse a change under `--readonly`.
-pub fn ensure_writable(ctx: &Context, what: &str) -> Result<()> {
-    if ctx.readonly {
-        return Err(UserError::new(format!("--readonly: refusing to {what}")).into());
-    }
-    Ok(())
 }

@@ -6,8 +6,8 @@ mod secret;
 mod validate;
 
 pub use model::{
-    App, Environment, Inventory, LabSeed, LibpqVersion, Region, Server, ServiceInstance,
-    ServiceKind,
+    App, Environment, Inventory, LabSeed, LibpqVersion, Region, Server, ServerKind,
+    ServiceInstance, ServiceKind,
 };
 pub use secret::{PasswordSource, Secret};
 

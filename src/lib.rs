@@ -10,6 +10,7 @@ pub mod error;
 pub mod inventory;
 pub mod lab;
 pub mod logging;
+pub mod ops;
 pub mod plan;
 pub mod platform;
 pub mod postgres;

@@ -8,7 +8,7 @@ use color_eyre::eyre::Result;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::error::UserError;
-use crate::inventory::{Inventory, Secret, Server};
+use crate::inventory::{Inventory, Secret, Server, ServerKind};
 use crate::lab::Lab;
 use crate::postgres::Endpoint;
 
@@ -46,18 +46,18 @@ impl Servers {
     /// pgshift's superuser endpoint on a server.
     pub fn admin(&self, name: &str) -> Result<Endpoint> {
         let s = self.server(name)?;
-        if s.lab {
-            return self.lab_for(s)?.admin(s.version);
-        }
-        if s.sim {
-            return Ok(Endpoint {
-                host: format!("{name}.sim"),
-                port: 5432,
-                user: "pgshift".into(),
-                password: Secret::new(""),
-            });
-        }
-        let url = s.url.as_deref().unwrap_or_default();
+        let url = match &s.kind {
+            ServerKind::Lab => return self.lab_for(s)?.admin(s.version),
+            ServerKind::Sim => {
+                return Ok(Endpoint {
+                    host: format!("{name}.sim"),
+                    port: 5432,
+                    user: "pgshift".into(),
+                    password: Secret::new(""),
+                });
+            }
+            ServerKind::Remote { url } => url,
+        };
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| UserError::new(format!("server \"{name}\": bad url: {e}")))?;
         let password = match &s.password {
@@ -78,25 +78,25 @@ impl Servers {
     pub fn role(&self, name: &str, user: &str) -> Result<Endpoint> {
         let s = self.server(name)?;
         let admin = self.admin(name)?;
-        let password = if s.lab {
-            self.lab_for(s)?.role_password(name, user)?
-        } else if s.sim {
-            Secret::new("")
-        } else {
-            let src = self
-                .inv
-                .apps
-                .iter()
-                .flat_map(|a| &a.services)
-                .find(|x| x.server.as_deref() == Some(name) && x.user.as_deref() == Some(user))
-                .and_then(|x| x.password.as_ref())
-                .ok_or_else(|| {
-                    UserError::new(format!(
-                        "no password for role {user} on server \"{name}\" in the inventory"
-                    ))
-                })?;
-            src.resolve(|| None)
-                .map_err(|e| UserError::new(format!("role {user} on \"{name}\": {e}")))?
+        let password = match s.kind {
+            ServerKind::Lab => self.lab_for(s)?.role_password(name, user)?,
+            ServerKind::Sim => Secret::new(""),
+            ServerKind::Remote { .. } => {
+                let src = self
+                    .inv
+                    .apps
+                    .iter()
+                    .flat_map(|a| &a.services)
+                    .find(|x| x.server.as_deref() == Some(name) && x.user.as_deref() == Some(user))
+                    .and_then(|x| x.password.as_ref())
+                    .ok_or_else(|| {
+                        UserError::new(format!(
+                            "no password for role {user} on server \"{name}\" in the inventory"
+                        ))
+                    })?;
+                src.resolve(|| None)
+                    .map_err(|e| UserError::new(format!("role {user} on \"{name}\": {e}")))?
+            }
         };
         Ok(Endpoint {
             user: user.to_string(),
@@ -108,11 +108,10 @@ impl Servers {
     /// A freshly generated password for a NEW role, kept where `role` finds it.
     pub fn new_role_password(&self, name: &str, user: &str) -> Result<Secret> {
         let s = self.server(name)?;
-        if s.lab {
-            return self.lab_for(s)?.new_role_password(name, user);
-        }
-        if s.sim {
-            return Ok(Secret::new(format!("{:032x}", rand::random::<u128>())));
+        match s.kind {
+            ServerKind::Lab => return self.lab_for(s)?.new_role_password(name, user),
+            ServerKind::Sim => return Ok(Secret::new(format!("{:032x}", rand::random::<u128>()))),
+            ServerKind::Remote { .. } => {}
         }
         Err(UserError::new(format!(
             "reprovisioning onto \"{name}\" needs a platform that provisions real service instances; the lab platform only provisions on lab servers"

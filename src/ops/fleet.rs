@@ -1,0 +1,148 @@
+//! The fleet's night: `run` the latest plan, and `resume` what a dead pgshift left (single
+//! apps' runs and fleet runs).
+
+use std::collections::HashMap;
+
+use color_eyre::eyre::Result;
+
+use super::preflight::plan_remediations;
+use super::{Drive, OpsEngine, Say, Session, World};
+use crate::engine::{FleetReport, FleetRun, Outcome};
+use crate::error::UserError;
+use crate::plan::Plan;
+use crate::runbook::Runbook;
+use crate::store::Store;
+
+pub struct RunArgs {
+    /// Only batch K of every region.
+    pub batch: Option<usize>,
+    pub apply_preflight: bool,
+    /// Sim world only: simulated seconds per real second (0: instant steps).
+    pub speed: f64,
+}
+
+/// Run the latest plan: regions in parallel, batches in order, failures never stop the rest.
+pub async fn run(
+    s: &Session<'_>,
+    runbook: Runbook,
+    args: RunArgs,
+    drive: Drive,
+    say: Say,
+) -> Result<FleetReport> {
+    let inv = &s.inv;
+    let store = Store::open(&s.ctx.cfg.store_url()).await?;
+    store.sync_inventory(inv).await?;
+    let Some((plan_id, _, body)) = store.latest_plan().await? else {
+        return Err(UserError::new("no plan yet: `pgshift plan` makes one").into());
+    };
+    let plan: Plan = serde_json::from_str(&body)?;
+    let unknown: Vec<&str> = plan.apps().filter(|a| inv.app(a).is_none()).collect();
+    if !unknown.is_empty() {
+        return Err(UserError::new(format!(
+            "plan {plan_id} names apps the inventory does not have ({}…): make a new plan",
+            unknown[0]
+        ))
+        .into());
+    }
+    let remediations = if args.apply_preflight {
+        plan_remediations(s.world, inv, &s.servers(), &runbook, &plan, say).await?
+    } else {
+        HashMap::new()
+    };
+    let engine = s.engine(store, runbook, args.speed, drive);
+    let r = engine
+        .run_plan(FleetRun {
+            plan: &plan,
+            plan_id,
+            only: args.batch,
+            remediations: &remediations,
+            apply_preflight: args.apply_preflight,
+            continues: None,
+        })
+        .await;
+    engine.shutdown().await;
+    r
+}
+
+/// What `resume` continued: single apps' runs and fleet runs.
+pub struct Resumed {
+    pub apps: Vec<(String, Outcome)>,
+    pub fleets: Vec<FleetReport>,
+}
+
+/// Continue every run a crashed or killed pgshift left unfinished. In the sim world the
+/// world is rebuilt from the inventory (it lived in the dead process); the store says where
+/// every run stood.
+pub async fn resume(s: &Session<'_>, runbook: Runbook, drive: Drive, say: Say) -> Result<Resumed> {
+    let store = Store::open(&s.ctx.cfg.store_url()).await?;
+    store.sync_inventory(&s.inv).await?;
+    let engine = s.engine(store, runbook, 0.0, drive);
+    let apps = engine.resume().await;
+    let fleets = match &apps {
+        Ok(_) => continue_fleet_runs(&engine, s.world, say).await,
+        Err(_) => Ok(Vec::new()),
+    };
+    engine.shutdown().await;
+    Ok(Resumed {
+        apps: apps?,
+        fleets: fleets?,
+    })
+}
+
+/// Fleet runs whose pgshift died: run what is left of each one's plan (apps migrated
+/// meanwhile, or failed without a remedy, are not started again). A run another live pgshift
+/// still drives is left to it.
+async fn continue_fleet_runs(
+    engine: &OpsEngine,
+    world: World,
+    say: Say,
+) -> Result<Vec<FleetReport>> {
+    let mut out = Vec::new();
+    for (run_id, params) in engine.store.running_fleet_runs().await? {
+        let p: serde_json::Value = serde_json::from_str(&params).unwrap_or_default();
+        let Some(plan_id) = p["plan_id"].as_i64() else {
+            continue;
+        };
+        let Some((_, body)) = engine.store.plan_by_id(plan_id).await? else {
+            tracing::warn!(
+                run_id,
+                plan_id,
+                "the plan of an unfinished fleet run is gone"
+            );
+            continue;
+        };
+        let plan: Plan = serde_json::from_str(&body)?;
+        let only = p["batch"].as_u64().map(|b| b as usize);
+        let apply_preflight = p["apply_preflight"].as_bool().unwrap_or(false);
+        let remediations = if apply_preflight {
+            plan_remediations(
+                world,
+                &engine.inv,
+                &engine.servers,
+                &engine.runbook,
+                &plan,
+                say,
+            )
+            .await?
+        } else {
+            HashMap::new()
+        };
+        say.note(format!("continuing fleet run {run_id} (plan {plan_id})"));
+        let r = engine
+            .run_plan(FleetRun {
+                plan: &plan,
+                plan_id,
+                only,
+                remediations: &remediations,
+                apply_preflight,
+                continues: Some(run_id),
+            })
+            .await;
+        match r {
+            Ok(report) => out.push(report),
+            // Another pgshift holds it, or it failed: the other unfinished runs still go.
+            Err(e) => eprintln!("pgshift: fleet run {run_id} not continued: {e:#}"),
+        }
+    }
+    Ok(out)
+}
