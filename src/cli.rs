@@ -2,7 +2,6 @@
 //! (0 ok, 1 internal error, 2 bad input, 3 a migration ended in a classified failure).
 
 mod app_cmd;
-mod bench_cmd;
 mod control_cmd;
 mod diagnose_cmd;
 mod engine_cmd;
@@ -135,19 +134,6 @@ pub enum Command {
         quiet: bool,
         #[arg(long)]
         json: bool,
-    },
-    /// Benchmark migrate against pg_dump/pg_restore and pgcopydb on the lab (scripts/bench-migrate)
-    #[command(hide = true)]
-    Bench {
-        /// Source sizes in MB at which `pgshift migrate` is timed
-        #[arg(long, value_delimiter = ',', default_value = "100,450,1000")]
-        sizes: Vec<u32>,
-        /// The size in MB at which all four methods are compared
-        #[arg(long, default_value_t = 450)]
-        compare: u32,
-        /// Runs of each method (medians are reported)
-        #[arg(long, default_value_t = 3)]
-        reps: usize,
     },
     /// Write a generated fleet like the seed's (for rehearsals on the sim platform)
     #[command(hide = true)]
@@ -455,21 +441,6 @@ fn run(cli: Cli) -> Result<i32> {
                 )
                 .await
             }
-            Some(Command::Bench {
-                sizes,
-                compare,
-                reps,
-            }) => {
-                bench_cmd::run(
-                    &ctx,
-                    bench_cmd::Args {
-                        sizes,
-                        compare,
-                        reps,
-                    },
-                )
-                .await
-            }
             Some(Command::SimFleet { apps, seed }) => {
                 print!("{}", crate::platform::sim_fleet::generate(apps, seed));
                 Ok(exit::OK)
@@ -537,7 +508,6 @@ fn command_name(c: &Command) -> &'static str {
         Command::Migrate { .. } => "migrate",
         Command::Run { .. } => "run",
         Command::SimFleet { .. } => "sim-fleet",
-        Command::Bench { .. } => "bench",
         Command::Resume { .. } => "resume",
         Command::Failures { .. } => "failures",
         Command::Retry { .. } => "retry",
