@@ -148,7 +148,7 @@ fn main() {
             .await
             .expect("states")
             .values()
-            .filter(|s| s.state == "migrated")
+            .filter(|s| s.state == pgshift::domain::AppState::Migrated)
             .count();
         (r, secs, steps)
     });

@@ -6,6 +6,7 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 
 use super::Context;
+use crate::domain::AppState;
 use crate::engine::servers::Servers;
 use crate::error::exit;
 use crate::lab::Lab;
@@ -41,12 +42,12 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
     let state = stored.map_or_else(
         || {
             if app.is_candidate() {
-                "pending".to_string()
+                AppState::Pending.to_string()
             } else {
                 "not-candidate".into()
             }
         },
-        |s| s.state,
+        |s| s.state.to_string(),
     );
     let ep = servers.role(&rec.service.server, &rec.service.user)?;
     let password = if reveal {

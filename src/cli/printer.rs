@@ -6,6 +6,7 @@ use std::io::Write;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::StepState;
 use crate::engine::{Event, FleetReport};
 
 /// Print engine events as they come (`quiet`: only progress, failures and outcomes).
@@ -87,7 +88,11 @@ fn print_event(out: &mut impl Write, ev: &Event, json: bool) {
         } => writeln!(
             out,
             "{} {app} {step} {state} in {seconds:.1} s",
-            if state == "done" { "✓" } else { "✗" }
+            if *state == StepState::Done {
+                "✓"
+            } else {
+                "✗"
+            }
         ),
         Event::Failure {
             app,

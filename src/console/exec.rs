@@ -182,7 +182,7 @@ pub fn parse_event(line: &str) -> Option<ChildMsg> {
     let ev: Event = serde_json::from_str(line).ok()?;
     let (outcome, class) = match &ev {
         Event::Log { .. } => return None,
-        Event::Done { outcome, .. } => (Some(outcome.clone()), None),
+        Event::Done { outcome, .. } => (Some(outcome.to_string()), None),
         Event::Failure { class, .. } => (None, Some(class.clone())),
         _ => (None, None),
     };

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{AppState, StepState};
+
 /// One JSON object per event on the headless output (`--json`), tagged by `event`; the
 /// console reads them back into this type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,7 +32,7 @@ pub enum Event {
     StepFinished {
         app: String,
         step: String,
-        state: String,
+        state: StepState,
         seconds: f64,
     },
     Failure {
@@ -48,7 +50,7 @@ pub enum Event {
     Done {
         run_id: i64,
         app: String,
-        outcome: String,
+        outcome: AppState,
     },
     /// A region's progress in a fleet run, and the seconds it has left at its pace so far
     /// (the plan's estimate before its first app is done).
@@ -128,7 +130,7 @@ mod tests {
             Event::StepFinished {
                 app: app(),
                 step: "restore".into(),
-                state: "failed".into(),
+                state: StepState::Failed,
                 seconds: 0.25,
             },
             Event::Failure {
@@ -146,7 +148,7 @@ mod tests {
             Event::Done {
                 run_id: 3,
                 app: app(),
-                outcome: "failed".into(),
+                outcome: AppState::Failed,
             },
             Event::Progress {
                 region: "ch-gva".into(),
