@@ -18,9 +18,10 @@ use clap::{Parser, Subcommand};
 use color_eyre::eyre::Result;
 
 use crate::config::{Config, Overrides};
-use crate::error::{UserError, exit, is_user_error};
+use crate::error::{UserError, exit};
 use crate::inventory::Source;
 use crate::ops;
+use crate::ops::is_user_error;
 
 #[derive(Debug, Parser)]
 #[command(

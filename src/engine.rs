@@ -11,8 +11,10 @@ mod fleet;
 mod io;
 mod lease;
 mod rollback;
-pub mod servers;
 mod steps;
+
+/// Who pgshift is on each server (kept under this path for callers; it lives with the platform).
+pub use crate::platform::servers;
 
 use std::path::PathBuf;
 use std::sync::Arc;

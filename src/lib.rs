@@ -1,5 +1,5 @@
 //! pgshift: move a PaaS fleet of PostgreSQL 13 databases to PostgreSQL 15 in supervised
-//! night windows. See ARCHITECTURE.md in the shared folder for the module map.
+//! night windows. See docs/architecture.md for the module map.
 
 pub mod cli;
 pub mod config;

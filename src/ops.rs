@@ -50,6 +50,17 @@ impl Context {
     }
 }
 
+/// Is this report the operator's to fix (exit 2)?
+pub fn is_user_error(report: &color_eyre::Report) -> bool {
+    report.chain().any(|e| {
+        e.is::<crate::error::UserError>()
+            || e.is::<crate::inventory::InventoryError>()
+            || e.is::<crate::config::ConfigError>()
+            || e.is::<crate::postgres::ServerError>()
+            || e.is::<crate::runbook::RunbookError>()
+    })
+}
+
 /// Refuse a change under `--readonly`.
 pub fn ensure_writable(ctx: &Context, what: &str) -> Result<()> {
     if ctx.readonly {

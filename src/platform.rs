@@ -2,7 +2,9 @@
 //! check. `lab` is the local one; an `exec` platform (shell hooks to a real PaaS) and a `sim`
 //! platform (rehearsal at fleet scale) implement the same trait.
 
+pub mod databases;
 pub mod lab;
+pub mod servers;
 pub mod sim;
 pub mod sim_fleet;
 

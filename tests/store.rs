@@ -188,5 +188,5 @@ async fn unreachable_store_is_a_one_line_error_without_password() {
         "{msg}"
     );
     assert!(!msg.contains("hunter2"), "{msg}");
-    assert!(pgshift::error::is_user_error(&err));
+    assert!(pgshift::ops::is_user_error(&err));
 }

@@ -12,9 +12,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use clap::Parser;
 use pgshift::config::{Config, Overrides};
-use pgshift::error::{UserError, exit, is_user_error};
+use pgshift::error::{UserError, exit};
 use pgshift::inventory::Source;
 use pgshift::lab::Lab;
+use pgshift::ops::is_user_error;
 use pgshift::postgres::process::conninfo;
 use pgshift::postgres::{Endpoint, exec, ident, literal};
 

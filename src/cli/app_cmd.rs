@@ -7,11 +7,11 @@ use serde::Serialize;
 
 use super::Context;
 use crate::domain::AppState;
-use crate::engine::servers::Servers;
 use crate::error::exit;
 use crate::lab::Lab;
 use crate::platform::Platform;
 use crate::platform::lab::LabPlatform;
+use crate::platform::servers::Servers;
 use crate::store::Store;
 
 #[derive(Serialize)]

@@ -3,30 +3,19 @@
 //! binaries; the `sim` platform has its own implementation for fleet-scale rehearsals.
 
 use std::ffi::OsString;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::Result;
 use tokio_util::sync::CancellationToken;
 
-use super::servers::Servers;
 use crate::inventory::Secret;
 use crate::platform::ServiceRef;
+pub use crate::platform::databases::{BackupOutcome, Databases};
+use crate::platform::servers::Servers;
 use crate::postgres::PasswordMethod;
 use crate::postgres::process::{self, ChildOutcome, ChildSpec, PassFile, Stream, conninfo};
 use crate::postgres::provision::{self, Provisioned, RuntimeOptions};
 use crate::postgres::verify::{self, Fingerprint, ReadOptions, RowHash, TableHashes};
-
-/// What a backup left: the child's end, the kept files' size and sha256 (when it keeps files)
-/// and OLD's fingerprint read in the very snapshot the dump copied (when it could).
-#[derive(Debug)]
-pub struct BackupOutcome {
-    pub child: ChildOutcome,
-    pub files: Option<(u64, String)>,
-    pub old: Option<Fingerprint>,
-    /// Seconds from the start until the dump, the files' hash and OLD's fingerprint ended.
-    pub seconds: Vec<(&'static str, f64)>,
-}
 
 /// The kept backup: uncompressed. gzip at its default level costs more CPU than the whole
 /// dump on a 2-core server, and every second of it is spent behind the maintenance page.
@@ -37,64 +26,6 @@ pub const VERIFY_CONNECTIONS: usize = 2;
 /// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
 pub const NO_TIMEOUTS: &str =
     "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
-
-pub trait Databases: Send + Sync {
-    /// OLD's size in bytes.
-    fn size(&self, svc: &ServiceRef) -> impl Future<Output = Result<u64>> + Send;
-    fn read_options(&self, old: &ServiceRef)
-    -> impl Future<Output = Result<RuntimeOptions>> + Send;
-    /// NEW's role (fresh password, hashed as NEW says unless `force`) and empty database.
-    fn provision(
-        &self,
-        new: &ServiceRef,
-        password: &Secret,
-        opts: &RuntimeOptions,
-        force: Option<PasswordMethod>,
-    ) -> impl Future<Output = Result<Provisioned>> + Send;
-    /// An empty NEW database again (before every restore attempt).
-    fn recreate_database(
-        &self,
-        new: &ServiceRef,
-        opts: &RuntimeOptions,
-    ) -> impl Future<Output = Result<()>> + Send;
-    /// pg_dump OLD into `dir`; where it can, fingerprint OLD in the same snapshot meanwhile.
-    fn backup(
-        &self,
-        old: &ServiceRef,
-        dir: &Path,
-        cancel: &CancellationToken,
-        on_line: &mut (dyn FnMut(Stream, String) + Send),
-    ) -> impl Future<Output = Result<BackupOutcome>> + Send;
-    fn restore(
-        &self,
-        new: &ServiceRef,
-        dir: &Path,
-        pgoptions: &str,
-        cancel: &CancellationToken,
-        on_line: &mut (dyn FnMut(Stream, String) + Send),
-    ) -> impl Future<Output = Result<ChildOutcome>> + Send;
-    /// A live fingerprint, rows hashed as `row_hash` (a stored fingerprint's own, to compare);
-    /// the `known` tables' hashes are taken as they are.
-    fn fingerprint(
-        &self,
-        svc: &ServiceRef,
-        row_hash: RowHash,
-        known: TableHashes,
-    ) -> impl Future<Output = Result<Fingerprint>> + Send;
-    /// Hash NEW's tables as the restore names them loaded (until `names` closes).
-    fn hash_as_loaded(
-        &self,
-        _svc: &ServiceRef,
-        _row_hash: RowHash,
-        _names: tokio::sync::mpsc::UnboundedReceiver<String>,
-    ) -> impl Future<Output = Result<TableHashes>> + Send {
-        async { Ok(TableHashes::new()) }
-    }
-    /// Does a database survive for inspection (for messages)?
-    fn keeps_files(&self) -> bool {
-        true
-    }
-}
 
 pub struct RealDatabases {
     pub servers: Servers,

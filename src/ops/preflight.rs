@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use color_eyre::eyre::Result;
 
 use super::{Say, Session, World};
-use crate::engine::servers::Servers;
 use crate::inventory::Inventory;
 use crate::plan::Plan;
+use crate::platform::servers::Servers;
 use crate::preflight::{self, AppPreflight, Risk};
 use crate::runbook::Runbook;
 

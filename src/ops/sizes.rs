@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use color_eyre::eyre::Result;
 
 use super::Session;
-use crate::engine::servers::Servers;
 use crate::inventory::Inventory;
+use crate::platform::servers::Servers;
 use crate::runbook::Throughput;
 use crate::store::Store;
 

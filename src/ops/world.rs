@@ -11,11 +11,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Drive, Session};
 use crate::engine::Engine;
-use crate::engine::databases::{BackupOutcome, Databases, RealDatabases};
-use crate::engine::servers::Servers;
+use crate::engine::databases::RealDatabases;
 use crate::inventory::{App, Inventory, Secret, ServerKind};
 use crate::lab::Lab;
+use crate::platform::databases::{BackupOutcome, Databases};
 use crate::platform::lab::LabPlatform;
+use crate::platform::servers::Servers;
 use crate::platform::sim::{SimDatabases, SimPlatform, SimWorld};
 use crate::platform::{AppRecord, Platform, ServiceRef};
 use crate::postgres::PasswordMethod;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use color_eyre::eyre::{Result, WrapErr};
 
+use super::servers::Servers;
 use super::{AppRecord, Platform, ServiceRef};
-use crate::engine::servers::Servers;
 use crate::inventory::{App, ServiceKind};
 use crate::postgres::Endpoint;
 use crate::postgres::wire::{AuthRequest, auth_request};
