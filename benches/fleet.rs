@@ -128,18 +128,17 @@ fn main() {
                 cancel: tokio_util::sync::CancellationToken::new(),
             },
         );
+        let remediations = HashMap::new();
+        let run = FleetRun {
+            plan: &p,
+            plan_id: 0,
+            only: None,
+            remediations: &remediations,
+            apply_preflight: false,
+            continues: None,
+        };
         let t = Instant::now();
-        let r = engine
-            .run_plan(FleetRun {
-                plan: &p,
-                plan_id: 0,
-                only: None,
-                remediations: &HashMap::new(),
-                apply_preflight: false,
-                continues: None,
-            })
-            .await
-            .expect("run");
+        let r = pgshift::on_engine!(&engine, e => e.run_plan(run).await).expect("run");
         engine.shutdown().await;
         let secs = t.elapsed().as_secs_f64();
         let _ = drain.await;

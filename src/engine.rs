@@ -4,7 +4,6 @@
 //! inspection), unpaused and recorded. Knows nothing of terminals.
 
 mod context;
-pub mod databases;
 mod deprovision;
 pub mod events;
 mod fleet;
@@ -14,7 +13,7 @@ mod rollback;
 mod steps;
 
 /// Who pgshift is on each server (kept under this path for callers; it lives with the platform).
-pub use crate::platform::servers;
+pub use crate::platform::{databases, servers};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -67,15 +67,10 @@ macro_rules! states {
 states! {
     /// Where an app stands in its migration.
     AppState ("app state") {
-        /// Not migrated yet (or rolled back to OLD and free to go again).
-        Pending = "pending",
-        Running = "running",
-        Migrated = "migrated",
-        Failed = "failed",
-        /// Live on NEW after a failure that could not be rolled back: a human decides.
-        NeedsManual = "needs_manual",
-        Cancelled = "cancelled",
-        RolledBack = "rolled_back",
+        /// Not migrated yet. `NeedsManual`: live on NEW after a failure that could not be
+        /// rolled back, a human decides.
+        Pending = "pending", Running = "running", Migrated = "migrated", Failed = "failed",
+        NeedsManual = "needs_manual", Cancelled = "cancelled", RolledBack = "rolled_back",
         Excluded = "excluded",
     }
 }
@@ -83,24 +78,16 @@ states! {
 states! {
     /// A runbook step of one run.
     StepState ("step state") {
-        Pending = "pending",
-        Running = "running",
-        Done = "done",
-        Failed = "failed",
-        Cancelled = "cancelled",
-        Skipped = "skipped",
-        RolledBack = "rolled_back",
+        Pending = "pending", Running = "running", Done = "done", Failed = "failed",
+        Cancelled = "cancelled", Skipped = "skipped", RolledBack = "rolled_back",
     }
 }
 
 states! {
     /// A run (one app's, or a fleet's).
     RunStatus ("run status") {
-        Running = "running",
-        Done = "done",
-        Failed = "failed",
-        Cancelled = "cancelled",
-        /// Left by a pgshift that died, found stale and given up.
+        /// `Abandoned`: left by a pgshift that died, found stale and given up.
+        Running = "running", Done = "done", Failed = "failed", Cancelled = "cancelled",
         Abandoned = "abandoned",
     }
 }

@@ -91,6 +91,20 @@ impl Inventory {
         self.apps.iter().find(|a| a.name == name)
     }
 
+    /// The region, or the operator's one-line error naming it and the known ones.
+    pub fn require_region(&self, name: &str) -> Result<&Region, crate::error::UserError> {
+        self.regions.iter().find(|r| r.name == name).ok_or_else(|| {
+            crate::error::UserError::new(format!(
+                "unknown region \"{name}\" (regions: {})",
+                self.regions
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
     /// The app, or the operator's one-line error naming it.
     pub fn require_app(&self, name: &str) -> Result<&App, crate::error::UserError> {
         self.app(name).ok_or_else(|| {

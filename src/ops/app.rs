@@ -4,9 +4,11 @@
 
 use color_eyre::eyre::Result;
 
-use super::{Drive, OpsEngine, Say, Session};
-use crate::engine::Outcome;
+use super::{Drive, Say, Session};
+use crate::engine::{Engine, Outcome};
 use crate::error::UserError;
+use crate::platform::Platform;
+use crate::platform::databases::Databases;
 use crate::runbook::Runbook;
 use crate::store::Store;
 
@@ -47,7 +49,17 @@ pub async fn run(
     let store = Store::open(&s.ctx.cfg.store_url()).await?;
     store.sync_inventory(&s.inv).await?;
     let engine = s.engine(store, runbook, 0.0, drive);
-    let result = match verb {
+    let result = crate::on_engine!(&engine, e => run_on(e, verb, say).await);
+    engine.shutdown().await;
+    result
+}
+
+async fn run_on<P: Platform, D: Databases>(
+    engine: &Engine<P, D>,
+    verb: &Verb,
+    say: Say,
+) -> Result<Outcome> {
+    match verb {
         Verb::Migrate {
             app,
             preflight: false,
@@ -55,7 +67,7 @@ pub async fn run(
         Verb::Migrate {
             app,
             preflight: true,
-        } => migrate_preflighted(&engine, app, say).await,
+        } => migrate_preflighted(engine, app, say).await,
         Verb::Rollback { app } => engine.rollback_app(app).await,
         Verb::Deprovision { app, confirm } => engine.deprovision(app, *confirm).await.map(|msg| {
             eprintln!("{app}: {msg}");
@@ -70,12 +82,14 @@ pub async fn run(
                     o
                 })
         }
-    };
-    engine.shutdown().await;
-    result
+    }
 }
 
-async fn migrate_preflighted(engine: &OpsEngine, name: &str, say: Say) -> Result<Outcome> {
+async fn migrate_preflighted<P: Platform, D: Databases>(
+    engine: &Engine<P, D>,
+    name: &str,
+    say: Say,
+) -> Result<Outcome> {
     let app = engine.inv.require_app(name)?.clone();
     let report = crate::preflight::check(&engine.servers, &engine.runbook, &app).await?;
     for r in &report.risks {

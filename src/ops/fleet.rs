@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use color_eyre::eyre::Result;
 
 use super::preflight::plan_remediations;
-use super::{Drive, OpsEngine, Say, Session, World};
-use crate::engine::{FleetReport, FleetRun, Outcome};
+use super::{Drive, Say, Session, World};
+use crate::engine::{Engine, FleetReport, FleetRun, Outcome};
 use crate::error::UserError;
 use crate::plan::Plan;
+use crate::platform::Platform;
+use crate::platform::databases::Databases;
 use crate::runbook::Runbook;
 use crate::store::Store;
 
@@ -49,17 +51,16 @@ pub async fn run(
     } else {
         HashMap::new()
     };
+    let run = FleetRun {
+        plan: &plan,
+        plan_id,
+        only: args.batch,
+        remediations: &remediations,
+        apply_preflight: args.apply_preflight,
+        continues: None,
+    };
     let engine = s.engine(store, runbook, args.speed, drive);
-    let r = engine
-        .run_plan(FleetRun {
-            plan: &plan,
-            plan_id,
-            only: args.batch,
-            remediations: &remediations,
-            apply_preflight: args.apply_preflight,
-            continues: None,
-        })
-        .await;
+    let r = crate::on_engine!(&engine, e => e.run_plan(run).await);
     engine.shutdown().await;
     r
 }
@@ -77,11 +78,7 @@ pub async fn resume(s: &Session<'_>, runbook: Runbook, drive: Drive, say: Say) -
     let store = Store::open(&s.ctx.cfg.store_url()).await?;
     store.sync_inventory(&s.inv).await?;
     let engine = s.engine(store, runbook, 0.0, drive);
-    let apps = engine.resume().await;
-    let fleets = match &apps {
-        Ok(_) => continue_fleet_runs(&engine, s.world, say).await,
-        Err(_) => Ok(Vec::new()),
-    };
+    let (apps, fleets) = crate::on_engine!(&engine, e => resume_on(e, s.world, say).await);
     engine.shutdown().await;
     Ok(Resumed {
         apps: apps?,
@@ -89,11 +86,24 @@ pub async fn resume(s: &Session<'_>, runbook: Runbook, drive: Drive, say: Say) -
     })
 }
 
+async fn resume_on<P: Platform, D: Databases>(
+    engine: &Engine<P, D>,
+    world: World,
+    say: Say,
+) -> (Result<Vec<(String, Outcome)>>, Result<Vec<FleetReport>>) {
+    let apps = engine.resume().await;
+    let fleets = match &apps {
+        Ok(_) => continue_fleet_runs(engine, world, say).await,
+        Err(_) => Ok(Vec::new()),
+    };
+    (apps, fleets)
+}
+
 /// Fleet runs whose pgshift died: run what is left of each one's plan (apps migrated
 /// meanwhile, or failed without a remedy, are not started again). A run another live pgshift
 /// still drives is left to it.
-async fn continue_fleet_runs(
-    engine: &OpsEngine,
+async fn continue_fleet_runs<P: Platform, D: Databases>(
+    engine: &Engine<P, D>,
     world: World,
     say: Say,
 ) -> Result<Vec<FleetReport>> {

@@ -20,17 +20,7 @@ pub async fn plan(
 ) -> Result<(Plan, i64)> {
     let inv = &s.inv;
     for r in &params.regions {
-        if !inv.regions.iter().any(|x| x.name == *r) {
-            return Err(UserError::new(format!(
-                "unknown region \"{r}\" (regions: {})",
-                inv.regions
-                    .iter()
-                    .map(|x| x.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .into());
-        }
+        inv.require_region(r)?;
     }
     for a in exclude {
         if inv.app(a).is_none() {

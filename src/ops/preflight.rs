@@ -50,7 +50,8 @@ pub async fn check(
     Ok(reports)
 }
 
-/// App → remediations (comma-separated) for every app of a plan, as its world predicts them.
+/// App → remediations (comma-separated) for every app of a plan, as its world predicts them:
+/// the sim world's own rules, or preflight against the real servers.
 pub async fn plan_remediations(
     world: World,
     inv: &Inventory,
@@ -59,20 +60,9 @@ pub async fn plan_remediations(
     plan: &Plan,
     say: Say,
 ) -> Result<HashMap<String, String>> {
-    match world {
-        World::Sim => Ok(sim_remediations(inv, runbook)),
-        World::Lab => real_remediations(inv, servers, runbook, plan, say).await,
+    if world == World::Sim {
+        return Ok(sim_remediations(inv, runbook));
     }
-}
-
-/// Preflight every app of the plan against the real servers: app → remediations.
-async fn real_remediations(
-    inv: &Inventory,
-    servers: &Servers,
-    runbook: &Runbook,
-    plan: &Plan,
-    say: Say,
-) -> Result<HashMap<String, String>> {
     let mut remediations = HashMap::new();
     for name in plan.apps() {
         let Some(app) = inv.app(name) else { continue };

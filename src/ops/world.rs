@@ -1,28 +1,19 @@
 //! The world an inventory lives in, decided once, and the one function that builds the
 //! engine for it. A new platform (the `exec` adapter of a real PaaS) is one more `World`
-//! variant, one more arm in `World::of` and `build_engine`, and one more arm in each
-//! delegating impl below.
+//! variant, one more arm in `World::of` and `build_engine`, one more `OpsEngine` variant and
+//! one more arm in `on_engine!`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-
-use color_eyre::eyre::Result;
-use tokio_util::sync::CancellationToken;
 
 use super::{Drive, Session};
 use crate::engine::Engine;
 use crate::engine::databases::RealDatabases;
-use crate::inventory::{App, Inventory, Secret, ServerKind};
+use crate::inventory::{Inventory, ServerKind};
 use crate::lab::Lab;
-use crate::platform::databases::{BackupOutcome, Databases};
 use crate::platform::lab::LabPlatform;
 use crate::platform::servers::Servers;
 use crate::platform::sim::{SimDatabases, SimPlatform, SimWorld};
-use crate::platform::{AppRecord, Platform, ServiceRef};
-use crate::postgres::PasswordMethod;
-use crate::postgres::process::{ChildOutcome, Stream};
-use crate::postgres::provision::{Provisioned, RuntimeOptions};
-use crate::postgres::verify::{Fingerprint, RowHash, TableHashes};
 use crate::runbook::Runbook;
 use crate::store::Store;
 
@@ -46,8 +37,29 @@ impl World {
     }
 }
 
-/// The one concrete engine every verb drives.
-pub type OpsEngine = Engine<WorldPlatform, WorldDatabases>;
+/// The one concrete engine every verb drives: the engine of one world.
+pub enum OpsEngine {
+    Lab(Engine<LabPlatform, RealDatabases>),
+    Sim(Engine<SimPlatform, SimDatabases>),
+}
+
+/// `on_engine!(engine, e => body)`: the same body on whichever world's engine it is.
+#[macro_export]
+macro_rules! on_engine {
+    ($engine:expr, $e:ident => $body:expr) => {
+        match $engine {
+            $crate::ops::OpsEngine::Lab($e) => $body,
+            $crate::ops::OpsEngine::Sim($e) => $body,
+        }
+    };
+}
+
+impl OpsEngine {
+    /// Flush step logs and stop the writer.
+    pub async fn shutdown(self) {
+        on_engine!(self, e => e.shutdown().await)
+    }
+}
 
 /// What an engine is built from, besides its world.
 pub struct EngineParts {
@@ -63,52 +75,40 @@ pub struct EngineParts {
     pub speed: f64,
 }
 
-/// The only place an `Engine` is built.
+/// The only place an `Engine` is built. A sim world never needs the lab.
 pub fn build_engine(world: World, parts: EngineParts, drive: Drive) -> OpsEngine {
-    let EngineParts {
-        store,
-        inv,
-        runbook,
-        state_dir,
-        pg_bin,
-        lab,
-        speed,
-    } = parts;
-    let (servers, platform, db) = match world {
-        World::Lab => {
-            let servers = Servers::new(inv.clone(), lab);
-            let db = RealDatabases {
-                servers: servers.clone(),
-                pg_bin,
-                state_dir: state_dir.clone(),
-            };
-            let platform = LabPlatform::new(&state_dir, servers.clone());
-            (
+    let servers = Servers::new(parts.inv.clone(), parts.lab);
+    match world {
+        World::Lab => OpsEngine::Lab(Engine::new(
+            parts.store,
+            parts.inv,
+            parts.runbook,
+            servers.clone(),
+            LabPlatform::new(&parts.state_dir, servers.clone()),
+            RealDatabases {
                 servers,
-                WorldPlatform::Lab(platform),
-                WorldDatabases::Real(db),
-            )
-        }
+                pg_bin: parts.pg_bin,
+                state_dir: parts.state_dir.clone(),
+            },
+            parts.state_dir,
+            drive.events,
+            drive.cancel,
+        )),
         World::Sim => {
-            let sim = SimWorld::new(&inv, speed);
-            (
-                Servers::new(inv.clone(), None),
-                WorldPlatform::Sim(SimPlatform(sim.clone())),
-                WorldDatabases::Sim(SimDatabases(sim)),
-            )
+            let sim = SimWorld::new(&parts.inv, parts.speed);
+            OpsEngine::Sim(Engine::new(
+                parts.store,
+                parts.inv,
+                parts.runbook,
+                servers,
+                SimPlatform(sim.clone()),
+                SimDatabases(sim),
+                parts.state_dir,
+                drive.events,
+                drive.cancel,
+            ))
         }
-    };
-    Engine::new(
-        store,
-        inv,
-        runbook,
-        servers,
-        platform,
-        db,
-        state_dir,
-        drive.events,
-        drive.cancel,
-    )
+    }
 }
 
 impl Session<'_> {
@@ -141,141 +141,5 @@ impl Session<'_> {
             World::Sim => None,
         };
         Servers::new(self.inv.clone(), lab)
-    }
-}
-
-/// The platform of a world.
-pub enum WorldPlatform {
-    Lab(LabPlatform),
-    Sim(SimPlatform),
-}
-
-impl Platform for WorldPlatform {
-    fn record(&self, app: &App) -> Result<AppRecord> {
-        match self {
-            Self::Lab(p) => p.record(app),
-            Self::Sim(p) => p.record(app),
-        }
-    }
-
-    fn set_paused(&self, app: &App, paused: bool) -> Result<()> {
-        match self {
-            Self::Lab(p) => p.set_paused(app, paused),
-            Self::Sim(p) => p.set_paused(app, paused),
-        }
-    }
-
-    fn set_service(&self, app: &App, service: &ServiceRef) -> Result<()> {
-        match self {
-            Self::Lab(p) => p.set_service(app, service),
-            Self::Sim(p) => p.set_service(app, service),
-        }
-    }
-
-    async fn redeploy(&self, app: &App, log: &mut (dyn FnMut(String) + Send)) -> Result<bool> {
-        match self {
-            Self::Lab(p) => p.redeploy(app, log).await,
-            Self::Sim(p) => p.redeploy(app, log).await,
-        }
-    }
-}
-
-/// The databases of a world.
-pub enum WorldDatabases {
-    Real(RealDatabases),
-    Sim(SimDatabases),
-}
-
-impl Databases for WorldDatabases {
-    async fn size(&self, svc: &ServiceRef) -> Result<u64> {
-        match self {
-            Self::Real(d) => d.size(svc).await,
-            Self::Sim(d) => d.size(svc).await,
-        }
-    }
-
-    async fn read_options(&self, old: &ServiceRef) -> Result<RuntimeOptions> {
-        match self {
-            Self::Real(d) => d.read_options(old).await,
-            Self::Sim(d) => d.read_options(old).await,
-        }
-    }
-
-    async fn provision(
-        &self,
-        new: &ServiceRef,
-        password: &Secret,
-        opts: &RuntimeOptions,
-        force: Option<PasswordMethod>,
-    ) -> Result<Provisioned> {
-        match self {
-            Self::Real(d) => d.provision(new, password, opts, force).await,
-            Self::Sim(d) => d.provision(new, password, opts, force).await,
-        }
-    }
-
-    async fn recreate_database(&self, new: &ServiceRef, opts: &RuntimeOptions) -> Result<()> {
-        match self {
-            Self::Real(d) => d.recreate_database(new, opts).await,
-            Self::Sim(d) => d.recreate_database(new, opts).await,
-        }
-    }
-
-    async fn backup(
-        &self,
-        old: &ServiceRef,
-        dir: &Path,
-        cancel: &CancellationToken,
-        on_line: &mut (dyn FnMut(Stream, String) + Send),
-    ) -> Result<BackupOutcome> {
-        match self {
-            Self::Real(d) => d.backup(old, dir, cancel, on_line).await,
-            Self::Sim(d) => d.backup(old, dir, cancel, on_line).await,
-        }
-    }
-
-    async fn restore(
-        &self,
-        new: &ServiceRef,
-        dir: &Path,
-        pgoptions: &str,
-        cancel: &CancellationToken,
-        on_line: &mut (dyn FnMut(Stream, String) + Send),
-    ) -> Result<ChildOutcome> {
-        match self {
-            Self::Real(d) => d.restore(new, dir, pgoptions, cancel, on_line).await,
-            Self::Sim(d) => d.restore(new, dir, pgoptions, cancel, on_line).await,
-        }
-    }
-
-    async fn fingerprint(
-        &self,
-        svc: &ServiceRef,
-        row_hash: RowHash,
-        known: TableHashes,
-    ) -> Result<Fingerprint> {
-        match self {
-            Self::Real(d) => d.fingerprint(svc, row_hash, known).await,
-            Self::Sim(d) => d.fingerprint(svc, row_hash, known).await,
-        }
-    }
-
-    async fn hash_as_loaded(
-        &self,
-        svc: &ServiceRef,
-        row_hash: RowHash,
-        names: tokio::sync::mpsc::UnboundedReceiver<String>,
-    ) -> Result<TableHashes> {
-        match self {
-            Self::Real(d) => d.hash_as_loaded(svc, row_hash, names).await,
-            Self::Sim(d) => d.hash_as_loaded(svc, row_hash, names).await,
-        }
-    }
-
-    fn keeps_files(&self) -> bool {
-        match self {
-            Self::Real(d) => d.keeps_files(),
-            Self::Sim(d) => d.keeps_files(),
-        }
     }
 }

@@ -1,19 +1,21 @@
 //! What the engine asks of the database servers: measure, provision, back up, restore,
-//! fingerprint. `engine::databases::RealDatabases` does it on real PostgreSQL servers; the
-//! `sim` world has its own implementation.
+//! fingerprint. `RealDatabases` does it on real PostgreSQL servers with the newest client
+//! binaries; the `sim` platform has its own implementation for fleet-scale rehearsals.
 
-use std::future::Future;
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::Result;
 use tokio_util::sync::CancellationToken;
 
 use super::ServiceRef;
+use super::servers::Servers;
 use crate::inventory::Secret;
 use crate::postgres::PasswordMethod;
-use crate::postgres::process::{ChildOutcome, Stream};
-use crate::postgres::provision::{Provisioned, RuntimeOptions};
-use crate::postgres::verify::{Fingerprint, RowHash, TableHashes};
+use crate::postgres::process::{self, ChildOutcome, ChildSpec, PassFile, Stream, conninfo};
+use crate::postgres::provision::{self, Provisioned, RuntimeOptions};
+use crate::postgres::verify::{self, Fingerprint, ReadOptions, RowHash, TableHashes};
+use std::future::Future;
 
 /// What a backup left: the child's end, the kept files' size and sha256 (when it keeps files)
 /// and OLD's fingerprint read in the very snapshot the dump copied (when it could).
@@ -81,5 +83,330 @@ pub trait Databases: Send + Sync {
     /// Does a database survive for inspection (for messages)?
     fn keeps_files(&self) -> bool {
         true
+    }
+}
+
+/// The kept backup: uncompressed. gzip at its default level costs more CPU than the whole
+/// dump on a 2-core server, and every second of it is spent behind the maintenance page.
+pub const BACKUP_COMPRESSION: u32 = 0;
+/// Connections hashing tables on one server during verification.
+pub const VERIFY_CONNECTIONS: usize = 2;
+
+/// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
+pub const NO_TIMEOUTS: &str =
+    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
+
+pub struct RealDatabases {
+    pub servers: Servers,
+    /// PostgreSQL 15 client binaries: the newest client is right for both servers.
+    pub pg_bin: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Databases for RealDatabases {
+    async fn size(&self, svc: &ServiceRef) -> Result<u64> {
+        let admin = self.servers.admin(&svc.server)?;
+        let mut conn = admin.connect("postgres").await?;
+        let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size($1)")
+            .bind(&svc.database)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(bytes.max(0) as u64)
+    }
+
+    async fn read_options(&self, old: &ServiceRef) -> Result<RuntimeOptions> {
+        let admin = self.servers.admin(&old.server)?;
+        provision::read_runtime_options(&admin, &old.database, &old.user).await
+    }
+
+    async fn provision(
+        &self,
+        new: &ServiceRef,
+        password: &Secret,
+        opts: &RuntimeOptions,
+        force: Option<PasswordMethod>,
+    ) -> Result<Provisioned> {
+        let admin = self.servers.admin(&new.server)?;
+        let mut p =
+            provision::provision_role(&admin, &new.database, &new.user, password, opts, force)
+                .await?;
+        p.skipped_settings
+            .extend(provision::provision_database(&admin, &new.database, &new.user, opts).await?);
+        Ok(p)
+    }
+
+    async fn recreate_database(&self, new: &ServiceRef, opts: &RuntimeOptions) -> Result<()> {
+        let admin = self.servers.admin(&new.server)?;
+        provision::provision_database(&admin, &new.database, &new.user, opts).await?;
+        Ok(())
+    }
+
+    async fn backup(
+        &self,
+        old: &ServiceRef,
+        dir: &Path,
+        cancel: &CancellationToken,
+        on_line: &mut (dyn FnMut(Stream, String) + Send),
+    ) -> Result<BackupOutcome> {
+        let admin = self.servers.admin(&old.server)?;
+        if dir.exists() {
+            // A dump that died half-way: start over.
+            std::fs::remove_dir_all(dir)?;
+        }
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        // One snapshot for the dump and OLD's fingerprint: verification then compares NEW
+        // with exactly what was dumped, and OLD is read while it is dumped, not after.
+        let mut holder = admin.connect(&old.database).await?;
+        sqlx::Executor::execute(
+            &mut holder,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .await?;
+        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .fetch_one(&mut holder)
+            .await?;
+        let pass = PassFile::new(&self.state_dir.join("run"), &[&admin])?;
+        let spec = ChildSpec {
+            program: self.pg_bin.join("pg_dump"),
+            args: vec![
+                "--format=directory".into(),
+                "--jobs=2".into(),
+                format!("--compress={BACKUP_COMPRESSION}").into(),
+                format!("--snapshot={snapshot}").into(),
+                "--verbose".into(),
+                OsString::from("--file"),
+                dir.as_os_str().to_owned(),
+                OsString::from("--dbname"),
+                conninfo(&admin, &old.database).into(),
+            ],
+            env: vec![
+                ("PGPASSFILE".into(), pass.path().display().to_string()),
+                ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
+            ],
+        };
+        let how = ReadOptions {
+            row_hash: RowHash::Typed,
+            connections: VERIFY_CONNECTIONS,
+            snapshot: Some(snapshot),
+            known: TableHashes::new(),
+        };
+        let started = std::time::Instant::now();
+        // Each table's file is hashed as soon as pg_dump says it finished it, on a thread of
+        // its own, while the dump goes on; after the dump only what is left (toc.dat).
+        let (to_hash, hashing) = std::sync::mpsc::channel::<PathBuf>();
+        let hasher = tokio::task::spawn_blocking(move || {
+            // A file not found here (another name, say) is hashed after the dump instead.
+            hashing
+                .into_iter()
+                .filter_map(|path| hash_file(&path).ok())
+                .collect::<Vec<_>>()
+        });
+        let dump_and_hash = async {
+            let child = {
+                let mut sink = |s: Stream, l: String| {
+                    if let Some(id) = dumped_item(&l) {
+                        let _ = to_hash.send(dir.join(format!("{id}.dat")));
+                    }
+                    on_line(s, l)
+                };
+                process::run(spec, cancel, &mut sink).await?
+            };
+            drop(to_hash);
+            let dumped = started.elapsed().as_secs_f64();
+            let early = hasher.await?;
+            let files = if child.success {
+                let dir = dir.to_path_buf();
+                Some(tokio::task::spawn_blocking(move || hash_dir_with(&dir, early)).await??)
+            } else {
+                None
+            };
+            let hashed = started.elapsed().as_secs_f64();
+            Ok::<_, color_eyre::eyre::Report>((child, files, dumped, hashed))
+        };
+        let fingerprint = async {
+            let r = tokio::select! {
+                r = verify::fingerprint(&admin, &old.database, &how) => Some(r),
+                _ = cancel.cancelled() => None,
+            };
+            (r, started.elapsed().as_secs_f64())
+        };
+        let (dumped, (fingerprint, fingerprinted)) = tokio::join!(dump_and_hash, fingerprint);
+        let _ = sqlx::Connection::close(holder).await;
+        let (child, files, dumped, hashed) = dumped?;
+        let old = match fingerprint {
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) if child.success => {
+                return Err(e.wrap_err(format!(
+                    "fingerprinting {} on server {} in the dump's snapshot",
+                    old.database, old.server
+                )));
+            }
+            _ => None,
+        };
+        Ok(BackupOutcome {
+            child,
+            files,
+            old,
+            seconds: vec![
+                ("pg_dump", dumped),
+                ("sha256 of the files", hashed),
+                ("OLD's fingerprint", fingerprinted),
+            ],
+        })
+    }
+
+    async fn restore(
+        &self,
+        new: &ServiceRef,
+        dir: &Path,
+        pgoptions: &str,
+        cancel: &CancellationToken,
+        on_line: &mut (dyn FnMut(Stream, String) + Send),
+    ) -> Result<ChildOutcome> {
+        let admin = self.servers.admin(&new.server)?;
+        let pass = PassFile::new(&self.state_dir.join("run"), &[&admin])?;
+        let spec = ChildSpec {
+            program: self.pg_bin.join("pg_restore"),
+            args: vec![
+                "--jobs=2".into(),
+                "--verbose".into(),
+                "--no-owner".into(),
+                format!("--role={}", new.user).into(),
+                OsString::from("--dbname"),
+                conninfo(&admin, &new.database).into(),
+                dir.as_os_str().to_owned(),
+            ],
+            env: vec![
+                ("PGPASSFILE".into(), pass.path().display().to_string()),
+                ("PGOPTIONS".into(), pgoptions.to_string()),
+            ],
+        };
+        process::run(spec, cancel, on_line).await
+    }
+
+    async fn fingerprint(
+        &self,
+        svc: &ServiceRef,
+        row_hash: RowHash,
+        known: TableHashes,
+    ) -> Result<Fingerprint> {
+        let admin = self.servers.admin(&svc.server)?;
+        let how = ReadOptions {
+            row_hash,
+            connections: VERIFY_CONNECTIONS,
+            snapshot: None,
+            known,
+        };
+        verify::fingerprint(&admin, &svc.database, &how).await
+    }
+
+    async fn hash_as_loaded(
+        &self,
+        svc: &ServiceRef,
+        row_hash: RowHash,
+        names: tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) -> Result<TableHashes> {
+        let admin = self.servers.admin(&svc.server)?;
+        verify::hash_as_loaded(&admin, &svc.database, row_hash, names).await
+    }
+}
+
+/// The data item a pg_dump verbose line says it finished (`finished item N TABLE DATA …`):
+/// its file `N.dat` is complete.
+fn dumped_item(line: &str) -> Option<u32> {
+    let rest = line.strip_prefix("pg_dump: finished item ")?;
+    let (id, rest) = rest.split_once(' ')?;
+    rest.starts_with("TABLE DATA ").then(|| id.parse().ok())?
+}
+
+/// A file's name, size and sha256 (hex).
+type FileHash = (String, u64, String);
+
+fn hash_file(path: &Path) -> std::io::Result<FileHash> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    let bytes = std::io::copy(&mut file, &mut h)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    Ok((name, bytes, hex::encode(h.finalize())))
+}
+
+/// Total size and the backup's sha256: the sha256 of its `sha256sum` listing, files in name
+/// order (`cd DIR && sha256sum * | sha256sum` prints it), so files can be hashed as soon as
+/// each is complete. `early` are files hashed before; one whose size changed is hashed again.
+pub fn hash_dir_with(dir: &Path, early: Vec<FileHash>) -> std::io::Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut listing = Sha256::new();
+    let mut total = 0u64;
+    for f in files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let size = std::fs::metadata(&f)?.len();
+        let entry = match early.iter().find(|(n, s, _)| *n == name && *s == size) {
+            Some(e) => e.clone(),
+            None => hash_file(&f)?,
+        };
+        total += entry.1;
+        listing.update(format!("{}  {}\n", entry.2, entry.0));
+    }
+    Ok((total, hex::encode(listing.finalize())))
+}
+
+pub fn hash_dir(dir: &Path) -> std::io::Result<(u64, String)> {
+    hash_dir_with(dir, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_digest_is_the_sha256_of_its_sha256sum_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("toc.dat"), b"toc").unwrap();
+        std::fs::write(dir.path().join("2964.dat"), b"rows\n").unwrap();
+        let whole = hash_dir(dir.path()).unwrap();
+        let early = vec![hash_file(&dir.path().join("2964.dat")).unwrap()];
+        assert_eq!(hash_dir_with(dir.path(), early).unwrap(), whole);
+        // `sha256sum 2964.dat toc.dat | sha256sum`
+        use sha2::{Digest, Sha256};
+        let listing = format!(
+            "{}  2964.dat\n{}  toc.dat\n",
+            hex::encode(Sha256::digest(b"rows\n")),
+            hex::encode(Sha256::digest(b"toc"))
+        );
+        assert_eq!(whole, (8, hex::encode(Sha256::digest(listing))));
+        // A file that grew after it was hashed is hashed again.
+        let stale = vec![("2964.dat".to_string(), 1, "00".repeat(32))];
+        assert_eq!(hash_dir_with(dir.path(), stale).unwrap(), whole);
+    }
+
+    #[test]
+    fn finished_table_data_items_are_read_from_pg_dump_verbose_lines() {
+        assert_eq!(
+            dumped_item("pg_dump: finished item 2964 TABLE DATA pgbench_accounts"),
+            Some(2964)
+        );
+        assert_eq!(
+            dumped_item("pg_dump: dumping contents of table \"public.t\""),
+            None
+        );
+        assert_eq!(
+            dumped_item("pg_dump: finished item 12 SEQUENCE SET s"),
+            None
+        );
     }
 }
