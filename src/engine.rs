@@ -145,7 +145,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .runbook
             .steps()
             .map_err(|(_, m)| eyre!("runbook {}: {m}", self.runbook.name))?;
-        let params = serde_json::json!({ "app": app.name, "remediation": remediation }).to_string();
+        let mut params = serde_json::json!({ "app": app.name, "remediation": remediation });
+        self.runbook.record_in(&mut params);
+        let params = params.to_string();
         let steps: Vec<(String, String)> = steps
             .iter()
             .map(|s| {

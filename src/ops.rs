@@ -97,10 +97,13 @@ impl Say {
     }
 }
 
-/// The runbook a verb plans or runs with: a file, or the built-in pg13-to-pg15.
-pub fn runbook(file: Option<&Path>) -> Result<Runbook> {
-    match file {
-        Some(p) => Ok(Runbook::load(p)?),
-        None => Ok(Runbook::builtin()),
+impl Context {
+    /// The runbook a verb plans or runs with: `--runbook`, else the config's `runbook`
+    /// (`PGSHIFT_RUNBOOK`), else the built-in pg13-to-pg15.
+    pub fn runbook(&self, file: Option<&Path>) -> Result<Runbook> {
+        match file.or(self.cfg.runbook.as_deref()) {
+            Some(p) => Ok(Runbook::load(p)?),
+            None => Ok(Runbook::builtin()),
+        }
     }
 }

@@ -26,7 +26,7 @@ pub async fn run(
 ) -> Result<i32> {
     ensure_writable(ctx, "migrate, resume or roll back")?;
     let s = ctx.session()?;
-    let runbook = ops::runbook(runbook)?;
+    let runbook = ctx.runbook(runbook)?;
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
     let cancel = CancellationToken::new();
     let drive = Drive {
@@ -39,7 +39,7 @@ pub async fn run(
             // A sim world's resume shows progress and outcomes, not every step's log.
             let printer = spawn_printer(rx, json, s.world == World::Sim);
             cancel_on_ctrl_c(&cancel);
-            let result = ops::fleet::resume(&s, runbook, drive, say).await;
+            let result = ops::fleet::resume(&s, drive, say).await;
             let _ = printer.await;
             let r = result?;
             for f in &r.fleets {

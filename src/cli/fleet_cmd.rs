@@ -20,7 +20,7 @@ pub struct PlanArgs {
 
 pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<i32> {
     let s = ctx.session()?;
-    let runbook = ops::runbook(None)?;
+    let runbook = ctx.runbook(None)?;
     let (plan, id) = ops::plan::plan(&s, &runbook, &args.params, &args.exclude).await?;
     if args.json {
         let mut v = serde_json::to_value(&plan)?;
@@ -36,7 +36,7 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<i32> {
 /// old one stays in the store, as it was).
 pub async fn plan_edit(ctx: &Context, edits: &[Edit], json: bool) -> Result<i32> {
     ensure_writable(ctx, "edit the plan")?;
-    let runbook = ops::runbook(None)?;
+    let runbook = ctx.runbook(None)?;
     let ops::plan::Edited { plan, id, from } = ops::plan::edit(ctx, &runbook, edits).await?;
     if json {
         let mut v = serde_json::to_value(&plan)?;
@@ -98,7 +98,7 @@ pub struct RunArgs {
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
     ensure_writable(ctx, "run a migration")?;
     let s = ctx.session()?;
-    let runbook = ops::runbook(None)?;
+    let runbook = ctx.runbook(None)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let printer = spawn_printer(rx, args.json, args.quiet);
     let cancel = CancellationToken::new();

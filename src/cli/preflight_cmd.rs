@@ -8,7 +8,7 @@ use crate::ops;
 
 pub async fn run(ctx: &Context, app: Option<&str>, json: bool) -> Result<i32> {
     let s = ctx.session()?;
-    let runbook = ops::runbook(None)?;
+    let runbook = ctx.runbook(None)?;
     let reports = ops::preflight::check(&s, &runbook, app).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&reports)?);

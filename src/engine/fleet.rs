@@ -82,10 +82,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let run_id = match continues {
             Some(id) => id,
             None => {
-                let params = serde_json::json!({
+                let mut params = serde_json::json!({
                     "plan_id": plan_id, "batch": only, "apply_preflight": apply_preflight,
-                })
-                .to_string();
+                });
+                self.runbook.record_in(&mut params);
+                let params = params.to_string();
                 self.store
                     .create_run("fleet", &self.runbook.name, &params)
                     .await?

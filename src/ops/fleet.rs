@@ -74,9 +74,10 @@ pub struct Resumed {
 /// Continue every run a crashed or killed pgshift left unfinished. In the sim world the
 /// world is rebuilt from the inventory (it lived in the dead process); the store says where
 /// every run stood.
-pub async fn resume(s: &Session<'_>, runbook: Runbook, drive: Drive, say: Say) -> Result<Resumed> {
+pub async fn resume(s: &Session<'_>, drive: Drive, say: Say) -> Result<Resumed> {
     let store = Store::open(&s.ctx.cfg.store_url()).await?;
     store.sync_inventory(&s.inv).await?;
+    let runbook = recorded_runbook(s, &store).await?;
     let engine = s.engine(store, runbook, 0.0, drive);
     let (apps, fleets) = crate::on_engine!(&engine, e => resume_on(e, s.world, say).await);
     engine.shutdown().await;
@@ -84,6 +85,31 @@ pub async fn resume(s: &Session<'_>, runbook: Runbook, drive: Drive, say: Say) -
         apps: apps?,
         fleets: fleets?,
     })
+}
+
+/// The runbook the unfinished runs started with (the config's, or the built-in one, when
+/// they recorded none).
+async fn recorded_runbook(s: &Session<'_>, store: &Store) -> Result<Runbook> {
+    let mut files: Vec<_> = store
+        .running_run_params()
+        .await?
+        .iter()
+        .filter_map(|p| Runbook::recorded(p))
+        .collect();
+    files.sort();
+    files.dedup();
+    match files.as_slice() {
+        [] => s.ctx.runbook(None),
+        [one] => s.ctx.runbook(Some(one)),
+        many => Err(UserError::new(format!(
+            "the unfinished runs started with different runbooks ({}): resume cannot continue them together",
+            many.iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
 }
 
 async fn resume_on<P: Platform, D: Databases>(

@@ -324,6 +324,13 @@ impl Store {
     }
 
     /// Fleet runs still marked running (their pgshift may have died): (id, params).
+    /// The params of every run still running (app runs and fleet runs).
+    pub async fn running_run_params(&self) -> Result<Vec<String>> {
+        let sql = "SELECT params FROM runs WHERE status = 'running' ORDER BY id";
+        let rows = on_pool!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
     pub async fn running_fleet_runs(&self) -> Result<Vec<(i64, String)>> {
         let sql =
             "SELECT id, params FROM runs WHERE kind = 'fleet' AND status = 'running' ORDER BY id";
