@@ -44,7 +44,7 @@ fn fleet_model() -> Model {
                 a.name.clone(),
                 AppState {
                     name: a.name.clone(),
-                    state: state.into(),
+                    state: state.parse().expect("an app state"),
                     paused: state == "running",
                     current_service: None,
                     needs_rebuild: false,

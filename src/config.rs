@@ -19,6 +19,9 @@ pub struct Config {
     /// Control store URL (`sqlite://…` or `postgres://…`). Empty: SQLite under the state dir.
     #[serde(default)]
     pub store: Option<String>,
+    /// Runbook file every verb that plans or runs uses. Empty: the built-in pg13-to-pg15.
+    #[serde(default)]
+    pub runbook: Option<PathBuf>,
     pub log_level: String,
     pub theme: String,
     pub lab: LabConfig,
@@ -135,6 +138,9 @@ impl Config {
         if let Some(v) = var("PGSHIFT_STORE") {
             self.store = Some(v);
         }
+        if let Some(v) = var("PGSHIFT_RUNBOOK") {
+            self.runbook = Some(v.into());
+        }
         if let Some(v) = var("PGSHIFT_LOG") {
             self.log_level = v;
         }
@@ -228,6 +234,7 @@ struct PartialConfig {
     state_dir: Option<PathBuf>,
     inventory: Option<PathBuf>,
     store: Option<String>,
+    runbook: Option<PathBuf>,
     log_level: Option<String>,
     theme: Option<String>,
     #[serde(default)]
@@ -260,6 +267,9 @@ impl PartialConfig {
         }
         if self.store.is_some() {
             cfg.store = self.store;
+        }
+        if self.runbook.is_some() {
+            cfg.runbook = self.runbook;
         }
         set(&mut cfg.log_level, self.log_level);
         set(&mut cfg.theme, self.theme);

@@ -1,4 +1,4 @@
-//! Failure diagnosis: pure rules over step log lines → a class from FAILURES.md, the exact
+//! Failure diagnosis: pure rules over step log lines → a class from docs/failures.md, the exact
 //! matched line and byte span, an explanation and the remediations pgshift offers.
 
 use std::sync::LazyLock;

@@ -9,7 +9,7 @@ mod validate;
 
 pub use client::{Client, ClientFamily};
 pub use model::{
-    App, Environment, Inventory, LabSeed, Region, Server, ServiceInstance, ServiceKind,
+    App, Environment, Inventory, LabSeed, Region, Server, ServerKind, ServiceInstance, ServiceKind,
 };
 pub use secret::{PasswordSource, Secret};
 

@@ -3,8 +3,10 @@
 //! docs/platform.md); the lab is that same adapter pointed at the lab's own hooks; the `sim`
 //! platform rehearses a night at fleet scale without any process.
 
+pub mod databases;
 pub mod exec;
 pub mod lab;
+pub mod servers;
 pub mod sim;
 pub mod sim_fleet;
 
@@ -101,7 +103,12 @@ pub fn real(
 ) -> color_eyre::Result<exec::ExecPlatform> {
     let spec = match &inv.platform {
         Some(spec) => spec.clone(),
-        None if !inv.servers.is_empty() && inv.servers.iter().all(|s| s.lab) => {
+        None if !inv.servers.is_empty()
+            && inv
+                .servers
+                .iter()
+                .all(|s| s.kind == crate::inventory::ServerKind::Lab) =>
+        {
             let exe = std::env::current_exe().map_err(|e| {
                 color_eyre::eyre::eyre!("cannot find pgshift's own binary for the lab's hooks: {e}")
             })?;

@@ -65,7 +65,7 @@ fn state(name: &str, s: &str, paused: bool) -> (String, AppState) {
         name.to_string(),
         AppState {
             name: name.into(),
-            state: s.into(),
+            state: s.parse().expect("a stored app state"),
             paused,
             current_service: None,
             needs_rebuild: false,

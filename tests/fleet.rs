@@ -345,7 +345,7 @@ fn store_states(state_dir: &std::path::Path) -> (HashMap<String, usize>, usize) 
         let states = store.app_states().await.expect("states");
         let mut by = HashMap::new();
         for s in states.values() {
-            *by.entry(s.state.clone()).or_insert(0) += 1;
+            *by.entry(s.state.to_string()).or_insert(0) += 1;
         }
         let paused = states.values().filter(|s| s.paused).count();
         store.close().await;

@@ -6,10 +6,11 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 
 use super::Context;
-use crate::engine::servers::Servers;
+use crate::domain::AppState;
 use crate::error::exit;
 use crate::lab::Lab;
 use crate::platform::Platform;
+use crate::platform::servers::Servers;
 use crate::store::Store;
 
 #[derive(Serialize)]
@@ -45,12 +46,12 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
     let state = stored.map_or_else(
         || {
             if app.is_candidate() {
-                "pending".to_string()
+                AppState::Pending.to_string()
             } else {
                 "not-candidate".into()
             }
         },
-        |s| s.state,
+        |s| s.state.to_string(),
     );
     let ep = servers.role(&rec.service.server, &rec.service.user)?;
     let password = if reveal {

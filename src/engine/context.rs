@@ -58,7 +58,7 @@ impl Ctx {
     /// The context as the last finished step left it.
     pub fn from_rows(rows: &[crate::store::StepRow]) -> Self {
         rows.iter()
-            .rfind(|r| r.state == "done")
+            .rfind(|r| r.state == crate::domain::StepState::Done)
             .map_or_else(Self::default, |r| Self::from_snapshot(r.detail.as_deref()))
     }
 

@@ -90,7 +90,12 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         )
         .await?;
         self.store
-            .set_app_state(name, "migrated", false, Some(&new.id))
+            .set_app_state(
+                name,
+                crate::domain::AppState::Migrated,
+                false,
+                Some(&new.id),
+            )
             .await?;
         tracing::info!(app = name, old = %old.id, "OLD deprovisioned");
         Ok(format!(

@@ -2,6 +2,7 @@
 //! has taken writes since it was verified, switching back would lose them: the app then stays
 //! on NEW, unpaused, and the failure waits for a human.
 
+use crate::domain::StepState;
 use crate::store::queued::Exec;
 use color_eyre::eyre::Result;
 
@@ -26,7 +27,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let existing = self.store.steps(run_id, &app.name).await?;
         if let Some(done) = existing
             .iter()
-            .find(|r| r.operation == "rollback" && r.state == "done")
+            .find(|r| r.operation == "rollback" && r.state == crate::domain::StepState::Done)
         {
             *ctx = Ctx::from_snapshot(done.detail.as_deref());
             return Ok(Some(()));
@@ -143,7 +144,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         self.logs
             .exec(Exec::step_finished(
                 step_id,
-                if back_on_old { "done" } else { "failed" },
+                if back_on_old {
+                    StepState::Done
+                } else {
+                    StepState::Failed
+                },
                 Some(&ctx.snapshot()),
             ))
             .await?;

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::client::{Client, ClientFamily};
-use super::model::{App, Inventory, RawInventory, Region, Server, ServiceInstance, ServiceKind};
+use super::model::{
+    App, Inventory, RawInventory, Region, Server, ServerKind, ServiceInstance, ServiceKind,
+};
 
 /// A validation failure at a byte offset of the source.
 pub(super) struct Violation {
@@ -23,27 +25,33 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
     let raw_platform = raw.platform;
     let mut servers = Vec::new();
     for (name, s) in raw.servers {
-        if u8::from(s.lab) + u8::from(s.sim) + u8::from(s.url.is_some()) != 1 {
-            return Err(at(
-                &name,
-                format!(
-                    "server \"{}\" needs exactly one of `url = \"postgres://…\"`, `lab = true` or `sim = true`",
-                    name.get_ref()
-                ),
-            ));
-        }
-        if let Some(url) = &s.url
-            && !(url.get_ref().starts_with("postgres://")
-                || url.get_ref().starts_with("postgresql://"))
-        {
-            return Err(at(url, "server url must start with postgres://"));
-        }
+        let kind = match (s.lab, s.sim, &s.url) {
+            (true, false, None) => ServerKind::Lab,
+            (false, true, None) => ServerKind::Sim,
+            (false, false, Some(url)) => {
+                if !(url.get_ref().starts_with("postgres://")
+                    || url.get_ref().starts_with("postgresql://"))
+                {
+                    return Err(at(url, "server url must start with postgres://"));
+                }
+                ServerKind::Remote {
+                    url: url.get_ref().clone(),
+                }
+            }
+            _ => {
+                return Err(at(
+                    &name,
+                    format!(
+                        "server \"{}\" needs exactly one of `url = \"postgres://…\"`, `lab = true` or `sim = true`",
+                        name.get_ref()
+                    ),
+                ));
+            }
+        };
         servers.push(Server {
             name: name.into_inner(),
             version: s.version.into_inner(),
-            lab: s.lab,
-            sim: s.sim,
-            url: s.url.map(|u| u.into_inner()),
+            kind,
             password: s.password.map(|p| p.anchored(base)),
         });
     }

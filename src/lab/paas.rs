@@ -455,7 +455,10 @@ pub fn lab_app(inv: &Inventory, lab: &super::Lab, app: &App) -> Result<Option<La
         let (Some(server), Some(db), Some(user)) = (&s.server, &s.database, &s.user) else {
             continue;
         };
-        let Some(srv) = inv.server(server).filter(|srv| srv.lab) else {
+        let Some(srv) = inv
+            .server(server)
+            .filter(|srv| srv.kind == crate::inventory::ServerKind::Lab)
+        else {
             continue;
         };
         let Some(cluster) = lab.cluster(srv.version) else {

@@ -14,8 +14,8 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, eyre};
 use tokio_util::sync::CancellationToken;
 
+use super::databases::{BackupOutcome, Databases};
 use super::{AppRecord, Platform, ServiceRef, StepLog};
-use crate::engine::databases::{BackupOutcome, Databases};
 use crate::inventory::{App, Inventory, Secret};
 use crate::postgres::PasswordMethod;
 use crate::postgres::process::{ChildOutcome, Stream};

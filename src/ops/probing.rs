@@ -7,6 +7,7 @@ use std::time::Duration;
 use color_eyre::eyre::Result;
 use tokio_util::sync::CancellationToken;
 
+use super::{OpsEngine, Session};
 use crate::inventory::App;
 use crate::platform::Platform;
 use crate::probe::{Prober, Tally, Target};
@@ -24,6 +25,26 @@ pub struct Probing {
 }
 
 impl Probing {
+    /// With `--probe`: start probing `apps` through the platform of `engine`'s world.
+    pub async fn when_asked(
+        s: &Session<'_>,
+        engine: &OpsEngine,
+        apps: &[&App],
+        store: &Store,
+    ) -> Result<Option<Self>> {
+        if !s.ctx.probe {
+            return Ok(None);
+        }
+        crate::on_engine!(engine, e => Self::start(&e.platform, apps, store).await)
+    }
+
+    /// Stop, store and print each app's tally (JSON lines with `json`).
+    pub async fn report(self, json: bool) -> Result<()> {
+        let store = self.store.clone();
+        let tallies = self.finish().await?;
+        print(&store, &tallies, json).await
+    }
+
     /// Ask the platform for each app's URL and start probing those that have one.
     pub async fn start(
         platform: &impl Platform,

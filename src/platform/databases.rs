@@ -3,19 +3,19 @@
 //! binaries; the `sim` platform has its own implementation for fleet-scale rehearsals.
 
 use std::ffi::OsString;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::Result;
 use tokio_util::sync::CancellationToken;
 
+use super::ServiceRef;
 use super::servers::Servers;
 use crate::inventory::Secret;
-use crate::platform::ServiceRef;
 use crate::postgres::PasswordMethod;
 use crate::postgres::process::{self, ChildOutcome, ChildSpec, PassFile, Stream, conninfo};
 use crate::postgres::provision::{self, Provisioned, RuntimeOptions};
 use crate::postgres::verify::{self, Fingerprint, ReadOptions, RowHash, TableHashes};
+use std::future::Future;
 
 /// What a backup left: the child's end, the kept files' size and sha256 (when it keeps files)
 /// and OLD's fingerprint read in the very snapshot the dump copied (when it could).
@@ -27,16 +27,6 @@ pub struct BackupOutcome {
     /// Seconds from the start until the dump, the files' hash and OLD's fingerprint ended.
     pub seconds: Vec<(&'static str, f64)>,
 }
-
-/// The kept backup: uncompressed. gzip at its default level costs more CPU than the whole
-/// dump on a 2-core server, and every second of it is spent behind the maintenance page.
-pub const BACKUP_COMPRESSION: u32 = 0;
-/// Connections hashing tables on one server during verification.
-pub const VERIFY_CONNECTIONS: usize = 2;
-
-/// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
-pub const NO_TIMEOUTS: &str =
-    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
 
 pub trait Databases: Send + Sync {
     /// OLD's size in bytes.
@@ -98,6 +88,16 @@ pub trait Databases: Send + Sync {
         true
     }
 }
+
+/// The kept backup: uncompressed. gzip at its default level costs more CPU than the whole
+/// dump on a 2-core server, and every second of it is spent behind the maintenance page.
+pub const BACKUP_COMPRESSION: u32 = 0;
+/// Connections hashing tables on one server during verification.
+pub const VERIFY_CONNECTIONS: usize = 2;
+
+/// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
+pub const NO_TIMEOUTS: &str =
+    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
 
 pub struct RealDatabases {
     pub servers: Servers,

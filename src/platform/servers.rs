@@ -8,7 +8,7 @@ use color_eyre::eyre::Result;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::error::UserError;
-use crate::inventory::{Inventory, Secret, Server};
+use crate::inventory::{Inventory, Secret, Server, ServerKind};
 use crate::lab::Lab;
 use crate::lab::secrets::Secrets;
 use crate::postgres::Endpoint;
@@ -59,18 +59,18 @@ impl Servers {
     /// pgshift's superuser endpoint on a server.
     pub fn admin(&self, name: &str) -> Result<Endpoint> {
         let s = self.server(name)?;
-        if s.lab {
-            return self.lab_for(s)?.admin(s.version);
-        }
-        if s.sim {
-            return Ok(Endpoint {
-                host: format!("{name}.sim"),
-                port: 5432,
-                user: "pgshift".into(),
-                password: Secret::new(""),
-            });
-        }
-        let url = s.url.as_deref().unwrap_or_default();
+        let url = match &s.kind {
+            ServerKind::Lab => return self.lab_for(s)?.admin(s.version),
+            ServerKind::Sim => {
+                return Ok(Endpoint {
+                    host: format!("{name}.sim"),
+                    port: 5432,
+                    user: "pgshift".into(),
+                    password: Secret::new(""),
+                });
+            }
+            ServerKind::Remote { url } => url,
+        };
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| UserError::new(format!("server \"{name}\": bad url: {e}")))?;
         let password = match &s.password {
@@ -91,33 +91,34 @@ impl Servers {
     pub fn role(&self, name: &str, user: &str) -> Result<Endpoint> {
         let s = self.server(name)?;
         let admin = self.admin(name)?;
-        let password = if s.lab {
-            self.lab_for(s)?.role_password(name, user)?
-        } else if s.sim {
-            Secret::new("")
-        } else {
-            let src = self
-                .inv
-                .apps
-                .iter()
-                .flat_map(|a| &a.services)
-                .find(|x| x.server.as_deref() == Some(name) && x.user.as_deref() == Some(user))
-                .and_then(|x| x.password.as_ref());
-            let created = self
-                .created
-                .as_ref()
-                .map(|c| c.role_path(name, user))
-                .filter(|p| p.exists());
-            match (src, created, &self.created) {
-                (Some(src), _, _) => src
-                    .resolve(|| None)
-                    .map_err(|e| UserError::new(format!("role {user} on \"{name}\": {e}")))?,
-                (None, Some(path), Some(c)) => c.read(&path)?,
-                _ => {
-                    return Err(UserError::new(format!(
-                        "no password for role {user} on server \"{name}\" in the inventory"
-                    ))
-                    .into());
+        let password = match s.kind {
+            ServerKind::Lab => self.lab_for(s)?.role_password(name, user)?,
+            ServerKind::Sim => Secret::new(""),
+            ServerKind::Remote { .. } => {
+                let src = self
+                    .inv
+                    .apps
+                    .iter()
+                    .flat_map(|a| &a.services)
+                    .find(|x| x.server.as_deref() == Some(name) && x.user.as_deref() == Some(user))
+                    .and_then(|x| x.password.as_ref());
+                // A NEW role pgshift created itself keeps its password in the state dir.
+                let created = self
+                    .created
+                    .as_ref()
+                    .map(|c| c.role_path(name, user))
+                    .filter(|p| p.exists());
+                match (src, created, &self.created) {
+                    (Some(src), _, _) => src
+                        .resolve(|| None)
+                        .map_err(|e| UserError::new(format!("role {user} on \"{name}\": {e}")))?,
+                    (None, Some(path), Some(c)) => c.read(&path)?,
+                    _ => {
+                        return Err(UserError::new(format!(
+                            "no password for role {user} on server \"{name}\" in the inventory"
+                        ))
+                        .into());
+                    }
                 }
             }
         };
@@ -131,11 +132,10 @@ impl Servers {
     /// A freshly generated password for a NEW role, kept where `role` finds it.
     pub fn new_role_password(&self, name: &str, user: &str) -> Result<Secret> {
         let s = self.server(name)?;
-        if s.lab {
-            return self.lab_for(s)?.new_role_password(name, user);
-        }
-        if s.sim {
-            return Ok(Secret::new(format!("{:032x}", rand::random::<u128>())));
+        match s.kind {
+            ServerKind::Lab => return self.lab_for(s)?.new_role_password(name, user),
+            ServerKind::Sim => return Ok(Secret::new(format!("{:032x}", rand::random::<u128>()))),
+            ServerKind::Remote { .. } => {}
         }
         match &self.created {
             Some(c) => c.new_role_password(name, user),
