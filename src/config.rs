@@ -24,6 +24,9 @@ pub struct Config {
     /// Control store URL (`sqlite://…` or `postgres://…`). Empty: SQLite under the state dir.
     #[serde(default)]
     pub store: Option<String>,
+    /// Runbook file every verb that plans or runs uses. Empty: the built-in pg13-to-pg15.
+    #[serde(default)]
+    pub runbook: Option<PathBuf>,
     pub log_level: String,
     pub theme: String,
     pub lab: LabConfig,
@@ -37,6 +40,8 @@ pub struct Config {
 pub struct LabConfig {
     pub port13: u16,
     pub port15: u16,
+    /// The lab's HTTP router (nginx) in front of its apps: `http://127.0.0.1:PORT/APP/`.
+    pub router_port: u16,
     /// Unprivileged OS user the lab servers run as when pgshift runs as root.
     pub os_user: String,
     /// Directory with the PostgreSQL 13 server binaries (initdb, pg_ctl, postgres).
@@ -186,6 +191,9 @@ impl Config {
             self.store = Some(v);
             self.origins.store = Origin::Env("PGSHIFT_STORE");
         }
+        if let Some(v) = var("PGSHIFT_RUNBOOK") {
+            self.runbook = Some(v.into());
+        }
         if let Some(v) = var("PGSHIFT_LOG") {
             self.log_level = v;
             self.origins.log_level = Origin::Env("PGSHIFT_LOG");
@@ -201,6 +209,9 @@ impl Config {
         if let Some(p) = port("PGSHIFT_LAB_PORT15")? {
             self.lab.port15 = p;
             self.origins.port15 = Origin::Env("PGSHIFT_LAB_PORT15");
+        }
+        if let Some(p) = var("PGSHIFT_LAB_ROUTER_PORT").and_then(|v| v.parse().ok()) {
+            self.lab.router_port = p;
         }
         if let Some(v) = var("PGSHIFT_PG13_BIN") {
             self.lab.pg13_bin = Some(v.into());
@@ -281,6 +292,7 @@ struct PartialConfig {
     state_dir: Option<Spanned<PathBuf>>,
     inventory: Option<Spanned<PathBuf>>,
     store: Option<Spanned<String>>,
+    runbook: Option<PathBuf>,
     log_level: Option<Spanned<String>>,
     theme: Option<Spanned<String>>,
     #[serde(default)]
@@ -292,6 +304,7 @@ struct PartialConfig {
 struct PartialLab {
     port13: Option<Spanned<u16>>,
     port15: Option<Spanned<u16>>,
+    router_port: Option<u16>,
     os_user: Option<Spanned<String>>,
     pg13_bin: Option<PathBuf>,
     pg15_bin: Option<PathBuf>,
@@ -325,6 +338,12 @@ impl PartialConfig {
         set(&mut cfg.lab.os_user, &mut o.os_user, self.lab.os_user, text);
         if let Some(b) = self.lab.pg15_bin {
             cfg.lab.pg15_bin = b;
+        }
+        if self.runbook.is_some() {
+            cfg.runbook = self.runbook;
+        }
+        if let Some(p) = self.lab.router_port {
+            cfg.lab.router_port = p;
         }
         if self.lab.pg13_bin.is_some() {
             cfg.lab.pg13_bin = self.lab.pg13_bin;

@@ -3,6 +3,7 @@
 
 pub mod client;
 mod model;
+pub mod platform;
 mod secret;
 mod validate;
 
@@ -10,7 +11,7 @@ pub use validate::{PG_NAME_MAX, check_server_url};
 
 pub use client::{Client, ClientFamily};
 pub use model::{
-    App, Environment, Inventory, LabSeed, Region, Server, ServiceInstance, ServiceKind,
+    App, Environment, Inventory, LabSeed, Region, Server, ServerKind, ServiceInstance, ServiceKind,
 };
 pub use secret::{PasswordSource, Secret};
 

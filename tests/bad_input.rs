@@ -552,7 +552,7 @@ fn file_cases() -> Vec<FileCase> {
             "runbook syntax error",
             "redeploy = {}",
             "redeploy == {}",
-            "redeploy",
+            "redeploy ==",
         ),
         rb(
             "enable without restore",
@@ -630,10 +630,10 @@ fn arg_cases() -> Vec<ArgCase> {
             "--apps",
         ),
         (
-            "bench --reps 0",
-            vec!["bench", "--reps", "0"],
+            "plan --canary lots",
+            vec!["plan", "--canary", "lots"],
             vec![],
-            "--reps",
+            "--canary",
         ),
         (
             "--log-level loud",

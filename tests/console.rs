@@ -65,7 +65,7 @@ fn state(name: &str, s: &str, paused: bool) -> (String, AppState) {
         name.to_string(),
         AppState {
             name: name.into(),
-            state: s.into(),
+            state: s.parse().expect("a stored app state"),
             paused,
             current_service: None,
             needs_rebuild: false,
@@ -138,11 +138,11 @@ fn help_popup_renders_from_the_keymap_at_both_sizes() {
 #[test]
 fn update_filters_selects_and_quits() {
     let mut m = model(&HashMap::new());
-    assert_eq!(m.visible().len(), 28);
+    assert_eq!(m.visible().len(), 30);
     update(&mut m, Action::Bottom);
     assert_eq!(
         m.selected_row().map(|r| r.name.as_str()),
-        Some("analytics-live")
+        Some("courier-live")
     );
     update(&mut m, Action::StartFilter);
     for c in "clinic".chars() {
@@ -666,6 +666,11 @@ fn night_model() -> Model {
     .collect();
     let mut m = model(&states);
     let night = Night {
+        // A prober asks two of the running apps: one behind its page, one serving again.
+        answers: vec![
+            ("tracker-live".into(), "503".into()),
+            ("shop-stage".into(), "200".into()),
+        ],
         controls: vec![("ch-gva".into(), "pause".into())],
         plan: Some(night_plan()),
         plan_params: r#"{"seed":1,"batch_size":4,"canary":2,"window_seconds":14400}"#.into(),
@@ -810,6 +815,7 @@ fn run_view_shows_lanes_with_eta_and_the_running_apps() {
     assert_eq!(views::lanes(&m2)[0].elapsed, Some(702.0));
     // A quick read (no spans) keeps the last spans rather than forgetting the night.
     let quick = Night {
+        answers: vec![],
         spans: vec![],
         spans_read: false,
         ..m2.night.clone()
@@ -927,6 +933,7 @@ fn plan_edits_move_apps_and_the_canary_and_are_saved_only_when_confirmed() {
     assert!(m.confirm.is_none(), "no batch starts from an unsaved plan");
     // A refresh from the store must not throw the edits away.
     let stored = Night {
+        answers: vec![],
         plan: Some(night_plan()),
         ..m.night.clone()
     };
@@ -954,7 +961,7 @@ fn report_sums_up_the_night() {
     update(&mut m, Action::ShowReport);
     let small = render(&m, 80, 24);
     // 4 migrated, 1 failed: 80 % of what finished.
-    assert!(small.contains("✓ 4 migrated of 23 candidates"), "{small}");
+    assert!(small.contains("✓ 4 migrated of 25 candidates"), "{small}");
     assert!(small.contains("80.0 %"), "{small}");
     assert!(small.contains("libpq-scram"), "{small}");
     insta::assert_snapshot!("report_80x24", small);
@@ -1009,7 +1016,7 @@ fn the_selection_stays_on_screen_when_the_table_scrolls() {
     let mut m = model(&HashMap::new());
     update(&mut m, Action::Bottom);
     let s = render(&m, 80, 24);
-    assert!(s.contains("▶  analytics-live"), "{s}");
+    assert!(s.contains("▶• courier-live"), "{s}");
     assert!(!s.contains("shop-live"), "scrolled past the top: {s}");
     update(&mut m, Action::Top);
     assert!(render(&m, 80, 24).contains("▶• shop-live"));

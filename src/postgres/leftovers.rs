@@ -75,8 +75,9 @@ pub struct Swept {
     pub passfiles_removed: usize,
 }
 
-/// End the recorded groups of dead owners and remove their password files.
-pub async fn sweep(dir: &Path) -> Swept {
+/// End the recorded groups of dead owners and remove their password files. Blocks while a
+/// dead owner's group winds down (at most the grace period, then SIGKILL).
+pub fn sweep(dir: &Path) -> Swept {
     let mut out = Swept::default();
     let Ok(rd) = std::fs::read_dir(dir) else {
         return out;
@@ -109,7 +110,7 @@ pub async fn sweep(dir: &Path) -> Swept {
                     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
                     killed = true;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                std::thread::sleep(Duration::from_millis(20));
             }
             out.groups_ended += 1;
         }
@@ -130,8 +131,8 @@ mod tests {
         pid
     }
 
-    #[tokio::test]
-    async fn a_dead_owners_group_is_ended_and_its_passfiles_removed() {
+    #[test]
+    fn a_dead_owners_group_is_ended_and_its_passfiles_removed() {
         let dir = tempfile::tempdir().unwrap();
         // A long child named like pg_restore, in its own group, as process.rs starts them.
         let bin = dir.path().join("pg_restore");
@@ -163,7 +164,7 @@ mod tests {
         let mine = run.join(format!("pgpass-{}-8", std::process::id()));
         std::fs::write(&mine, "h:1:*:u:p").unwrap();
 
-        let swept = sweep(&run).await;
+        let swept = sweep(&run);
         assert_eq!(
             swept,
             Swept {
@@ -182,8 +183,8 @@ mod tests {
         assert_eq!(left, vec![mine]);
     }
 
-    #[tokio::test]
-    async fn a_reused_group_id_holding_something_else_is_left_alone() {
+    #[test]
+    fn a_reused_group_id_holding_something_else_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         use std::os::unix::process::CommandExt;
         let mut child = std::process::Command::new("sleep")
@@ -194,7 +195,7 @@ mod tests {
         let pgid = child.id();
         let dead = dead_pid();
         std::fs::write(dir.path().join(format!("pgid-{dead}-{pgid}")), "").unwrap();
-        let swept = sweep(dir.path()).await;
+        let swept = sweep(dir.path());
         assert_eq!(swept.groups_ended, 0);
         assert!(alive(pgid as i32), "an unrelated process was signalled");
         child.kill().unwrap();

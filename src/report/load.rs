@@ -19,7 +19,7 @@ pub async fn load(store: &Store, inv: &Inventory, run: Option<i64>) -> Result<Re
                 region: a.region.clone(),
                 candidate,
                 state: match states.get(&a.name) {
-                    Some(s) if s.state != "pending" => s.state.clone(),
+                    Some(s) if s.state != crate::domain::AppState::Pending => s.state.to_string(),
                     _ if !candidate => "not-candidate".into(),
                     _ => "pending".into(),
                 },

@@ -8,19 +8,32 @@ use color_eyre::eyre::Result;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::error::UserError;
-use crate::inventory::{Inventory, Secret, Server};
+use crate::inventory::{Inventory, Secret, Server, ServerKind};
 use crate::lab::Lab;
+use crate::lab::secrets::Secrets;
 use crate::postgres::Endpoint;
 
 #[derive(Clone)]
 pub struct Servers {
     inv: Arc<Inventory>,
     lab: Option<Arc<Lab>>,
+    /// Passwords pgshift generated for the NEW roles it created on remote servers.
+    created: Option<Arc<Secrets>>,
 }
 
 impl Servers {
     pub fn new(inv: Arc<Inventory>, lab: Option<Arc<Lab>>) -> Self {
-        Self { inv, lab }
+        Self {
+            inv,
+            lab,
+            created: None,
+        }
+    }
+
+    /// Keep the passwords of NEW roles created on remote servers under `state_dir`.
+    pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> Self {
+        self.created = Some(Arc::new(Secrets::new(state_dir)));
+        self
     }
 
     pub fn inventory(&self) -> &Inventory {
@@ -63,18 +76,18 @@ impl Servers {
 
     pub fn admin(&self, name: &str) -> Result<Endpoint> {
         let s = self.server(name)?;
-        if s.lab {
-            return self.lab_for(s)?.admin(s.version);
-        }
-        if s.sim {
-            return Ok(Endpoint {
-                host: format!("{name}.sim"),
-                port: 5432,
-                user: "pgshift".into(),
-                password: Secret::new(""),
-            });
-        }
-        let url = s.url.as_deref().unwrap_or_default();
+        let url = match &s.kind {
+            ServerKind::Lab => return self.lab_for(s)?.admin(s.version),
+            ServerKind::Sim => {
+                return Ok(Endpoint {
+                    host: format!("{name}.sim"),
+                    port: 5432,
+                    user: "pgshift".into(),
+                    password: Secret::new(""),
+                });
+            }
+            ServerKind::Remote { url } => url,
+        };
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| UserError::new(format!("server \"{name}\": bad url: {e}")))?;
         let password = match &s.password {
@@ -95,25 +108,36 @@ impl Servers {
     pub fn role(&self, name: &str, user: &str) -> Result<Endpoint> {
         let s = self.server(name)?;
         let admin = self.admin(name)?;
-        let password = if s.lab {
-            self.lab_for(s)?.role_password(name, user)?
-        } else if s.sim {
-            Secret::new("")
-        } else {
-            let src = self
-                .inv
-                .apps
-                .iter()
-                .flat_map(|a| &a.services)
-                .find(|x| x.server.as_deref() == Some(name) && x.user.as_deref() == Some(user))
-                .and_then(|x| x.password.as_ref())
-                .ok_or_else(|| {
-                    UserError::new(format!(
-                        "no password for role {user} on server \"{name}\" in the inventory"
-                    ))
-                })?;
-            src.resolve(|| None)
-                .map_err(|e| UserError::new(format!("role {user} on \"{name}\": {e}")))?
+        let password = match s.kind {
+            ServerKind::Lab => self.lab_for(s)?.role_password(name, user)?,
+            ServerKind::Sim => Secret::new(""),
+            ServerKind::Remote { .. } => {
+                let src = self
+                    .inv
+                    .apps
+                    .iter()
+                    .flat_map(|a| &a.services)
+                    .find(|x| x.server.as_deref() == Some(name) && x.user.as_deref() == Some(user))
+                    .and_then(|x| x.password.as_ref());
+                // A NEW role pgshift created itself keeps its password in the state dir.
+                let created = self
+                    .created
+                    .as_ref()
+                    .map(|c| c.role_path(name, user))
+                    .filter(|p| p.exists());
+                match (src, created, &self.created) {
+                    (Some(src), _, _) => src
+                        .resolve(|| None)
+                        .map_err(|e| UserError::new(format!("role {user} on \"{name}\": {e}")))?,
+                    (None, Some(path), Some(c)) => c.read(&path)?,
+                    _ => {
+                        return Err(UserError::new(format!(
+                            "no password for role {user} on server \"{name}\" in the inventory"
+                        ))
+                        .into());
+                    }
+                }
+            }
         };
         Ok(Endpoint {
             user: user.to_string(),
@@ -125,16 +149,18 @@ impl Servers {
     /// A freshly generated password for a NEW role, kept where `role` finds it.
     pub fn new_role_password(&self, name: &str, user: &str) -> Result<Secret> {
         let s = self.server(name)?;
-        if s.lab {
-            return self.lab_for(s)?.new_role_password(name, user);
+        match s.kind {
+            ServerKind::Lab => return self.lab_for(s)?.new_role_password(name, user),
+            ServerKind::Sim => return Ok(Secret::new(format!("{:032x}", rand::random::<u128>()))),
+            ServerKind::Remote { .. } => {}
         }
-        if s.sim {
-            return Ok(Secret::new(format!("{:032x}", rand::random::<u128>())));
+        match &self.created {
+            Some(c) => c.new_role_password(name, user),
+            None => Err(UserError::new(format!(
+                "reprovisioning onto \"{name}\" needs pgshift's state dir to keep the NEW role's password"
+            ))
+            .into()),
         }
-        Err(UserError::new(format!(
-            "reprovisioning onto \"{name}\" needs a platform that provisions real service instances; the lab platform only provisions on lab servers"
-        ))
-        .into())
     }
 }
 
