@@ -549,3 +549,54 @@ health = "{hook} health {{app}}"
     assert_eq!(v["service"]["server"], "zrh15", "{v}");
     assert_eq!(v["state"], "migrated", "{v}");
 }
+
+#[test]
+fn an_old_node_postgres_app_fails_with_its_drivers_own_text_and_retry_moves_it() {
+    let lab = platform_lab();
+    let app = "bazaar-live";
+    reset(lab, app);
+    let out = lab
+        .cmd()
+        .args(["migrate", "--app", app, "--json"])
+        .output()
+        .expect("migrate");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    let f = failure(&ev);
+    assert_eq!(f["class"], "libpq-scram", "{f}");
+    assert_eq!(f["step"], "redeploy", "{f}");
+    // node-postgres 7.8.2's own exception, thrown when NEW asks for SASL.
+    assert!(
+        f["line"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Unknown authenticationOk message type"),
+        "{f}"
+    );
+    assert_eq!(
+        get(lab, &format!("/{app}/")).0,
+        200,
+        "serving from OLD again"
+    );
+    assert!(
+        web_database_url(lab, app).contains(&format!(":{}/", lab.ports.0)),
+        "on OLD"
+    );
+
+    let retry = lab
+        .cmd()
+        .args(["retry", "--app", app, "--json"])
+        .output()
+        .expect("retry");
+    check(&retry, "retry (md5-password)");
+    assert_eq!(get(lab, &format!("/{app}/")).0, 200, "serving from NEW");
+    assert!(
+        web_database_url(lab, app).contains(&format!(":{}/", lab.ports.1)),
+        "on NEW"
+    );
+}
