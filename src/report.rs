@@ -40,7 +40,7 @@ pub struct Downtime {
     pub run_id: i64,
     /// pgshift's own paused interval; `None` while still paused.
     pub paused_seconds: Option<f64>,
-    /// What an outside prober observed, when one recorded it (not yet wired: always `None`).
+    /// What the prober (`--probe`) observed of this pause: first to last maintenance answer.
     pub observed_seconds: Option<f64>,
 }
 

@@ -28,6 +28,7 @@ pub async fn load(store: &Store, inv: &Inventory, run: Option<i64>) -> Result<Re
         .collect();
     let in_run = |r: i64| run.is_none_or(|n| n == r);
     let failures = store.failures(false).await?;
+    let probes = store.probes().await?;
     let input = Input {
         apps,
         regions: inv.regions.iter().map(|r| r.name.clone()).collect(),
@@ -50,7 +51,7 @@ pub async fn load(store: &Store, inv: &Inventory, run: Option<i64>) -> Result<Re
             .into_iter()
             .map(|p| Downtime {
                 paused_seconds: seconds(p.paused_at.as_deref(), p.unpaused_at.as_deref()),
-                observed_seconds: None,
+                observed_seconds: observed(&probes, &p.app, p.paused_at.as_deref(), p.unpaused_at.as_deref()),
                 app: p.app,
                 run_id: p.run_id,
             })
@@ -72,3 +73,22 @@ pub async fn load(store: &Store, inv: &Inventory, run: Option<i64>) -> Result<Re
     };
     Ok(build(&input))
 }
+
+/// What a prober saw of one pause: from its first to its last maintenance-page answer, when a
+/// probing session's maintenance answers fall within that pause (±1 s).
+fn observed(
+    probes: &[crate::store::ProbeRow],
+    app: &str,
+    paused_at: Option<&str>,
+    unpaused_at: Option<&str>,
+) -> Option<f64> {
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.with_timezone(&chrono::Utc));
+    let (from, until) = (at(paused_at?)?, at(unpaused_at?)?);
+    let slack = chrono::Duration::seconds(1);
+    probes.iter().filter(|p| p.app == app).find_map(|p| {
+        let t = p.tally();
+        let (first, last) = (t.first_maintenance?, t.last_maintenance?);
+        (first >= from - slack && last <= until + slack).then(|| t.maintenance_seconds())?
+    })
+}
+
