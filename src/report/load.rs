@@ -51,7 +51,12 @@ pub async fn load(store: &Store, inv: &Inventory, run: Option<i64>) -> Result<Re
             .into_iter()
             .map(|p| Downtime {
                 paused_seconds: seconds(p.paused_at.as_deref(), p.unpaused_at.as_deref()),
-                observed_seconds: observed(&probes, &p.app, p.paused_at.as_deref(), p.unpaused_at.as_deref()),
+                observed_seconds: observed(
+                    &probes,
+                    &p.app,
+                    p.paused_at.as_deref(),
+                    p.unpaused_at.as_deref(),
+                ),
                 app: p.app,
                 run_id: p.run_id,
             })
@@ -82,7 +87,11 @@ fn observed(
     paused_at: Option<&str>,
     unpaused_at: Option<&str>,
 ) -> Option<f64> {
-    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.with_timezone(&chrono::Utc));
+    let at = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
     let (from, until) = (at(paused_at?)?, at(unpaused_at?)?);
     let slack = chrono::Duration::seconds(1);
     probes.iter().filter(|p| p.app == app).find_map(|p| {
@@ -91,4 +100,3 @@ fn observed(
         (first >= from - slack && last <= until + slack).then(|| t.maintenance_seconds())?
     })
 }
-
