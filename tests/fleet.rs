@@ -317,15 +317,36 @@ fn the_whole_fixture_fleet_runs_on_a_real_lab_and_preflight_makes_it_clean() {
     };
     for p in &probes {
         assert_eq!(p["failed"], 0, "no request failed: {p}");
-        assert!(
-            p["maintenance"].as_u64().unwrap_or(0) > 0,
-            "paused at some point: {p}"
-        );
+    }
+    for p in paused {
         assert!(ts(p, "first_maintenance") >= ts(p, "paused_from"), "{p}");
         assert!(
             ts(p, "last_maintenance") <= ts(p, "paused_until") + chrono::Duration::seconds(1),
             "{p}"
         );
+    }
+    // The night's report shows what the prober observed beside pgshift's paused interval.
+    let report = lab
+        .cmd()
+        .args(["report", "--format", "json"])
+        .output()
+        .expect("report");
+    support::check(&report, "report --format json");
+    let rep: serde_json::Value = serde_json::from_slice(&report.stdout).expect("report json");
+    let downtime = rep["downtime"].as_array().expect("downtime");
+    assert_eq!(
+        downtime.len(),
+        ran,
+        "one pause per app that ran: {downtime:?}"
+    );
+    for d in downtime {
+        let paused = d["paused_seconds"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{d}"));
+        let observed = d["observed_seconds"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{d}"));
+        assert!(observed <= paused + 1.0, "{d}");
     }
     let status = lab
         .cmd()
