@@ -224,6 +224,43 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &[r("retry", "roll back, retry with backoff")],
         ),
         rule(
+            "pg14-incompatible",
+            &[
+                r"preflight: pg14-incompatible: .*",
+                r"Postfix operators are not supported",
+                r"operator right argument type must be specified",
+            ],
+            "OLD holds an object PostgreSQL 14 removed or changed (a user-defined postfix operator, a polymorphic routine over anyarray, a user-defined encoding conversion, a reg* column): it cannot be restored on NEW.",
+            &[r(
+                "manual",
+                "stop before the window: drop or rewrite the named object on OLD (preflight names each one), then migrate",
+            )],
+        ),
+        rule(
+            "privilege",
+            &[
+                r"preflight: privilege: .*",
+                r"must be superuser to create a base type",
+                r"permission denied for language \w+",
+                r"must be superuser to create an operator (?:class|family)",
+                r"permission denied to create extension \S+",
+            ],
+            "OLD holds an object only a superuser can create (base type, function in an untrusted language, operator class, untrusted extension); NEW is restored as the app's role.",
+            &[r(
+                "manual",
+                "stop before the window: drop the object on OLD, or have an admin create it on NEW first when the operator says so",
+            )],
+        ),
+        rule(
+            "verification",
+            &[r"error: verification: .*"],
+            "pgshift's verifier could not read or compare an object (a verifier gap, not a data difference).",
+            &[r(
+                "rollback",
+                "never enable NEW; roll back; the object is named in the matched line",
+            )],
+        ),
+        rule(
             "verification-mismatch",
             &[r"verification failed: .*"],
             "NEW differs from OLD after the restore: a silent partial copy.",
@@ -244,12 +281,26 @@ const UNKNOWN: &[Remediation] = &[
 /// Classify a failed step's log: the first non-harmless finding in rule priority order, or
 /// `unknown` with the last lines.
 pub fn diagnose(lines: &[String]) -> Finding {
+    // pgshift's own `error:` line names the cause when it has one: classified first, so a
+    // tool's last progress line above it is not mistaken for the reason.
+    for rule in RULES.iter().filter(|r| !r.harmless) {
+        for (i, line) in lines.iter().enumerate().filter(|(_, l)| is_own_error(l)) {
+            if let Some(m) = rule.patterns.iter().find_map(|p| p.find(line)) {
+                return finding(rule, lines, i, m.start(), m.end());
+            }
+        }
+    }
     for rule in RULES.iter().filter(|r| !r.harmless) {
         if let Some(f) = find(rule, lines) {
             return f;
         }
     }
     unknown(lines)
+}
+
+/// A line pgshift's own step wrote to say why it failed (`error: …`).
+fn is_own_error(line: &str) -> bool {
+    line.starts_with("error: ")
 }
 
 /// Every finding in a log (one per matching line), in log order; harmless ones included.
@@ -319,6 +370,21 @@ fn finding(rule: &Rule, lines: &[String], i: usize, start: usize, end: usize) ->
 }
 
 fn unknown(lines: &[String]) -> Finding {
+    // pgshift's own error line, when the step wrote one, is what the operator must read.
+    if let Some(i) = lines.iter().rposition(|l| is_own_error(l)) {
+        return Finding {
+            class: "unknown",
+            harmless: false,
+            explanation: "No known failure matched; this is the step's own error line.",
+            matched: vec![Matched {
+                index: i,
+                line: lines[i].clone(),
+                start: 0,
+                end: lines[i].len(),
+            }],
+            remediations: UNKNOWN.to_vec(),
+        };
+    }
     let tail = lines.len().saturating_sub(5);
     Finding {
         class: "unknown",
