@@ -533,6 +533,21 @@ mod tests {
             "Connection refused",
         ),
         (
+            "pg14-incompatible",
+            include_str!("../fixtures/captured/pg_restore-pg14-and-privilege.log"),
+            "operator right argument type must be specified",
+        ),
+        (
+            "privilege",
+            include_str!("../fixtures/captured/pg_restore-pg14-and-privilege.log"),
+            "must be superuser to create a base type",
+        ),
+        (
+            "verification",
+            include_str!("../fixtures/captured/verification.log"),
+            "error: verification: could not fingerprint club_live on server pg13 in the dump's snapshot: verification: reading the catalog's constraints: error returned from database: null values cannot be formatted as an SQL identifier at line 5898: null values cannot be formatted as an SQL identifier at line 5898",
+        ),
+        (
             "verification-mismatch",
             include_str!("../fixtures/captured/verification-mismatch.log"),
             "verification failed: table public.comments: 9000 rows on OLD, 8999 on NEW",
@@ -560,6 +575,24 @@ mod tests {
                 "no captured output for {class}"
             );
         }
+    }
+
+    #[test]
+    fn pgshifts_own_error_line_is_what_is_classified_and_highlighted() {
+        // A backup whose verifier failed: pg_dump's progress lines come first, the step's
+        // own `error:` line last (captured from a real run).
+        let log = lines(include_str!("../fixtures/captured/verification.log"));
+        let f = diagnose(&log);
+        assert_eq!(f.class, "verification");
+        assert!(log[f.matched[0].index].starts_with("error: verification: "));
+        // Unmatched: the step's own error line is shown, not the tool's last progress line.
+        let log = lines(
+            "pg_dump: dumping contents of table \"public.t\"\nerror: something pgshift has no rule for\npg_dump: finished item 1 TABLE DATA t",
+        );
+        let f = diagnose(&log);
+        assert_eq!(f.class, "unknown");
+        assert_eq!(f.matched.len(), 1);
+        assert_eq!(f.matched[0].index, 1);
     }
 
     #[test]
