@@ -264,12 +264,21 @@ fn objects_14_removed_and_superuser_only_objects_fail_a_restore_as_the_app_role(
         .output()
         .expect("pg_dump");
     support::check(&out, "pg_dump diag13p");
-    lab.psql(15, "postgres", "drop database if exists diag15p with (force)");
+    lab.psql(
+        15,
+        "postgres",
+        "drop database if exists diag15p with (force)",
+    );
     lab.psql(15, "postgres", "drop role if exists diag_p");
     lab.psql(15, "postgres", "create role diag_p");
     lab.psql(15, "postgres", "create database diag15p owner diag_p");
     let out = Command::new(format!("{PG15}/pg_restore"))
-        .args(["--no-owner", "--role=diag_p", "-d", &url(lab, 15, "diag15p")])
+        .args([
+            "--no-owner",
+            "--role=diag_p",
+            "-d",
+            &url(lab, 15, "diag15p"),
+        ])
         .arg(&dump)
         .output()
         .expect("pg_restore");
