@@ -142,7 +142,7 @@ async fn sqlite_store_migrates_and_reopens() {
     store.close().await;
     // Reopening applies nothing new and keeps the rows.
     let again = Store::open(&url).await.expect("reopen");
-    assert_eq!(again.app_states().await.expect("states").len(), 28);
+    assert_eq!(again.app_states().await.expect("states").len(), 31);
 }
 
 #[tokio::test]
