@@ -369,18 +369,8 @@ fn catalog_checks() -> Vec<CatalogCheck> {
             why: "is a user-defined encoding conversion; PostgreSQL 14 changed the conversion function signature",
             remedy: "drop it on OLD; re-create it on NEW with a 14+ conversion function if the app needs it",
         },
-        CatalogCheck {
-            class: "pg14-incompatible",
-            sql: "SELECT format('column %I.%I.%I of type %s', n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod))
-                  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                  JOIN pg_type t ON t.oid = a.atttypid
-                  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'm', 'p')
-                    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-                    AND (t.oid = ANY (ARRAY['regcollation', 'regconfig', 'regdictionary', 'regnamespace', 'regoper', 'regoperator', 'regproc', 'regprocedure']::regtype[])
-                      OR t.typelem = ANY (ARRAY['regcollation', 'regconfig', 'regdictionary', 'regnamespace', 'regoper', 'regoperator', 'regproc', 'regprocedure']::regtype[]))",
-            why: "stores OIDs of catalog objects (a reg* type pg_upgrade refuses): they do not survive the move",
-            remedy: "change the column to text (e.g. ALTER … TYPE text USING col::text) on OLD",
-        },
+        // pg_upgrade also refuses reg* columns (regproc, regoperator, …): it keeps OIDs. pg_dump
+        // writes them as names and pg_restore reads them back, so they are no risk here.
         CatalogCheck {
             class: "privilege",
             sql: "SELECT format('function %s in language %s', p.oid::regprocedure, l.lanname)
