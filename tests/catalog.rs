@@ -491,3 +491,148 @@ fn tampering_with_new_after_the_restore_is_caught_and_rolled_back() {
         "rolled back, unpaused: {s}"
     );
 }
+
+/// A database nobody here designed: PostgreSQL 13's own contrib script for citext, run as
+/// plain SQL by a superuser (how contrib was installed before extensions), beside the same
+/// module and isn, seg and cube installed as extensions. Preflight predicts the first from
+/// OLD's catalog (every object only a superuser can create), `migrate` refuses it before the
+/// window; the second migrates.
+#[test]
+fn a_contrib_module_installed_as_plain_sql_is_refused_and_the_same_as_extensions_migrates() {
+    let lab = support::lab();
+    let info = lab.cmd().arg("info").output().expect("info");
+    let info = String::from_utf8_lossy(&info.stdout).to_string();
+    let bin13 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("pg13 bin"))
+        .map(str::trim)
+        .expect("pgshift info names the 13 binaries");
+    let share = std::path::Path::new(bin13).join("../share/postgresql/extension");
+    let script =
+        std::fs::read_to_string(share.join("citext--1.4.sql")).expect("13's citext script");
+    // The script as a pre-9.1 install ran it: no extension guard, the library by path.
+    let plain: String = script
+        .lines()
+        .filter(|l| !l.starts_with("\\echo"))
+        .map(|l| l.replace("MODULE_PATHNAME", "$libdir/citext") + "\n")
+        .collect();
+    let mut fleet = include_str!("../fixtures/fleet.toml").to_string();
+    for (app, db) in [
+        ("contrib-legacy", "contrib_legacy"),
+        ("contrib-ext", "contrib_ext"),
+    ] {
+        lab.psql(
+            13,
+            "postgres",
+            &format!("drop database if exists {db} with (force)"),
+        );
+        lab.psql(13, "postgres", &format!("drop role if exists {db}"));
+        lab.psql(
+            15,
+            "postgres",
+            &format!("drop database if exists {db} with (force)"),
+        );
+        lab.psql(15, "postgres", &format!("drop role if exists {db}"));
+        lab.psql(
+            13,
+            "postgres",
+            &format!("create role {db} login password 'Contrib-Trial-1'"),
+        );
+        lab.psql(13, "postgres", &format!("create database {db} owner {db}"));
+        fleet.push_str(&format!(
+            "\n[[apps]]\nname = \"{app}\"\nregion = \"de-fra\"\nenvironment = \"live\"\ncustomer = \"trial\"\nlibpq = \"15.4\"\n\n  [[apps.services]]\n  id = \"{app}-db\"\n  service = \"postgresql-database-13\"\n  server = \"pg13\"\n  database = \"{db}\"\n  user = \"{db}\"\n  password = {{ value = \"Contrib-Trial-1\" }}\n"
+        ));
+    }
+    lab.psql(13, "contrib_legacy", &plain);
+    lab.psql(
+        13,
+        "contrib_legacy",
+        "set role contrib_legacy; create table people (id serial primary key, email citext unique not null);
+         insert into people (email) select 'User' || g || '@Example.ch' from generate_series(1, 500) g",
+    );
+    lab.psql(
+        13,
+        "contrib_ext",
+        "create extension citext; create extension isn; create extension seg; create extension cube;
+         set role contrib_ext;
+         create table books (id serial primary key, isbn isbn13, title citext not null, span seg, box cube);
+         insert into books (isbn, title, span, box) select '978-0-306-40615-7', 'Book ' || g, (g || ' .. ' || (g + 5))::seg, cube(g, g + 1) from generate_series(1, 300) g;
+         create materialized view book_titles as select title from books with no data",
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let inv = dir.path().join("fleet.toml");
+    std::fs::write(&inv, fleet).expect("write");
+    let store = format!("sqlite://{}", dir.path().join("pgshift.db").display());
+    let run = |args: &[&str]| {
+        lab.cmd()
+            .env("PGSHIFT_STORE", &store)
+            .arg("--inventory")
+            .arg(&inv)
+            .args(args)
+            .output()
+            .expect("pgshift")
+    };
+
+    let out = run(&["preflight", "--app", "contrib-legacy", "--json"]);
+    support::check(&out, "preflight");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let risks = v[0]["risks"].as_array().expect("risks");
+    let details: Vec<&str> = risks
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        risks.iter().all(|r| r["class"] == "privilege"),
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d.starts_with("base type citext ")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("function citext_eq(citext,citext) in language c ")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("operator class public.citext_ops for btree ")),
+        "{details:#?}"
+    );
+    let out = run(&["migrate", "--app", "contrib-legacy"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("base type citext"));
+
+    let out = run(&["preflight", "--app", "contrib-ext", "--json"]);
+    support::check(&out, "preflight");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v[0]["risks"], serde_json::json!([]), "{v}");
+    let out = run(&["migrate", "--app", "contrib-ext"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let q = "select count(*), count(distinct title), sum(cube_ll_coord(box, 1)) from books";
+    assert_eq!(
+        lab.psql(13, "contrib_ext", q),
+        lab.psql(15, "contrib_ext", q)
+    );
+    assert_eq!(
+        lab.psql(15, "contrib_ext", "select ispopulated from pg_matviews"),
+        "f"
+    );
+    for db in ["contrib_legacy", "contrib_ext"] {
+        lab.psql(13, "postgres", &format!("drop database {db} with (force)"));
+        lab.psql(13, "postgres", &format!("drop role {db}"));
+        lab.psql(
+            15,
+            "postgres",
+            &format!("drop database if exists {db} with (force)"),
+        );
+        lab.psql(15, "postgres", &format!("drop role if exists {db}"));
+    }
+}
