@@ -1,13 +1,14 @@
 //! The fleet inventory: regions, apps and their service instances, loaded from a TOML file and
 //! validated with `file:line:col` errors an operator can act on. Knows nothing of how apps migrate.
 
+pub mod client;
 mod model;
 mod secret;
 mod validate;
 
+pub use client::{Client, ClientFamily};
 pub use model::{
-    App, Environment, Inventory, LabSeed, LibpqVersion, Region, Server, ServiceInstance,
-    ServiceKind,
+    App, Environment, Inventory, LabSeed, Region, Server, ServiceInstance, ServiceKind,
 };
 pub use secret::{PasswordSource, Secret};
 

@@ -105,7 +105,7 @@ pub fn plan(
                     app: a,
                     bytes,
                     seconds: app_seconds(runbook, bytes, throughput),
-                    risky: !a.libpq.supports_scram(),
+                    risky: !a.client.supports_scram(),
                 }
             })
             .collect();

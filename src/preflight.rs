@@ -89,13 +89,13 @@ pub async fn check(servers: &Servers, runbook: &Runbook, app: &App) -> Result<Ap
     let mut out = AppPreflight {
         app: app.name.clone(),
         region: app.region.clone(),
-        libpq: app.libpq.to_string(),
+        libpq: app.client.to_string(),
         risks: Vec::new(),
     };
     let Some(t) = target(servers, runbook, app)? else {
         return Ok(out);
     };
-    if !app.libpq.supports_scram()
+    if !app.client.supports_scram()
         && let Some(r) = scram(&t, app).await?
     {
         out.risks.push(r);
@@ -131,9 +131,9 @@ async fn scram(t: &Target, app: &App) -> Result<Option<Risk>> {
         AuthRequest::Sasl(mechs) => Some(Risk {
             class: "libpq-scram",
             detail: format!(
-                "NEW hashes new passwords {setting} and asks for {}; the image's libpq {} cannot answer",
+                "NEW hashes new passwords {setting} and asks for {}; the image's {} cannot answer",
                 mechs.join("/"),
-                app.libpq
+                app.client.label()
             ),
             remediation: Some("md5-password"),
         }),

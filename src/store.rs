@@ -160,7 +160,7 @@ impl Store {
                     .bind(&a.region)
                     .bind(a.environment.to_string())
                     .bind(&a.customer)
-                    .bind(a.libpq.to_string())
+                    .bind(a.client.to_string())
                     .bind(&now)
                     .execute(&mut *tx)
                     .await?;

@@ -79,7 +79,7 @@ fn canary_batches_come_first_with_small_low_risk_apps() {
         };
         for a in &canary.apps {
             let app = inv.app(a).unwrap();
-            assert!(app.libpq.supports_scram(), "canary {a} is low-risk");
+            assert!(app.client.supports_scram(), "canary {a} is low-risk");
             assert!(s[a] <= median, "canary {a} is small");
         }
     }
@@ -215,7 +215,7 @@ fn a_sim_rehearsal_fails_exactly_the_old_libpq_and_btree_apps_and_preflight_prev
         .iter()
         .filter(|a| {
             rb.applies_to(a)
-                && (!a.libpq.supports_scram()
+                && (!a.client.supports_scram()
                     || a.services
                         .iter()
                         .any(|s| s.seed.as_ref().is_some_and(|x| x.btree_straddle)))
@@ -491,7 +491,7 @@ fn a_fleet_run_obeys_region_stop_pause_and_cancel_and_resume_continues_a_killed_
     let old_libpq = inv
         .apps
         .iter()
-        .filter(|a| rb.applies_to(a) && !a.libpq.supports_scram())
+        .filter(|a| rb.applies_to(a) && !a.client.supports_scram())
         .count();
     assert_eq!(
         by.get("migrated").copied().unwrap_or(0),

@@ -6,7 +6,7 @@ mod support;
 
 use std::path::Path;
 
-use pgshift::inventory::{self, LibpqVersion, ServiceKind, Source};
+use pgshift::inventory::{self, Client, ClientFamily, Source};
 
 fn fixture() -> inventory::Inventory {
     inventory::load(&Source::File(
@@ -30,7 +30,7 @@ fn fixture_fleet_has_the_shapes_the_issues_need() {
     let candidates: Vec<_> = inv.apps.iter().filter(|a| a.is_candidate()).collect();
     let old_libpq = candidates
         .iter()
-        .filter(|a| !a.libpq.supports_scram())
+        .filter(|a| !a.client.supports_scram())
         .count();
     assert!(old_libpq >= 3, "{old_libpq} candidates with libpq 9.x");
     let btree = candidates
@@ -72,22 +72,15 @@ fn fixture_fleet_has_the_shapes_the_issues_need() {
 
 #[test]
 fn libpq_versions_parse_and_know_scram() {
+    let v = Client::libpq("9.6.24").unwrap();
     assert_eq!(
-        LibpqVersion::parse("9.6.24"),
-        Some(LibpqVersion { major: 9, minor: 6 })
+        (v.family, v.version.major, v.version.minor),
+        (ClientFamily::Libpq, 9, 6)
     );
-    assert!(!LibpqVersion::parse("9.6").unwrap().supports_scram());
-    assert!(LibpqVersion::parse("10.0").unwrap().supports_scram());
-    assert_eq!(LibpqVersion::parse("nine"), None);
-    assert_eq!(LibpqVersion::parse("9.6.24.1"), None);
-    assert_eq!(
-        ServiceKind::from_service_name("postgresql-database-13"),
-        ServiceKind::Postgres { major: 13 }
-    );
-    assert_eq!(
-        ServiceKind::from_service_name("redis-cache-6"),
-        ServiceKind::Other
-    );
+    assert!(!Client::libpq("9.6").unwrap().supports_scram());
+    assert!(Client::libpq("10.0").unwrap().supports_scram());
+    assert_eq!(Client::libpq("nine"), None);
+    assert_eq!(Client::libpq("9.6.24.1"), None);
 }
 
 const GOOD: &str = r#"
@@ -192,8 +185,35 @@ fn duplicate_app_is_rejected_with_the_second_ones_line() {
 
 #[test]
 fn missing_field_is_rejected_with_the_tables_line() {
+    let bad = GOOD.replace("region = \"eu-1\"\nenvironment", "environment");
+    assert_rejected(&bad, line_of(&bad, "[[apps]]"), "missing field `region`");
+}
+
+#[test]
+fn an_app_without_a_client_is_rejected_at_its_name() {
     let bad = GOOD.replace("libpq = \"12.2\"\n", "");
-    assert_rejected(&bad, line_of(&bad, "[[apps]]"), "missing field `libpq`");
+    assert_rejected(&bad, line_of(&bad, "name = \"a1\""), "add libpq = ");
+}
+
+#[test]
+fn other_client_families_are_read_and_checked() {
+    let ok = GOOD.replace("libpq = \"12.2\"", "client = \"node-postgres 7.4.0\"");
+    let inv = inventory::parse(&ok, "fleet.toml", std::path::Path::new(".")).unwrap();
+    let app = &inv.apps[0];
+    assert_eq!(app.client.family, ClientFamily::NodePostgres);
+    assert!(!app.client.supports_scram());
+    let bad = GOOD.replace("libpq = \"12.2\"", "client = \"cobol-pg 1.0\"");
+    assert_rejected(
+        &bad,
+        line_of(&bad, "client ="),
+        "families: libpq, node-postgres",
+    );
+    let both = GOOD.replace("libpq = \"12.2\"", "libpq = \"12.2\"\nclient = \"pgx 5.0\"");
+    assert_rejected(
+        &both,
+        line_of(&both, "client ="),
+        "sets both libpq and client",
+    );
 }
 
 #[test]

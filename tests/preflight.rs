@@ -37,7 +37,7 @@ fn preflight_flags_exactly_the_apps_that_fail_without_remediation() {
     let inv = inventory::load(&Source::BuiltinLab).expect("fleet");
     let mut expected = BTreeSet::new();
     for a in inv.apps.iter().filter(|a| a.is_candidate()) {
-        if !a.libpq.supports_scram() {
+        if !a.client.supports_scram() {
             expected.insert((a.name.clone(), "libpq-scram".to_string()));
         }
         if a.services

@@ -19,6 +19,9 @@ struct AppView {
     region: String,
     environment: String,
     libpq: String,
+    /// "libpq 9.6", "node-postgres 7.4.0": for the text output.
+    #[serde(skip)]
+    client: String,
     state: String,
     paused: bool,
     needs_rebuild: bool,
@@ -58,7 +61,8 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
         name: app.name.clone(),
         region: app.region.clone(),
         environment: app.environment.to_string(),
-        libpq: app.libpq.to_string(),
+        libpq: app.client.to_string(),
+        client: app.client.label(),
         state,
         paused: rec.paused,
         needs_rebuild,
@@ -74,8 +78,8 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
         println!(
-            "{} ({}, {}, libpq {})",
-            view.name, view.region, view.environment, view.libpq
+            "{} ({}, {}, {})",
+            view.name, view.region, view.environment, view.client
         );
         println!(
             "  state        {}{}",
@@ -90,8 +94,8 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
         println!("  release      v{}", view.releases);
         if view.needs_rebuild {
             println!(
-                "  ⚠ image      rebuild it: libpq {} cannot do SCRAM, so its NEW role is md5-hashed",
-                view.libpq
+                "  ⚠ image      rebuild it: {} cannot do SCRAM, so its NEW role is md5-hashed",
+                view.client
             );
         }
         if let Some(r) = view.latest_run {

@@ -500,7 +500,7 @@ fn sim_preflight(inv: &Inventory, runbook: &Runbook) -> HashMap<String, String> 
     let mut out = HashMap::new();
     for a in inv.apps.iter().filter(|a| runbook.applies_to(a)) {
         let mut r = Vec::new();
-        if !a.libpq.supports_scram() {
+        if !a.client.supports_scram() {
             r.push("md5-password");
         }
         if a.services

@@ -31,8 +31,8 @@ pub fn run(ctx: &Context, json: bool) -> Result<i32> {
                 region: &a.region,
                 environment: a.environment.to_string(),
                 customer: &a.customer,
-                libpq: a.libpq.to_string(),
-                scram_capable: a.libpq.supports_scram(),
+                libpq: a.client.to_string(),
+                scram_capable: a.client.supports_scram(),
                 candidate: a.is_candidate(),
                 services: &a.services,
             })
@@ -67,11 +67,16 @@ pub fn run(ctx: &Context, json: bool) -> Result<i32> {
                 })
                 .collect();
             println!(
-                "  {} {:<18} {:<6} libpq {:<6} {}",
+                "  {} {:<18} {:<6} {:<12} {}",
                 if a.is_candidate() { "•" } else { "–" },
                 a.name,
                 a.environment,
-                a.libpq.to_string() + if a.libpq.supports_scram() { "" } else { " ⚠" },
+                a.client.label()
+                    + if a.client.supports_scram() {
+                        ""
+                    } else {
+                        " ⚠"
+                    },
                 services.join(", ")
             );
         }

@@ -28,7 +28,7 @@ pub async fn run(ctx: &Context, app: Option<&str>, json: bool) -> Result<i32> {
             Err(e) => preflight::AppPreflight {
                 app: a.name.clone(),
                 region: a.region.clone(),
-                libpq: a.libpq.to_string(),
+                libpq: a.client.to_string(),
                 risks: vec![preflight::Risk {
                     class: crate::diagnose::diagnose(&[format!("{e:#}")]).class,
                     detail: format!("preflight could not check it: {e:#}"),

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::inventory::{Environment, Inventory, LibpqVersion};
+use crate::inventory::{Client, Environment, Inventory};
 use crate::store::AppState;
 
 use super::data::{AppWatch, FailureItem, FailureLog, Night};
@@ -120,7 +120,7 @@ pub struct FleetRow {
     pub region_idx: usize,
     pub environment: Environment,
     pub customer: String,
-    pub libpq: LibpqVersion,
+    pub libpq: Client,
     pub candidate: bool,
     /// `13`, `15`, `13 unprov.`, `—`, `13 → 15` once migrated: the app's PostgreSQL in brief.
     pub postgres: String,
@@ -243,7 +243,7 @@ impl Model {
                         .unwrap_or(usize::MAX - 1),
                     environment: a.environment,
                     customer: a.customer.clone(),
-                    libpq: a.libpq,
+                    libpq: a.client,
                     candidate,
                     postgres: postgres_label(&inventory_postgres, &state),
                     inventory_postgres,

@@ -227,8 +227,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .then_some(crate::postgres::PasswordMethod::Md5);
         if force.is_some() {
             io.say(format!(
-                "remediation md5-password: the role's password is hashed md5 (as with SET password_encryption = 'md5'), since {}'s image has libpq {}; flag: rebuild the image",
-                app.name, app.libpq
+                "remediation md5-password: the role's password is hashed md5 (as with SET password_encryption = 'md5'), since {}'s image has {}; flag: rebuild the image",
+                app.name,
+                app.client.label()
             ));
         }
         let role = tri!(io, self.db.provision(&new, &password, &opts, force).await);

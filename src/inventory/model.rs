@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use super::client::Client;
 use super::secret::PasswordSource;
 
 /// The TOML file as written, before validation.
@@ -54,7 +55,10 @@ pub(super) struct RawApp {
     pub region: Spanned<String>,
     pub environment: Environment,
     pub customer: Option<String>,
-    pub libpq: Spanned<String>,
+    /// `libpq = "9.6"`: the image links libpq of that version.
+    pub libpq: Option<Spanned<String>>,
+    /// `client = "node-postgres 7.4.0"`: any other driver family.
+    pub client: Option<Spanned<String>>,
     #[serde(default)]
     pub services: Vec<RawService>,
 }
@@ -148,56 +152,15 @@ impl fmt::Display for Environment {
     }
 }
 
-/// The libpq version baked into an app's image: what client auth it can speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LibpqVersion {
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl LibpqVersion {
-    pub fn parse(s: &str) -> Option<Self> {
-        let mut parts = s.trim().split('.');
-        let major = parts.next()?.parse().ok()?;
-        let minor = match parts.next() {
-            Some(m) => m.parse().ok()?,
-            None => 0,
-        };
-        // A patch level ("9.6.24") is accepted and ignored; anything after it is not.
-        if let Some(patch) = parts.next() {
-            patch.parse::<u32>().ok()?;
-        }
-        if parts.next().is_some() {
-            return None;
-        }
-        Some(Self { major, minor })
-    }
-
-    /// libpq learned SCRAM-SHA-256 in version 10.
-    pub fn supports_scram(self) -> bool {
-        self.major >= 10
-    }
-}
-
-impl fmt::Display for LibpqVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
-    }
-}
-
-impl Serialize for LibpqVersion {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct App {
     pub name: String,
     pub region: String,
     pub environment: Environment,
     pub customer: String,
-    pub libpq: LibpqVersion,
+    /// The PostgreSQL client its image carries (`libpq` in the inventory and in `--json`).
+    #[serde(rename = "libpq")]
+    pub client: Client,
     pub services: Vec<ServiceInstance>,
 }
 

@@ -3,9 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::model::{
-    App, Inventory, LibpqVersion, RawInventory, Region, Server, ServiceInstance, ServiceKind,
-};
+use super::client::{Client, ClientFamily};
+use super::model::{App, Inventory, RawInventory, Region, Server, ServiceInstance, ServiceKind};
 
 /// A validation failure at a byte offset of the source.
 pub(super) struct Violation {
@@ -119,14 +118,41 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
                 ),
             ));
         }
-        let Some(libpq) = LibpqVersion::parse(a.libpq.get_ref()) else {
-            return Err(at(
-                &a.libpq,
-                format!(
-                    "libpq version \"{}\" of app \"{name}\" is not like \"9.6\" or \"15.4\"",
-                    a.libpq.get_ref()
-                ),
-            ));
+        let client = match (&a.libpq, &a.client) {
+            (Some(v), None) => Client::libpq(v.get_ref()).ok_or_else(|| {
+                at(
+                    v,
+                    format!(
+                        "libpq version \"{}\" of app \"{name}\" is not like \"9.6\" or \"15.4\"",
+                        v.get_ref()
+                    ),
+                )
+            })?,
+            (None, Some(c)) => Client::parse(c.get_ref()).ok_or_else(|| {
+                let families: Vec<&str> = ClientFamily::ALL.iter().map(|f| f.id()).collect();
+                at(
+                    c,
+                    format!(
+                        "client \"{}\" of app \"{name}\" is not a family and a version like \"node-postgres 7.4.0\" (families: {})",
+                        c.get_ref(),
+                        families.join(", ")
+                    ),
+                )
+            })?,
+            (Some(_), Some(c)) => {
+                return Err(at(
+                    c,
+                    format!("app \"{name}\" sets both libpq and client: keep one"),
+                ));
+            }
+            (None, None) => {
+                return Err(at(
+                    &a.name,
+                    format!(
+                        "app \"{name}\" does not say which PostgreSQL client its image carries: add libpq = \"15.4\" or client = \"node-postgres 8.11.3\""
+                    ),
+                ));
+            }
         };
         let mut services = Vec::new();
         for s in a.services {
@@ -194,7 +220,7 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
             name,
             region: a.region.into_inner(),
             environment: a.environment,
-            libpq,
+            client,
             services,
         });
     }

@@ -101,7 +101,7 @@ impl Platform for LabPlatform {
         ));
         log(format!(
             "-----> Image: python 3.7, psycopg2 2.8 linked against libpq {}",
-            app.libpq
+            app.client
         ));
         log(format!(
             "-----> DATABASE_URL=postgres://{}:****@{}:{}/{}",
@@ -135,7 +135,7 @@ impl Platform for LabPlatform {
 /// would print (a Django/psycopg2 traceback under uWSGI).
 async fn health_check(app: &App, ep: &Endpoint, database: &str) -> Result<String, Vec<String>> {
     let traceback = |msg: &str| super::app_traceback(msg);
-    if !app.libpq.supports_scram() {
+    if !app.client.supports_scram() {
         // libpq < 10 reads the server's first authentication request and gives up on SASL.
         match auth_request(&ep.host, ep.port, &ep.user, database).await {
             Ok(AuthRequest::Sasl(_)) => {

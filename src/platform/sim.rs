@@ -40,7 +40,7 @@ impl SimWorld {
         let mut databases = HashMap::new();
         let mut libpq_ok = HashMap::new();
         for a in &inv.apps {
-            libpq_ok.insert(a.name.clone(), a.libpq.supports_scram());
+            libpq_ok.insert(a.name.clone(), a.client.supports_scram());
             for s in &a.services {
                 if let Some(db) = &s.database {
                     let bytes = (s.size_mb.unwrap_or(10.0) * 1e6) as u64;

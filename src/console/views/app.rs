@@ -44,7 +44,7 @@ fn draw_info(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &The
         ));
         if r.scram_risk() {
             spans.push(Span::styled(
-                format!(" · ⚠ libpq {}", r.libpq),
+                format!(" · ⚠ {}", r.libpq.label()),
                 theme.risk_libpq(),
             ));
         }
