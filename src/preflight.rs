@@ -364,9 +364,11 @@ fn catalog_checks() -> Vec<CatalogCheck> {
         CatalogCheck {
             class: "pg14-incompatible",
             sql: "SELECT format('encoding conversion %I.%I (%s to %s)', n.nspname, c.conname, pg_encoding_to_char(c.conforencoding), pg_encoding_to_char(c.contoencoding))
-                  FROM pg_conversion c JOIN pg_namespace n ON n.oid = c.connamespace WHERE c.oid >= 16384
+                  FROM pg_conversion c JOIN pg_namespace n ON n.oid = c.connamespace WHERE c.oid >= 16384 AND c.conproc::oid >= 16384
                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_conversion'::regclass AND d.objid = c.oid AND d.deptype = 'e')",
-            why: "is a user-defined encoding conversion; PostgreSQL 14 changed the conversion function signature",
+            // pg_upgrade flags every user conversion; one over a built-in function restores
+            // (NEW's function of that name has the 14+ signature), so only a user function is.
+            why: "is a user-defined encoding conversion over a user function; PostgreSQL 14 changed the conversion function signature",
             remedy: "drop it on OLD; re-create it on NEW with a 14+ conversion function if the app needs it",
         },
         // pg_upgrade also refuses reg* columns (regproc, regoperator, …): it keeps OIDs. pg_dump

@@ -521,6 +521,8 @@ fn a_contrib_module_installed_as_plain_sql_is_refused_and_the_same_as_extensions
         ("contrib-legacy", "contrib_legacy"),
         ("contrib-ext", "contrib_ext"),
     ] {
+        // The lab platform's record of where the app points, left by an earlier run.
+        let _ = std::fs::remove_file(lab.state.join("platform").join(format!("{app}.json")));
         lab.psql(
             13,
             "postgres",
