@@ -140,7 +140,7 @@ fn console_opens_on_the_lab_fleet_filters_and_quits() {
     t.keys(&["Escape"]);
     t.wait_for("help closed", |s| !s.contains("esc closes"));
     t.keys(&["Tab"]);
-    let s = t.wait_for("one region", |s| s.contains("Apps · ch-zrh · 10 shown"));
+    let s = t.wait_for("one region", |s| s.contains("Apps · ch-zrh · 11 shown"));
     assert!(!s.contains("clinic-live"), "{s}");
 
     t.keys(&["q"]);
