@@ -172,7 +172,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let (Some(server), Some(database)) = (&s.server, &s.database) else {
             return Ok(());
         };
-        let found = self.db.blockers(server, database).await?;
+        let major = self.runbook.target_major().unwrap_or(15);
+        let new_server = self
+            .inv
+            .regions
+            .iter()
+            .find(|r| r.name == app.region)
+            .and_then(|r| r.targets.get(&major))
+            .map(String::as_str);
+        let found = self.db.blockers(server, database, new_server).await?;
         if found.is_empty() {
             return Ok(());
         }

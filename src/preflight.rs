@@ -100,7 +100,8 @@ pub async fn check(servers: &Servers, runbook: &Runbook, app: &App) -> Result<Ap
     {
         out.risks.push(r);
     }
-    out.risks.extend(blockers(&t.old, &t.database).await?);
+    out.risks
+        .extend(blockers(&t.old, &t.database, Some(&t.new)).await?);
     out.risks.extend(btree(&t).await?);
     out.risks.extend(extensions_and_settings(&t).await?);
     Ok(out)
@@ -358,7 +359,7 @@ fn catalog_checks() -> Vec<CatalogCheck> {
                   WHERE o.oid >= 16384 AND o.oprcode = ANY (OLD_POLYMORPHICS)
                     AND o.oprleft = ANY (ARRAY['anyarray', 'anyelement']::regtype[])
                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_operator'::regclass AND d.objid = o.oid AND d.deptype = 'e')",
-            why: "is built on a routine PostgreSQL 14 re-declared over anycompatible types (function array_append(anyarray, anyelement) does not exist on NEW)",
+            why: "is built on a routine PostgreSQL 14 re-declared over anycompatible types (on NEW: function … (anyarray, …) does not exist)",
             remedy: "drop it on OLD and re-create it with anycompatible/anycompatiblearray instead of anyelement/anyarray",
         },
         CatalogCheck {
@@ -422,9 +423,12 @@ fn catalog_checks() -> Vec<CatalogCheck> {
 /// Objects in OLD's database that a restore on NEW as the app's role cannot carry: the
 /// `pg_upgrade --check` rules for 13 → 14/15 and the superuser-only objects. Reads OLD only,
 /// so `migrate` runs it before the window. Each risk names one object and its remedy.
-pub async fn blockers(old: &Endpoint, database: &str) -> Result<Vec<Risk>> {
+pub async fn blockers(old: &Endpoint, database: &str, new: Option<&Endpoint>) -> Result<Vec<Risk>> {
     let mut conn = old.connect(database).await?;
     let mut risks = Vec::new();
+    if let Some(new) = new {
+        risks.extend(removed_builtins(&mut conn, new).await?);
+    }
     for check in catalog_checks() {
         let sql = check.sql.replace("OLD_POLYMORPHICS", OLD_POLYMORPHICS);
         let objects: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
@@ -434,6 +438,57 @@ pub async fn blockers(old: &Endpoint, database: &str) -> Result<Vec<Risk>> {
             risks.push(Risk {
                 class: check.class,
                 detail: format!("{o} {}; remedy: {}", check.why, check.remedy),
+                remediation: None,
+            });
+        }
+    }
+    let _ = sqlx::Connection::close(conn).await;
+    Ok(risks)
+}
+
+/// The app's objects that depend on a built-in function NEW no longer has (14 removed e.g.
+/// `numeric_fac`, which PostgreSQL's own regression database uses in an operator): pg_restore
+/// fails with `function … does not exist`. The polymorphic routines 14 re-declared are the
+/// check above's, not repeated here.
+async fn removed_builtins(old: &mut sqlx::PgConnection, new: &Endpoint) -> Result<Vec<Risk>> {
+    let used: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+        // Dependencies on pinned built-ins are not recorded in pg_depend: read the catalogs'
+        // own function columns.
+        "WITH uses (classid, objid, fn) AS (
+             SELECT 'pg_operator'::regclass, o.oid, f FROM pg_operator o, unnest(ARRAY[o.oprcode, o.oprrest, o.oprjoin]::oid[]) f
+             UNION ALL SELECT 'pg_proc'::regclass, a.aggfnoid, f FROM pg_aggregate a,
+                 unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn]::oid[]) f
+             UNION ALL SELECT 'pg_cast'::regclass, c.oid, c.castfunc FROM pg_cast c
+             UNION ALL SELECT 'pg_type'::regclass, t.oid, f FROM pg_type t,
+                 unnest(ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze]::oid[]) f
+             UNION ALL SELECT 'pg_amproc'::regclass, p.oid, p.amproc FROM pg_amproc p
+         )
+         SELECT DISTINCT pg_describe_object(u.classid, u.objid, 0), u.fn::regprocedure::text
+         FROM uses u
+         WHERE u.fn <> 0 AND u.fn < 16384 AND u.objid >= 16384
+           AND NOT (u.fn = ANY ({OLD_POLYMORPHICS}))
+           AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = u.classid AND e.objid = u.objid AND e.deptype = 'e')
+         ORDER BY 2, 1"
+    )))
+    .fetch_all(&mut *old)
+    .await?;
+    if used.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = new.connect("postgres").await?;
+    let mut risks = Vec::new();
+    for (object, function) in used {
+        // Printed with OLD's search_path (pg_catalog first): the same text names it on NEW.
+        let there: Option<String> = sqlx::query_scalar("SELECT to_regprocedure($1)::text")
+            .bind(&function)
+            .fetch_one(&mut conn)
+            .await?;
+        if there.is_none() {
+            risks.push(Risk {
+                class: "pg14-incompatible",
+                detail: format!(
+                    "{object} uses the built-in function {function}, which NEW no longer has; remedy: rewrite it on OLD over a function NEW has (or drop it)"
+                ),
                 remediation: None,
             });
         }

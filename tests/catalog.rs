@@ -144,6 +144,8 @@ fn row_counts(lab: &Lab, major: u32) -> BTreeMap<String, String> {
 
 #[test]
 fn preflight_flags_exactly_the_new_apps_built_to_fail_naming_each_object() {
+    // It reads club-live's OLD, which the migrating tests below drop and re-seed.
+    let _one = CLUB.lock().unwrap_or_else(|e| e.into_inner());
     let lab = support::lab();
     let out = lab
         .cmd()
@@ -213,7 +215,15 @@ fn preflight_flags_exactly_the_new_apps_built_to_fail_naming_each_object() {
             "{flagged:?}"
         );
     }
-    assert_eq!(flagged["gauges-live"].len(), 2, "{flagged:?}");
+    assert!(
+        has(
+            "gauges-live",
+            "pg14-incompatible",
+            "operator @@@(NONE,bigint) uses the built-in function numeric_fac(bigint)"
+        ),
+        "{flagged:?}"
+    );
+    assert_eq!(flagged["gauges-live"].len(), 3, "{flagged:?}");
     assert_eq!(flagged["labels-live"].len(), 4, "{flagged:?}");
     // Every finding says what to do.
     assert!(
@@ -292,7 +302,8 @@ fn admin(lab: &Lab, major: u32) -> Endpoint {
     }
 }
 
-/// Both tests below migrate club-live; they must not interleave.
+/// Two tests below migrate club-live (resetting it drops OLD): no test that reads it may
+/// interleave with them.
 static CLUB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]

@@ -96,6 +96,7 @@ pub trait Databases: Send + Sync {
         &self,
         _server: &str,
         _database: &str,
+        _new_server: Option<&str>,
     ) -> impl Future<Output = Result<Vec<crate::preflight::Risk>>> + Send {
         async { Ok(Vec::new()) }
     }
@@ -295,9 +296,15 @@ impl Databases for RealDatabases {
         process::run(spec, cancel, on_line).await
     }
 
-    async fn blockers(&self, server: &str, database: &str) -> Result<Vec<crate::preflight::Risk>> {
+    async fn blockers(
+        &self,
+        server: &str,
+        database: &str,
+        new_server: Option<&str>,
+    ) -> Result<Vec<crate::preflight::Risk>> {
         let admin = self.servers.admin(server)?;
-        Ok(crate::preflight::blockers(&admin, database)
+        let new = new_server.map(|s| self.servers.admin(s)).transpose()?;
+        Ok(crate::preflight::blockers(&admin, database, new.as_ref())
             .await?
             .into_iter()
             .filter(crate::preflight::blocks_migration)

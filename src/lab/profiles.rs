@@ -414,8 +414,9 @@ COMMENT ON MATERIALIZED VIEW app.mood_report IS 'Refreshed by hand each quarter'
     )
 }
 
-/// Objects PostgreSQL 14 removed: a user-defined postfix operator and an aggregate over
-/// `array_append(anyarray, anyelement)`. Both create on 13; neither restores on 14+.
+/// Objects PostgreSQL 14 removed: a user-defined postfix operator, an aggregate over
+/// `array_append(anyarray, anyelement)` and a prefix operator over the built-in `numeric_fac`
+/// (gone in 14). All create on 13; none restores on 14+.
 fn legacy(rows: u64) -> String {
     format!(
         r#"
@@ -424,6 +425,7 @@ INSERT INTO readings (sensor, value) SELECT 'sensor-' || (g % 7), g * 3 FROM gen
 CREATE FUNCTION doubled(bigint) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT $1 * 2 $$;
 CREATE OPERATOR ### (LEFTARG = bigint, FUNCTION = doubled);
 CREATE AGGREGATE array_accum (anyelement) (SFUNC = array_append, STYPE = anyarray, INITCOND = '{{}}');
+CREATE OPERATOR @@@ (RIGHTARG = bigint, FUNCTION = numeric_fac);
 CREATE VIEW sensor_values AS SELECT sensor, array_accum(value) AS "values" FROM readings GROUP BY sensor;
 "#
     )
