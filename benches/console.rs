@@ -44,7 +44,7 @@ fn fleet_model() -> Model {
                 a.name.clone(),
                 AppState {
                     name: a.name.clone(),
-                    state: state.into(),
+                    state: state.parse().expect("an app state"),
                     paused: state == "running",
                     current_service: None,
                     needs_rebuild: false,
@@ -127,6 +127,7 @@ fn bench_night_views() {
         })
         .collect();
     let night = Night {
+        answers: vec![],
         controls: Vec::new(),
         plan: Some(Plan {
             seed: 1,

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use pgshift::engine::servers::Servers;
-use pgshift::engine::{Engine, FleetRun};
+use pgshift::engine::FleetRun;
 use pgshift::inventory;
+use pgshift::ops::Drive;
+use pgshift::ops::world::{EngineParts, World, build_engine};
 use pgshift::plan::{PlanParams, plan};
-use pgshift::platform::sim::{SimDatabases, SimPlatform, SimWorld};
 use pgshift::platform::sim_fleet;
 use pgshift::runbook::{Runbook, Throughput};
 use pgshift::store::Store;
@@ -97,7 +97,6 @@ fn main() {
         .expect("store");
         let inv = Arc::new(inv);
         store.sync_inventory(&inv).await.expect("sync");
-        let world = SimWorld::new(&inv, 0.0);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         // As the CLI's printer does: drain on a tick, never woken by each event.
         let drain = tokio::spawn(async move {
@@ -113,30 +112,34 @@ fn main() {
                 }
             }
         });
-        let servers = Servers::new(inv.clone(), None);
-        let engine = Engine::new(
-            store.clone(),
-            inv.clone(),
-            rb,
-            servers,
-            SimPlatform(world.clone()),
-            SimDatabases(world),
-            dir.path().to_path_buf(),
-            tx,
-            tokio_util::sync::CancellationToken::new(),
-        );
+        let engine = build_engine(
+            World::Sim,
+            EngineParts {
+                store: store.clone(),
+                inv: inv.clone(),
+                runbook: rb,
+                state_dir: dir.path().to_path_buf(),
+                pg_bin: std::path::PathBuf::new(),
+                lab: None,
+                speed: 0.0,
+            },
+            Drive {
+                events: tx,
+                cancel: tokio_util::sync::CancellationToken::new(),
+            },
+        )
+        .expect("the sim world's engine");
+        let remediations = HashMap::new();
+        let run = FleetRun {
+            plan: &p,
+            plan_id: 0,
+            only: None,
+            remediations: &remediations,
+            apply_preflight: false,
+            continues: None,
+        };
         let t = Instant::now();
-        let r = engine
-            .run_plan(FleetRun {
-                plan: &p,
-                plan_id: 0,
-                only: None,
-                remediations: &HashMap::new(),
-                apply_preflight: false,
-                continues: None,
-            })
-            .await
-            .expect("run");
+        let r = pgshift::on_engine!(&engine, e => e.run_plan(run).await).expect("run");
         engine.shutdown().await;
         let secs = t.elapsed().as_secs_f64();
         let _ = drain.await;
@@ -145,7 +148,7 @@ fn main() {
             .await
             .expect("states")
             .values()
-            .filter(|s| s.state == "migrated")
+            .filter(|s| s.state == pgshift::domain::AppState::Migrated)
             .count();
         (r, secs, steps)
     });

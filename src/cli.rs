@@ -2,7 +2,6 @@
 //! (0 ok, 1 internal error, 2 bad input, 3 a migration ended in a classified failure).
 
 mod app_cmd;
-mod bench_cmd;
 mod control_cmd;
 mod diagnose_cmd;
 mod engine_cmd;
@@ -11,6 +10,7 @@ mod info;
 mod inventory_cmd;
 mod lab_cmd;
 mod preflight_cmd;
+mod printer;
 
 use std::path::PathBuf;
 
@@ -18,8 +18,10 @@ use clap::{Parser, Subcommand};
 use color_eyre::eyre::Result;
 
 use crate::config::{Config, Overrides};
-use crate::error::{UserError, exit, is_user_error};
-use crate::inventory::{self, Inventory, Source};
+use crate::error::{UserError, exit};
+use crate::inventory::Source;
+use crate::ops;
+use crate::ops::is_user_error;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +45,10 @@ pub struct Cli {
     /// Refuse every action that changes anything
     #[arg(long, global = true)]
     pub readonly: bool,
+    /// While migrate, retry, resume or run works: ask each app through its route 4 times a
+    /// second and report what answered (loopback URLs only)
+    #[arg(long, global = true)]
+    pub probe: bool,
     /// trace, debug, info, warn or error (logs go to files, never the terminal)
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -133,19 +139,6 @@ pub enum Command {
         quiet: bool,
         #[arg(long)]
         json: bool,
-    },
-    /// Benchmark migrate against pg_dump/pg_restore and pgcopydb on the lab (scripts/bench-migrate)
-    #[command(hide = true)]
-    Bench {
-        /// Source sizes in MB at which `pgshift migrate` is timed
-        #[arg(long, value_delimiter = ',', default_value = "100,450,1000")]
-        sizes: Vec<u32>,
-        /// The size in MB at which all four methods are compared
-        #[arg(long, default_value_t = 450)]
-        compare: u32,
-        /// Runs of each method (medians are reported)
-        #[arg(long, default_value_t = 3)]
-        reps: usize,
     },
     /// Write a generated fleet like the seed's (for rehearsals on the sim platform)
     #[command(hide = true)]
@@ -297,22 +290,16 @@ pub enum LabAction {
         #[arg(long)]
         json: bool,
     },
+    /// The lab platform's hook commands (the `exec` platform contract): exit 0 done, 1 the
+    /// app failed (its own output says why), 2 the hook failed
+    #[command(hide = true)]
+    Hook {
+        op: crate::lab::paas::HookOp,
+        app: String,
+    },
 }
 
-/// What every command gets: the merged config and where the inventory comes from.
-pub struct Context {
-    pub cfg: Config,
-    pub config_file: Option<PathBuf>,
-    pub inventory: Source,
-    pub no_color: bool,
-    pub readonly: bool,
-}
-
-impl Context {
-    pub fn load_inventory(&self) -> Result<Inventory> {
-        Ok(inventory::load(&self.inventory)?)
-    }
-}
+pub use crate::ops::{Context, ensure_writable};
 
 /// Parse, run, and turn the outcome into an exit code with a one-line message on stderr.
 pub fn main() -> i32 {
@@ -365,6 +352,7 @@ fn run(cli: Cli) -> Result<i32> {
             .map_or(Source::BuiltinLab, Source::File),
         no_color: cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         readonly: cli.readonly,
+        probe: cli.probe,
         cfg,
         config_file,
     };
@@ -384,11 +372,10 @@ fn run(cli: Cli) -> Result<i32> {
                 runbook,
                 apply_preflight,
             }) => {
-                let what = if apply_preflight {
-                    engine_cmd::What::MigratePreflighted(app)
-                } else {
-                    engine_cmd::What::Migrate(app)
-                };
+                let what = engine_cmd::What::App(ops::app::Verb::Migrate {
+                    app,
+                    preflight: apply_preflight,
+                });
                 engine_cmd::run(&ctx, what, json, runbook.as_deref()).await
             }
             Some(Command::Plan {
@@ -469,21 +456,6 @@ fn run(cli: Cli) -> Result<i32> {
                 )
                 .await
             }
-            Some(Command::Bench {
-                sizes,
-                compare,
-                reps,
-            }) => {
-                bench_cmd::run(
-                    &ctx,
-                    bench_cmd::Args {
-                        sizes,
-                        compare,
-                        reps,
-                    },
-                )
-                .await
-            }
             Some(Command::SimFleet { apps, seed }) => {
                 print!("{}", crate::platform::sim_fleet::generate(apps, seed));
                 Ok(exit::OK)
@@ -499,7 +471,8 @@ fn run(cli: Cli) -> Result<i32> {
                 remediation,
                 json,
             }) => {
-                engine_cmd::run(&ctx, engine_cmd::What::Retry(app, remediation), json, None).await
+                let verb = ops::app::Verb::Retry { app, remediation };
+                engine_cmd::run(&ctx, engine_cmd::What::App(verb), json, None).await
             }
             Some(Command::Deprovision {
                 app,
@@ -508,14 +481,15 @@ fn run(cli: Cli) -> Result<i32> {
             }) => {
                 engine_cmd::run(
                     &ctx,
-                    engine_cmd::What::Deprovision(app, confirm),
+                    engine_cmd::What::App(ops::app::Verb::Deprovision { app, confirm }),
                     false,
                     runbook.as_deref(),
                 )
                 .await
             }
             Some(Command::Rollback { app, json }) => {
-                engine_cmd::run(&ctx, engine_cmd::What::Rollback(app), json, None).await
+                let verb = ops::app::Verb::Rollback { app };
+                engine_cmd::run(&ctx, engine_cmd::What::App(verb), json, None).await
             }
             Some(Command::App {
                 action:
@@ -549,7 +523,6 @@ fn command_name(c: &Command) -> &'static str {
         Command::Migrate { .. } => "migrate",
         Command::Run { .. } => "run",
         Command::SimFleet { .. } => "sim-fleet",
-        Command::Bench { .. } => "bench",
         Command::Resume { .. } => "resume",
         Command::Failures { .. } => "failures",
         Command::Retry { .. } => "retry",
@@ -562,20 +535,4 @@ fn command_name(c: &Command) -> &'static str {
         Command::Report(_) => "report",
         Command::Diagnose { .. } => "diagnose",
     }
-}
-
-/// OLD's size of every app: measured on lab servers, else the inventory's hints.
-pub(crate) async fn measured_sizes(
-    inv: &Inventory,
-    servers: &crate::engine::servers::Servers,
-) -> std::collections::HashMap<String, u64> {
-    fleet_cmd::sizes(inv, servers).await
-}
-
-/// Refuse a change under `--readonly`.
-pub fn ensure_writable(ctx: &Context, what: &str) -> Result<()> {
-    if ctx.readonly {
-        return Err(UserError::new(format!("--readonly: refusing to {what}")).into());
-    }
-    Ok(())
 }

@@ -19,6 +19,9 @@ pub struct Config {
     /// Control store URL (`sqlite://…` or `postgres://…`). Empty: SQLite under the state dir.
     #[serde(default)]
     pub store: Option<String>,
+    /// Runbook file every verb that plans or runs uses. Empty: the built-in pg13-to-pg15.
+    #[serde(default)]
+    pub runbook: Option<PathBuf>,
     pub log_level: String,
     pub theme: String,
     pub lab: LabConfig,
@@ -29,6 +32,8 @@ pub struct Config {
 pub struct LabConfig {
     pub port13: u16,
     pub port15: u16,
+    /// The lab's HTTP router (nginx) in front of its apps: `http://127.0.0.1:PORT/APP/`.
+    pub router_port: u16,
     /// Unprivileged OS user the lab servers run as when pgshift runs as root.
     pub os_user: String,
     /// Directory with the PostgreSQL 13 server binaries (initdb, pg_ctl, postgres).
@@ -133,6 +138,9 @@ impl Config {
         if let Some(v) = var("PGSHIFT_STORE") {
             self.store = Some(v);
         }
+        if let Some(v) = var("PGSHIFT_RUNBOOK") {
+            self.runbook = Some(v.into());
+        }
         if let Some(v) = var("PGSHIFT_LOG") {
             self.log_level = v;
         }
@@ -144,6 +152,9 @@ impl Config {
         }
         if let Some(p) = var("PGSHIFT_LAB_PORT15").and_then(|v| v.parse().ok()) {
             self.lab.port15 = p;
+        }
+        if let Some(p) = var("PGSHIFT_LAB_ROUTER_PORT").and_then(|v| v.parse().ok()) {
+            self.lab.router_port = p;
         }
         if let Some(v) = var("PGSHIFT_PG13_BIN") {
             self.lab.pg13_bin = Some(v.into());
@@ -223,6 +234,7 @@ struct PartialConfig {
     state_dir: Option<PathBuf>,
     inventory: Option<PathBuf>,
     store: Option<String>,
+    runbook: Option<PathBuf>,
     log_level: Option<String>,
     theme: Option<String>,
     #[serde(default)]
@@ -234,6 +246,7 @@ struct PartialConfig {
 struct PartialLab {
     port13: Option<u16>,
     port15: Option<u16>,
+    router_port: Option<u16>,
     os_user: Option<String>,
     pg13_bin: Option<PathBuf>,
     pg15_bin: Option<PathBuf>,
@@ -255,10 +268,14 @@ impl PartialConfig {
         if self.store.is_some() {
             cfg.store = self.store;
         }
+        if self.runbook.is_some() {
+            cfg.runbook = self.runbook;
+        }
         set(&mut cfg.log_level, self.log_level);
         set(&mut cfg.theme, self.theme);
         set(&mut cfg.lab.port13, self.lab.port13);
         set(&mut cfg.lab.port15, self.lab.port15);
+        set(&mut cfg.lab.router_port, self.lab.router_port);
         set(&mut cfg.lab.os_user, self.lab.os_user);
         set(&mut cfg.lab.pg15_bin, self.lab.pg15_bin);
         if self.lab.pg13_bin.is_some() {

@@ -18,8 +18,8 @@ pub mod views;
 
 use color_eyre::eyre::Result;
 
-use crate::cli::Context;
 use crate::error::exit;
+use crate::ops::Context;
 use crate::store::{Store, mask_url};
 
 /// Open the console on the configured fleet.
@@ -39,15 +39,14 @@ pub async fn run(ctx: &Context) -> Result<i32> {
     let mut m = model::Model::new(&inv, &states, ctx.inventory.describe(), mask_url(&url));
     m.readonly = ctx.readonly;
     // OLD's sizes from the lab's servers, if they answer quickly: the table shows them.
-    let servers = crate::engine::servers::Servers::new(
-        std::sync::Arc::new(inv.clone()),
-        crate::lab::Lab::open(&ctx.cfg)
-            .ok()
-            .map(std::sync::Arc::new),
-    );
+    let session = crate::ops::Session {
+        ctx,
+        world: crate::ops::World::of(&inv),
+        inv: std::sync::Arc::new(inv.clone()),
+    };
     if let Ok(sizes) = tokio::time::timeout(
         std::time::Duration::from_secs(3),
-        crate::cli::measured_sizes(&inv, &servers),
+        crate::ops::sizes::of_fleet(&session),
     )
     .await
     {

@@ -1,4 +1,4 @@
-//! Failure diagnosis: pure rules over step log lines → a class from FAILURES.md, the exact
+//! Failure diagnosis: pure rules over step log lines → a class from docs/failures.md, the exact
 //! matched line and byte span, an explanation and the remediations pgshift offers.
 
 use std::sync::LazyLock;
@@ -49,8 +49,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     let rule = |class, pats: &[&str], explanation, remediations: &[Remediation]| Rule {
         class,
         harmless: class == "ownership",
-        patterns: pats
-            .iter()
+        // The sim world names the failure it simulates ("simulated failure CLASS: …").
+        patterns: std::iter::once(format!(r"simulated failure {class}\b"))
+            .chain(pats.iter().map(|p| p.to_string()))
             .map(|p| {
                 // Quotes as any tool or locale prints them.
                 let p = p
@@ -69,6 +70,8 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r"SCRAM authentication requires libpq version 10 or above",
                 r"authentication method 10 not supported",
                 r"received invalid response to SCRAM authentication",
+                // node-postgres < 7.9 on an AuthenticationSASL request.
+                r"Unknown authenticationOk message type",
             ],
             "NEW hashed the role's password with scram-sha-256 (PostgreSQL 14+ default); the app's image has libpq < 10, which cannot do SCRAM.",
             &[
@@ -262,12 +265,30 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         rule(
             "verification-mismatch",
-            &[r"verification failed: .*"],
-            "NEW differs from OLD after the restore: a silent partial copy.",
+            &[
+                r"verification failed: .*",
+                r"OLD \S+ took \d+ writes? after the backup's snapshot",
+            ],
+            "NEW differs from OLD: a silent partial copy, or OLD took writes after the backup that NEW would miss.",
             &[r(
                 "rollback",
                 "never enable NEW; roll back; keep both for inspection",
             )],
+        ),
+        rule(
+            "platform",
+            &[
+                r"the platform's \w+ command for \S+ (?:exited with code -?\d+|timed out after \d+ s|was ended by signal \d+|could not start|printed what the contract does not allow)",
+                r"the inventory has servers that are not the lab's but no \[platform\] table",
+            ],
+            "A platform command (the operator's PaaS, or the lab's hooks) failed, hung or answered outside the contract of docs/platform.md.",
+            &[
+                r(
+                    "retry",
+                    "retry once the platform answers again (the app was rolled back and unpaused)",
+                ),
+                r("rollback", "put the app back on OLD"),
+            ],
         ),
     ]
 });
@@ -468,6 +489,16 @@ mod tests {
             "authentication method 10 not supported",
         ),
         (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-libpq96-lab-app.log"),
+            "authentication method 10 not supported",
+        ),
+        (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-node-postgres-7.8.2.log"),
+            "Unknown authenticationOk message type",
+        ),
+        (
             "btree-index-row-size",
             include_str!("../fixtures/captured/pg_restore-btree-index-row-size.log"),
             "index row size 3696 exceeds btree version 4 maximum 2704 for index \"t_v_idx\"",
@@ -551,6 +582,11 @@ mod tests {
             "verification-mismatch",
             include_str!("../fixtures/captured/verification-mismatch.log"),
             "verification failed: table public.comments: 9000 rows on OLD, 8999 on NEW",
+        ),
+        (
+            "platform",
+            include_str!("../fixtures/captured/platform.log"),
+            "the platform's redeploy command for atelier-stage exited with code 4",
         ),
     ];
 

@@ -4,15 +4,16 @@
 //! inspection), unpaused and recorded. Knows nothing of terminals.
 
 mod context;
-pub mod databases;
 mod deprovision;
 pub mod events;
 mod fleet;
 mod io;
 mod lease;
 mod rollback;
-pub mod servers;
 mod steps;
+
+/// Who pgshift is on each server (kept under this path for callers; it lives with the platform).
+pub use crate::platform::{databases, servers};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use std::time::Instant;
 use color_eyre::eyre::{Result, eyre};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::domain::Outcome;
+use crate::domain::{AppState, RunStatus, StepState};
 pub use context::Ctx;
 use databases::Databases;
 pub use events::{Event, EventTx};
@@ -40,33 +43,6 @@ fn needs_manual(name: &str) -> UserError {
     UserError::new(format!(
         "{name} is live on NEW after a failure that could not be rolled back (NEW took writes): a human decides; pgshift will not migrate it again"
     ))
-}
-
-/// How an app's run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Migrated,
-    /// Failed, classified, rolled back to OLD, unpaused.
-    Failed {
-        class: String,
-    },
-    /// Failed after NEW took writes: left on NEW, unpaused, for a human.
-    NeedsManual {
-        class: String,
-    },
-    /// Cancelled by the operator; rolled back, unpaused.
-    Cancelled,
-}
-
-impl Outcome {
-    pub fn id(&self) -> &'static str {
-        match self {
-            Outcome::Migrated => "migrated",
-            Outcome::Failed { .. } => "failed",
-            Outcome::NeedsManual { .. } => "needs_manual",
-            Outcome::Cancelled => "cancelled",
-        }
-    }
 }
 
 pub struct Engine<P: Platform, D: Databases> {
@@ -206,7 +182,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .runbook
             .steps()
             .map_err(|(_, m)| eyre!("runbook {}: {m}", self.runbook.name))?;
-        let params = serde_json::json!({ "app": app.name, "remediation": remediation }).to_string();
+        let mut params = serde_json::json!({ "app": app.name, "remediation": remediation });
+        self.runbook.record_in(&mut params);
+        let params = params.to_string();
         let steps: Vec<(String, String)> = steps
             .iter()
             .map(|s| {
@@ -244,14 +222,16 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 Began::Leased(l) => {
                     lease::take_over_or_refuse(&self.store, name, &self.holder.2, &l).await?
                 }
-                Began::State(s) if s == "needs_manual" => return Err(needs_manual(name).into()),
-                Began::State(s) if s == "migrated" => {
+                Began::State(s) if s.parse() == Ok(AppState::NeedsManual) => {
+                    return Err(needs_manual(name).into());
+                }
+                Began::State(s) if s.parse() == Ok(AppState::Migrated) => {
                     return Err(UserError::new(format!(
                         "{name} is already migrated (pgshift app show {name}; pgshift rollback --app {name} to undo)"
                     ))
                     .into());
                 }
-                Began::State(s) if s == "running" => {
+                Began::State(s) if s.parse() == Ok(AppState::Running) => {
                     let run = self.store.latest_run_of(name).await?.unwrap_or_default();
                     return Err(UserError::new(format!(
                         "{name} has an unfinished run {run}: `pgshift resume` continues it"
@@ -274,8 +254,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     pub async fn retry(&self, name: &str, remediation: Option<&str>) -> Result<(String, Outcome)> {
         let app = self.app(name)?;
         match self.store.app_state(name).await?.map(|s| s.state) {
-            Some(s) if s == "needs_manual" => return Err(needs_manual(name).into()),
-            Some(s) if s == "running" => {
+            Some(AppState::NeedsManual) => return Err(needs_manual(name).into()),
+            Some(AppState::Running) => {
                 return Err(UserError::new(format!(
                     "{name} has an unfinished run: `pgshift resume` continues it"
                 ))
@@ -373,10 +353,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 .store
                 .app_state(&name)
                 .await?
-                .is_some_and(|s| s.state == "running");
+                .is_some_and(|s| s.state == AppState::Running);
             if latest != Some(run_id) || !running {
                 tracing::warn!(app = name, run_id, "abandoning a stale unfinished run");
-                self.store.finish_run(run_id, "abandoned").await?;
+                self.store.finish_run(run_id, RunStatus::Abandoned).await?;
                 continue;
             }
             match lease::acquire(&self.store, &name, &self.holder).await {
@@ -426,7 +406,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             steps: rows.iter().map(|r| r.operation.clone()).collect(),
             resumed,
         });
-        let mut ctx = if rows.iter().any(|r| r.state == "done") {
+        let mut ctx = if rows.iter().any(|r| r.state == StepState::Done) {
             Ctx::from_rows(&rows)
         } else {
             Ctx::with_remediation(remediation)
@@ -437,15 +417,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         // finish that rollback; never continue its migration.
         if let Some(stopped) = rows
             .iter()
-            .find(|r| r.state == "cancelled" || r.operation == "requested")
+            .find(|r| r.state == StepState::Cancelled || r.operation == "requested")
         {
             return self.cancelled(run_id, app, stopped, &mut ctx).await;
         }
         // A run that already failed (and maybe died while rolling back) finishes its rollback.
-        if let Some(failed) = rows
-            .iter()
-            .find(|r| r.state == "failed" || (r.operation == "rollback" && r.state != "done"))
-        {
+        if let Some(failed) = rows.iter().find(|r| {
+            r.state == StepState::Failed
+                || (r.operation == "rollback" && r.state != StepState::Done)
+        }) {
             let class = self
                 .store
                 .failures(false)
@@ -461,13 +441,16 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let mut size = ctx.old_bytes;
         let todo: Vec<&StepRow> = rows
             .iter()
-            .filter(|r| r.state != "done" && r.state != "skipped" && r.operation != "rollback")
+            .filter(|r| {
+                !matches!(r.state, StepState::Done | StepState::Skipped)
+                    && r.operation != "rollback"
+            })
             .collect();
         // The step already marked running: by the run's start, or by the previous step's
         // boundary transaction.
         let mut started_id: Option<i64> = todo
             .first()
-            .filter(|r| !resumed && r.state == "running")
+            .filter(|r| !resumed && r.state == StepState::Running)
             .map(|r| r.id);
         let mut paused_in_store = ctx.paused;
         for (k, row) in todo.iter().copied().enumerate() {
@@ -511,7 +494,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         (ctx.paused != paused_in_store).then(|| (app.name.clone(), ctx.paused));
                     let advance = WriteOp::Advance {
                         done: row.id,
-                        state: "done",
+                        state: StepState::Done,
                         detail: Some(ctx.snapshot()),
                         paused,
                         next,
@@ -533,21 +516,21 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     let _ = self.events.send(Event::StepFinished {
                         app: app.name.clone(),
                         step: row.operation.clone(),
-                        state: "done".into(),
+                        state: StepState::Done,
                         seconds,
                     });
                 }
                 Err(_) if self.cancel.is_cancelled() => {
-                    self.end_step(row.id, "cancelled").await?;
+                    self.end_step(row.id, StepState::Cancelled).await?;
                     return self.cancelled(run_id, app, row, &mut ctx).await;
                 }
                 Err(f) => {
                     io.say(format!("step failed: {}", f.summary));
-                    self.end_step(row.id, "failed").await?;
+                    self.end_step(row.id, StepState::Failed).await?;
                     let _ = self.events.send(Event::StepFinished {
                         app: app.name.clone(),
                         step: row.operation.clone(),
-                        state: "failed".into(),
+                        state: StepState::Failed,
                         seconds,
                     });
                     let finding = diagnose::diagnose(&io.lines);
@@ -590,15 +573,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .write(WriteOp::EndRun {
                 run_id,
                 app: app.name.clone(),
-                state: "migrated",
+                state: AppState::Migrated,
                 service: ctx.new.as_ref().map(|n| n.id.clone()),
-                run_status: "done",
+                run_status: RunStatus::Done,
             })
             .await?;
         let _ = self.events.send(Event::Done {
             run_id,
             app: app.name.clone(),
-            outcome: "migrated".into(),
+            outcome: AppState::Migrated,
         });
         Ok(Outcome::Migrated)
     }
@@ -611,12 +594,12 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx: &mut Ctx,
     ) -> Result<Outcome> {
         let (outcome, state, service) = match self.roll_back(run_id, app, row, ctx).await? {
-            Some(_) => (Outcome::Cancelled, "rolled_back", ctx.old.as_ref()),
+            Some(_) => (Outcome::Cancelled, AppState::RolledBack, ctx.old.as_ref()),
             None => (
                 Outcome::NeedsManual {
-                    class: "cancelled".into(),
+                    class: AppState::Cancelled.to_string(),
                 },
-                "needs_manual",
+                AppState::NeedsManual,
                 ctx.new.as_ref(),
             ),
         };
@@ -629,12 +612,12 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             ))
             .await?;
         self.logs
-            .exec(Exec::finish_run(run_id, "cancelled"))
+            .exec(Exec::finish_run(run_id, RunStatus::Cancelled))
             .await?;
         let _ = self.events.send(Event::Done {
             run_id,
             app: app.name.clone(),
-            outcome: outcome.id().into(),
+            outcome: outcome.state(),
         });
         Ok(outcome)
     }
@@ -653,8 +636,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             None => Outcome::NeedsManual { class },
         };
         let (state, service) = match &outcome {
-            Outcome::NeedsManual { .. } => ("needs_manual", ctx.new.as_ref()),
-            _ => ("failed", ctx.old.as_ref()),
+            Outcome::NeedsManual { .. } => (AppState::NeedsManual, ctx.new.as_ref()),
+            _ => (AppState::Failed, ctx.old.as_ref()),
         };
         self.logs
             .exec(Exec::set_app_state(
@@ -664,11 +647,13 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 service.map(|s| s.id.as_str()),
             ))
             .await?;
-        self.logs.exec(Exec::finish_run(run_id, "failed")).await?;
+        self.logs
+            .exec(Exec::finish_run(run_id, RunStatus::Failed))
+            .await?;
         let _ = self.events.send(Event::Done {
             run_id,
             app: app.name.clone(),
-            outcome: outcome.id().into(),
+            outcome: outcome.state(),
         });
         Ok(outcome)
     }
@@ -677,7 +662,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     /// `why_not` ends the error for an app that is not migrated.
     async fn migrated_ctx(&self, name: &str, why_not: &str) -> Result<Ctx> {
         let state = self.store.app_state(name).await?;
-        if state.as_ref().map(|s| s.state.as_str()) != Some("migrated") {
+        if state.as_ref().map(|s| s.state) != Some(AppState::Migrated) {
             return Err(UserError::new(format!("{name} is not migrated: {why_not}")).into());
         }
         let run = self
@@ -710,18 +695,20 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
             let run_id = self.store.create_run("rollback", &self.runbook.name, &serde_json::json!({ "app": name }).to_string()).await?;
             let marker = self.store.append_step(run_id, name, "requested", "{}").await?;
-            self.store.step_finished(marker, "done", Some(&ctx.snapshot())).await?;
+            self.store
+                .step_finished(marker, StepState::Done, Some(&ctx.snapshot()))
+                .await?;
             let row = self.store.steps(run_id, name).await?.remove(0);
             let outcome = match self.roll_back(run_id, app, &row, &mut ctx).await? {
                 Some(()) => {
                     self.store
-                        .set_app_state(name, "rolled_back", false, ctx.old.as_ref().map(|o| o.id.as_str()))
+                        .set_app_state(name, AppState::RolledBack, false, ctx.old.as_ref().map(|o| o.id.as_str()))
                         .await?;
                     Outcome::Cancelled
                 }
                 None => Outcome::NeedsManual { class: "rollback".into() },
             };
-            self.store.finish_run(run_id, "done").await?;
+            self.store.finish_run(run_id, RunStatus::Done).await?;
             Ok(outcome)
         }
         .await;
@@ -784,7 +771,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
 
     /// A step ends without a next one (failed, cancelled), through the same writer as its
     /// logs so they land first.
-    async fn end_step(&self, step: i64, state: &'static str) -> Result<()> {
+    async fn end_step(&self, step: i64, state: StepState) -> Result<()> {
         self.logs
             .write(WriteOp::Advance {
                 done: step,

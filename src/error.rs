@@ -30,14 +30,3 @@ pub mod exit {
     pub const BAD_INPUT: i32 = 2;
     pub const MIGRATION_FAILED: i32 = 3;
 }
-
-/// Is this report the operator's to fix (exit 2)?
-pub fn is_user_error(report: &color_eyre::Report) -> bool {
-    report.chain().any(|e| {
-        e.is::<UserError>()
-            || e.is::<crate::inventory::InventoryError>()
-            || e.is::<crate::config::ConfigError>()
-            || e.is::<crate::postgres::ServerError>()
-            || e.is::<crate::runbook::RunbookError>()
-    })
-}

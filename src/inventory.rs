@@ -3,12 +3,13 @@
 
 pub mod client;
 mod model;
+pub mod platform;
 mod secret;
 mod validate;
 
 pub use client::{Client, ClientFamily};
 pub use model::{
-    App, Environment, Inventory, LabSeed, Region, Server, ServiceInstance, ServiceKind,
+    App, Environment, Inventory, LabSeed, Region, Server, ServerKind, ServiceInstance, ServiceKind,
 };
 pub use secret::{PasswordSource, Secret};
 

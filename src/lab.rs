@@ -5,8 +5,9 @@
 mod binaries;
 mod cluster;
 mod osuser;
+pub mod paas;
 pub mod profiles;
-mod secrets;
+pub mod secrets;
 mod seed;
 
 use std::fs::File;
@@ -49,6 +50,14 @@ pub enum LabEvent {
     Unchanged {
         seeded: usize,
     },
+    /// An app started, or one that could not be (the line says why).
+    App {
+        line: String,
+    },
+    Apps {
+        running: usize,
+        router: String,
+    },
 }
 
 pub struct Lab {
@@ -56,11 +65,14 @@ pub struct Lab {
     run: osuser::RunAs,
     clusters: Vec<Cluster>,
     secrets: secrets::Secrets,
+    paas: paas::Paas,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub clusters: Vec<ClusterStatus>,
+    pub router: paas::RouterStatus,
+    pub apps: Vec<paas::AppStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,10 +106,15 @@ impl Lab {
         ];
         Ok(Self {
             secrets: secrets::Secrets::new(&dir),
+            paas: paas::Paas::new(&dir, run.clone(), cfg.lab.router_port),
             dir,
             run,
             clusters,
         })
+    }
+
+    pub fn paas(&self) -> &paas::Paas {
+        &self.paas
     }
 
     pub fn dir(&self) -> &Path {
@@ -170,7 +187,23 @@ impl Lab {
             }
             c.wait_ready(&c.endpoint(&admin)).await?;
         }
-        self.seed(inv, &admin, on).await
+        self.seed(inv, &admin, on).await?;
+        self.start_apps(inv, on)
+    }
+
+    /// Router and apps (see [`paas`]): those not running are started; one line per app that
+    /// could not be, then `lab up` fails naming them.
+    fn start_apps(&self, inv: &Inventory, on: &dyn Fn(LabEvent)) -> Result<()> {
+        let apps = paas::lab_apps(inv, self)?;
+        let problems = self.paas.up(&apps, &|line| on(LabEvent::App { line }))?;
+        for line in &problems {
+            on(LabEvent::App { line: line.clone() });
+        }
+        on(LabEvent::Apps {
+            running: apps.len() - problems.len(),
+            router: self.paas.router_base(),
+        });
+        Ok(())
     }
 
     async fn seed(&self, inv: &Inventory, admin: &Secret, on: &dyn Fn(LabEvent)) -> Result<()> {
@@ -231,6 +264,7 @@ impl Lab {
 
     pub async fn down(&self) -> Result<()> {
         let _lock = self.lock()?;
+        self.paas.down()?;
         for c in &self.clusters {
             c.stop(&self.run).await?;
         }
@@ -242,6 +276,9 @@ impl Lab {
         self.up(inv, &|_| {}).await?;
         {
             let _lock = self.lock()?;
+            for app in self.paas.app_names() {
+                self.paas.reset_app(&app)?;
+            }
             let admin = self.secrets.admin()?;
             for c in &self.clusters {
                 let mut conn = c.endpoint(&admin).connect("postgres").await?;
@@ -287,6 +324,7 @@ impl Lab {
             return Err(UserError::new(format!("app {app} has no lab database to reset")).into());
         }
         let _lock = self.lock()?;
+        self.paas.reset_app(app)?;
         let admin = self.secrets.admin()?;
         let mut ledger = seed::Ledger::load(&self.dir);
         for t in &tasks {
@@ -310,6 +348,13 @@ impl Lab {
                 database: t.database.clone(),
                 seconds: started.elapsed().as_secs_f64(),
             });
+        }
+        if let Some(a) = inv.app(app)
+            && let Some(la) = paas::lab_app(inv, self, a)?
+        {
+            for line in self.paas.up(&[la], &|_| {})? {
+                on(LabEvent::App { line });
+            }
         }
         Ok(())
     }
@@ -343,6 +388,11 @@ impl Lab {
                 log: c.log_file(),
             });
         }
-        Ok(Status { clusters: out })
+        let p = self.paas.status()?;
+        Ok(Status {
+            clusters: out,
+            router: p.router,
+            apps: p.apps,
+        })
     }
 }

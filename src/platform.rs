@@ -1,8 +1,12 @@
-//! The platform apps run on: maintenance page (pause), DATABASE_URL, redeploy with a health
-//! check. `lab` is the local one; an `exec` platform (shell hooks to a real PaaS) and a `sim`
-//! platform (rehearsal at fleet scale) implement the same trait.
+//! The platform apps run on: maintenance page (pause), DATABASE_URL, redeploy, health. The
+//! operator's PaaS is driven through the `exec` adapter (commands named in `[platform]`, see
+//! docs/platform.md); the lab is that same adapter pointed at the lab's own hooks; the `sim`
+//! platform rehearses a night at fleet scale without any process.
 
+pub mod databases;
+pub mod exec;
 pub mod lab;
+pub mod servers;
 pub mod sim;
 pub mod sim_fleet;
 
@@ -27,7 +31,9 @@ pub struct AppRecord {
     pub service: ServiceRef,
     /// Behind the maintenance page.
     pub paused: bool,
-    pub releases: u32,
+    /// The app's public URL, when the platform names one (what a prober asks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl AppRecord {
@@ -38,38 +44,82 @@ impl AppRecord {
                 color_eyre::eyre::eyre!("app {} has no provisioned PostgreSQL service", app.name)
             })?,
             paused: false,
-            releases: 1,
+            url: None,
         })
     }
 }
 
-/// The operations a runbook needs from a platform. Every one is idempotent.
+/// Where a platform operation's output goes: the step's log, which masks every secret it was
+/// told about before the line is stored, shown or diagnosed.
+pub trait StepLog: Send {
+    fn line(&mut self, stream: &str, text: &str);
+    fn secret(&mut self, secret: &str);
+}
+
+/// The operations a runbook needs from a platform. Every one is idempotent. An `Err` is the
+/// operation's failure, in one line; what the platform printed is already in the log.
 pub trait Platform: Send + Sync {
-    fn record(&self, app: &App) -> color_eyre::Result<AppRecord>;
-    fn set_paused(&self, app: &App, paused: bool) -> color_eyre::Result<()>;
-    fn set_service(&self, app: &App, service: &ServiceRef) -> color_eyre::Result<()>;
-    /// Deploy the app again against its current DATABASE_URL; `log` gets the deploy log.
-    /// Returns whether the health check passed.
+    fn status(&self, app: &App) -> impl Future<Output = color_eyre::Result<AppRecord>> + Send;
+    /// Maintenance page on, and every process of the app that could write stopped.
+    fn pause(
+        &self,
+        app: &App,
+        log: &mut dyn StepLog,
+    ) -> impl Future<Output = color_eyre::Result<()>> + Send;
+    /// Serving again with the app's current DATABASE_URL; the page stays until it is healthy.
+    fn unpause(
+        &self,
+        app: &App,
+        log: &mut dyn StepLog,
+    ) -> impl Future<Output = color_eyre::Result<()>> + Send;
+    /// Point the app's DATABASE_URL at a service instance (no restart).
+    fn set_service(
+        &self,
+        app: &App,
+        service: &ServiceRef,
+        log: &mut dyn StepLog,
+    ) -> impl Future<Output = color_eyre::Result<()>> + Send;
+    /// Restart the app on its current DATABASE_URL; its output is the deploy log.
     fn redeploy(
         &self,
         app: &App,
-        log: &mut (dyn FnMut(String) + Send),
-    ) -> impl std::future::Future<Output = color_eyre::Result<bool>> + Send;
+        log: &mut dyn StepLog,
+    ) -> impl Future<Output = color_eyre::Result<()>> + Send;
+    /// A real request to the app through its public route.
+    fn health(
+        &self,
+        app: &App,
+        log: &mut dyn StepLog,
+    ) -> impl Future<Output = color_eyre::Result<()>> + Send;
 }
 
-/// What a Django app under uWSGI prints when its database connection fails at start-up.
-pub fn app_traceback(msg: &str) -> Vec<String> {
-    vec![
-        "Traceback (most recent call last):".to_string(),
-        "  File \"/app/app/wsgi.py\", line 16, in <module>".into(),
-        "    application = get_wsgi_application()".into(),
-        "  File \"/usr/local/lib/python3.7/site-packages/django/db/backends/postgresql/base.py\", line 185, in get_new_connection".into(),
-        "    connection = Database.connect(**conn_params)".into(),
-        "  File \"/usr/local/lib/python3.7/site-packages/psycopg2/__init__.py\", line 127, in connect".into(),
-        "    conn = _connect(dsn, connection_factory=connection_factory, **kwasync)".into(),
-        format!("psycopg2.OperationalError: {msg}"),
-        String::new(),
-        "unable to load app 0 (mountpoint='') (callable not found or import error)".into(),
-        "*** no app loaded. GAME OVER ***".into(),
-    ]
+/// The platform of an inventory of real servers: its own `[platform]`, or, for the lab's
+/// servers, the lab's hooks. An inventory of remote servers without one cannot be migrated:
+/// nobody could pause or redeploy its apps.
+pub fn real(
+    inv: &crate::inventory::Inventory,
+    servers: crate::engine::servers::Servers,
+    state_dir: &std::path::Path,
+) -> color_eyre::Result<exec::ExecPlatform> {
+    let spec = match &inv.platform {
+        Some(spec) => spec.clone(),
+        None if !inv.servers.is_empty()
+            && inv
+                .servers
+                .iter()
+                .all(|s| s.kind == crate::inventory::ServerKind::Lab) =>
+        {
+            let exe = std::env::current_exe().map_err(|e| {
+                color_eyre::eyre::eyre!("cannot find pgshift's own binary for the lab's hooks: {e}")
+            })?;
+            lab::hook_spec(&exe, state_dir)
+        }
+        None => {
+            return Err(crate::error::UserError::new(
+                "the inventory has servers that are not the lab's but no [platform] table: pgshift could not pause, point or redeploy its apps (see docs/platform.md)",
+            )
+            .into());
+        }
+    };
+    Ok(exec::ExecPlatform::new(spec, servers, state_dir))
 }

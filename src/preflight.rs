@@ -7,8 +7,8 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Executor};
 
-use crate::engine::servers::Servers;
 use crate::inventory::App;
+use crate::platform::servers::Servers;
 use crate::postgres::wire::{AuthRequest, auth_request};
 use crate::postgres::{Endpoint, PasswordMethod, exec, hash_password, ident, literal};
 use crate::runbook::Runbook;
@@ -25,7 +25,7 @@ const SAMPLE: i64 = 200;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Risk {
-    /// A failure class id from FAILURES.md.
+    /// A failure class id from docs/failures.md.
     pub class: &'static str,
     pub detail: String,
     /// What `--apply-preflight` applies up front; `None` when a human must act first.

@@ -16,12 +16,19 @@ use crate::inventory::{App, ServiceKind};
 
 /// The seed's runbook, compiled in.
 pub const PG13_TO_PG15: &str = include_str!("../fixtures/runbooks/pg13-to-pg15.toml");
+/// The key of a run's params that names its runbook file.
+const RUNBOOK_FILE: &str = "runbook_file";
+
 pub const PG13_TO_PG15_NAME: &str = "fixtures/runbooks/pg13-to-pg15.toml (built in)";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Runbook {
     pub name: String,
+    /// The file it was loaded from (None: the built-in one); recorded with each run so that
+    /// `resume` continues with the runbook the run started with.
+    #[serde(skip)]
+    pub file: Option<std::path::PathBuf>,
     #[serde(default)]
     pub description: String,
     #[serde(default)]
@@ -89,6 +96,8 @@ pub enum StepKind {
     Enable,
     Unpause,
     Redeploy,
+    /// A real request to the app through its route, after it serves again.
+    Health,
     /// Recorded so the operator sees when OLD may go; never executed in the same run.
     ScheduleDeprovision,
 }
@@ -105,6 +114,7 @@ impl StepKind {
             StepKind::Enable => "enable",
             StepKind::Unpause => "unpause",
             StepKind::Redeploy => "redeploy",
+            StepKind::Health => "health",
             StepKind::ScheduleDeprovision => "schedule_deprovision",
         }
     }
@@ -115,7 +125,7 @@ impl StepKind {
     pub fn changes_the_world(&self) -> bool {
         !matches!(
             self,
-            StepKind::Collect | StepKind::Verify | StepKind::ScheduleDeprovision
+            StepKind::Collect | StepKind::Verify | StepKind::Health | StepKind::ScheduleDeprovision
         )
     }
 
@@ -166,6 +176,19 @@ impl Runbook {
         Self::parse(PG13_TO_PG15, PG13_TO_PG15_NAME).expect("the built-in runbook is valid")
     }
 
+    /// Note a run's runbook file in its params (nothing for the built-in one).
+    pub fn record_in(&self, params: &mut serde_json::Value) {
+        if let Some(f) = &self.file {
+            params[RUNBOOK_FILE] = f.display().to_string().into();
+        }
+    }
+
+    /// The runbook file a run's params recorded, if it was not the built-in one.
+    pub fn recorded(params: &str) -> Option<std::path::PathBuf> {
+        let v: serde_json::Value = serde_json::from_str(params).ok()?;
+        v[RUNBOOK_FILE].as_str().map(Into::into)
+    }
+
     pub fn load(path: &Path) -> Result<Self, RunbookError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| RunbookError {
@@ -174,7 +197,9 @@ impl Runbook {
             col: 1,
             message: format!("cannot read runbook: {e}"),
         })?;
-        Self::parse(&text, &name)
+        let mut rb = Self::parse(&text, &name)?;
+        rb.file = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
+        Ok(rb)
     }
 
     pub fn parse(text: &str, name: &str) -> Result<Self, RunbookError> {
@@ -296,6 +321,7 @@ fn flatten(
                 flatten(operations, out, *pause)?;
                 if *pause {
                     out.push(Step::new(StepKind::Unpause));
+                    out.push(Step::new(StepKind::Health));
                 }
             }
             Operation::BackupCollectedServices { notes } => {
@@ -348,6 +374,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_runs_params_record_its_runbook_file_and_only_a_file() {
+        let mut params = serde_json::json!({ "app": "a" });
+        Runbook::builtin().record_in(&mut params);
+        assert_eq!(params, serde_json::json!({ "app": "a" }));
+        assert_eq!(Runbook::recorded(&params.to_string()), None);
+        let rb = Runbook::load(Path::new("fixtures/runbooks/pg13-to-pg15.toml")).expect("load");
+        rb.record_in(&mut params);
+        let file = Runbook::recorded(&params.to_string()).expect("recorded");
+        assert!(file.is_absolute() && file.ends_with("fixtures/runbooks/pg13-to-pg15.toml"));
+        assert_eq!(Runbook::load(&file).expect("reload").name, rb.name);
+    }
+
+    #[test]
     fn seed_runbook_flattens_with_verify_before_enable() {
         let rb = Runbook::builtin();
         let kinds: Vec<&str> = rb.steps().unwrap().iter().map(|s| s.kind.id()).collect();
@@ -361,8 +400,9 @@ mod tests {
                 "restore",
                 "verify",
                 "enable",
-                "unpause",
                 "redeploy",
+                "unpause",
+                "health",
                 "schedule_deprovision"
             ]
         );
@@ -375,7 +415,7 @@ mod tests {
                 .unwrap()
                 .starts_with("Backup taken prior")
         );
-        assert_eq!(steps[9].after_seconds, Some(7 * 86_400));
+        assert_eq!(steps[10].after_seconds, Some(7 * 86_400));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use crate::domain::AppState as AppStateKind;
 use crate::error::UserError;
 use crate::inventory::Inventory;
 
@@ -31,6 +32,7 @@ mod macros {
 }
 mod apply;
 mod console_reads;
+mod probes;
 pub mod queued;
 mod runs;
 mod writer;
@@ -38,6 +40,7 @@ mod writer;
 pub use writer::{BackupRecord, Began, BeginRun, StoreWriter, WriteOp};
 
 pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
+pub use probes::ProbeRow;
 pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -53,7 +56,8 @@ pub enum Store {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AppState {
     pub name: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: AppStateKind,
     pub paused: bool,
     pub current_service: Option<String>,
     /// The app's image must be rebuilt (its NEW role was md5-hashed for an old libpq).

@@ -65,7 +65,7 @@ fn state(name: &str, s: &str, paused: bool) -> (String, AppState) {
         name.to_string(),
         AppState {
             name: name.into(),
-            state: s.into(),
+            state: s.parse().expect("a stored app state"),
             paused,
             current_service: None,
             needs_rebuild: false,
@@ -138,7 +138,7 @@ fn help_popup_renders_from_the_keymap_at_both_sizes() {
 #[test]
 fn update_filters_selects_and_quits() {
     let mut m = model(&HashMap::new());
-    assert_eq!(m.visible().len(), 31);
+    assert_eq!(m.visible().len(), 33);
     update(&mut m, Action::Bottom);
     // The fleet's last app (club-live, added for issue 13, is the last in de-fra).
     assert_eq!(m.selected_row().map(|r| r.name.as_str()), Some("club-live"));
@@ -664,6 +664,11 @@ fn night_model() -> Model {
     .collect();
     let mut m = model(&states);
     let night = Night {
+        // A prober asks two of the running apps: one behind its page, one serving again.
+        answers: vec![
+            ("tracker-live".into(), "503".into()),
+            ("shop-stage".into(), "200".into()),
+        ],
         controls: vec![("ch-gva".into(), "pause".into())],
         plan: Some(night_plan()),
         plan_params: r#"{"seed":1,"batch_size":4,"canary":2,"window_seconds":14400}"#.into(),
@@ -807,6 +812,7 @@ fn run_view_shows_lanes_with_eta_and_the_running_apps() {
     assert_eq!(views::lanes(&m2)[0].elapsed, Some(702.0));
     // A quick read (no spans) keeps the last spans rather than forgetting the night.
     let quick = Night {
+        answers: vec![],
         spans: vec![],
         spans_read: false,
         ..m2.night.clone()
@@ -924,6 +930,7 @@ fn plan_edits_move_apps_and_the_canary_and_are_saved_only_when_confirmed() {
     assert!(m.confirm.is_none(), "no batch starts from an unsaved plan");
     // A refresh from the store must not throw the edits away.
     let stored = Night {
+        answers: vec![],
         plan: Some(night_plan()),
         ..m.night.clone()
     };
@@ -951,7 +958,7 @@ fn report_sums_up_the_night() {
     update(&mut m, Action::ShowReport);
     let small = render(&m, 80, 24);
     // 4 migrated, 1 failed: 80 % of what finished.
-    assert!(small.contains("✓ 4 migrated of 26 candidates"), "{small}");
+    assert!(small.contains("✓ 4 migrated of 28 candidates"), "{small}");
     assert!(small.contains("80.0 %"), "{small}");
     assert!(small.contains("libpq-scram"), "{small}");
     insta::assert_snapshot!("report_80x24", small);

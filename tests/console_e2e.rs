@@ -103,10 +103,11 @@ impl Drop for Tmux {
 fn console_opens_on_the_lab_fleet_filters_and_quits() {
     let lab = support::lab();
     let cmd = format!(
-        "env PGSHIFT_STATE_DIR={} PGSHIFT_LAB_PORT13={} PGSHIFT_LAB_PORT15={} XDG_CONFIG_HOME={} {}",
+        "env PGSHIFT_STATE_DIR={} PGSHIFT_LAB_PORT13={} PGSHIFT_LAB_PORT15={} PGSHIFT_LAB_ROUTER_PORT={} XDG_CONFIG_HOME={} {}",
         lab.state.display(),
         support::PORT13,
         support::PORT15,
+        support::router_port(support::PORT13),
         lab.state.join("no-config").display(),
         support::bin()
     );
@@ -114,7 +115,7 @@ fn console_opens_on_the_lab_fleet_filters_and_quits() {
     let s = t.wait_for("the fleet grouped by region", |s| {
         s.contains("▾ ch-zrh") && s.contains("▾ ch-gva") && s.contains("▾ de-fra")
     });
-    assert!(s.contains("31 apps · 26 candidates"), "{s}");
+    assert!(s.contains("33 apps · 28 candidates"), "{s}");
     assert!(s.contains("ledger-live") && s.contains("9.6 ⚠"), "{s}");
 
     t.keys(&["/", "clinic", "Enter"]);
@@ -134,7 +135,7 @@ fn console_opens_on_the_lab_fleet_filters_and_quits() {
 
     // One key at a time after esc: a terminal can't tell esc-then-? from alt-?.
     t.keys(&["Escape"]);
-    t.wait_for("the filter cleared", |s| s.contains("31 shown"));
+    t.wait_for("the filter cleared", |s| s.contains("33 shown"));
     t.keys(&["?"]);
     t.wait_for("help", |s| s.contains("Keys · Fleet — esc closes"));
     t.keys(&["Escape"]);
@@ -173,10 +174,11 @@ fn console_migrates_an_app_by_hand_then_triages_and_retries_the_btree_failure() 
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!("sqlite://{}", dir.path().join("console.db").display());
     let cmd = format!(
-        "env PGSHIFT_STATE_DIR={} PGSHIFT_LAB_PORT13={} PGSHIFT_LAB_PORT15={} XDG_CONFIG_HOME={} PGSHIFT_STORE={store} {}",
+        "env PGSHIFT_STATE_DIR={} PGSHIFT_LAB_PORT13={} PGSHIFT_LAB_PORT15={} PGSHIFT_LAB_ROUTER_PORT={} XDG_CONFIG_HOME={} PGSHIFT_STORE={store} {}",
         lab.state.display(),
         lab.ports.0,
         lab.ports.1,
+        support::router_port(lab.ports.0),
         lab.state.join("no-config").display(),
         support::bin()
     );
@@ -199,14 +201,14 @@ fn console_migrates_an_app_by_hand_then_triages_and_retries_the_btree_failure() 
             seen.borrow_mut().push(n);
         }
         s.contains("✓ wiki-stage: migrated")
-            && s.contains("Steps 10/10")
+            && s.contains("Steps 11/11")
             && s.contains("postgres 13 → 15")
     });
     let seen = seen.into_inner();
     assert!(s.contains("[App wiki-stage]"), "{s}");
     assert!(
-        s.contains("health check passed") || s.contains("Health check passed"),
-        "the log reached the redeploy step: {s}"
+        s.contains("wiki-stage answers its health check") || s.contains("schedule_deprovision "),
+        "the log reached the steps after the redeploy: {s}"
     );
     assert!(
         log_lines(&s).is_some_and(|n| n > 20),
@@ -256,7 +258,7 @@ fn console_migrates_an_app_by_hand_then_triages_and_retries_the_btree_failure() 
     t.keys(&["y"]);
     let s = t.wait_up_to(90, "forum-live migrated", |s| {
         s.contains("✓ forum-live: migrated")
-            && s.contains("Steps 10/10")
+            && s.contains("Steps 11/11")
             && s.contains("postgres 13 → 15")
     });
     assert!(
@@ -280,10 +282,11 @@ fn readonly_console_refuses_a_migration_on_screen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!("sqlite://{}", dir.path().join("readonly.db").display());
     let cmd = format!(
-        "env NO_COLOR=1 PGSHIFT_STATE_DIR={} PGSHIFT_LAB_PORT13={} PGSHIFT_LAB_PORT15={} XDG_CONFIG_HOME={} PGSHIFT_STORE={store} {} --readonly",
+        "env NO_COLOR=1 PGSHIFT_STATE_DIR={} PGSHIFT_LAB_PORT13={} PGSHIFT_LAB_PORT15={} PGSHIFT_LAB_ROUTER_PORT={} XDG_CONFIG_HOME={} PGSHIFT_STORE={store} {} --readonly",
         lab.state.display(),
         support::PORT13,
         support::PORT15,
+        support::router_port(support::PORT13),
         lab.state.join("no-config").display(),
         support::bin()
     );

@@ -101,8 +101,10 @@ fn assert_no_secrets(lab: &Lab, app: &str, outputs: &[&[u8]]) {
 }
 
 /// Independent of pgshift: each table's rows as text, hashed in a fixed order.
+/// Every table's row count and content, but `lab_app_writes`: the lab app's worker keeps
+/// writing there (see `writes_before_the_pause_are_on_new_and_after_it_land_only_on_new`).
 fn table_digest(lab: &Lab, major: u32, db: &str) -> String {
-    let tables = lab.psql(major, db, "select string_agg(quote_ident(tablename), ' ' order by tablename) from pg_tables where schemaname = 'public'");
+    let tables = lab.psql(major, db, "select string_agg(quote_ident(tablename), ' ' order by tablename) from pg_tables where schemaname = 'public' and tablename <> 'lab_app_writes'");
     let mut out = Vec::new();
     for t in tables.split(' ') {
         let d = lab.psql(
@@ -149,8 +151,9 @@ fn plain_app_migrates_verified_unpaused_with_a_listed_backup() {
             "restore",
             "verify",
             "enable",
-            "unpause",
             "redeploy",
+            "unpause",
+            "health",
             "schedule_deprovision"
         ]
     );
@@ -165,6 +168,32 @@ fn plain_app_migrates_verified_unpaused_with_a_listed_backup() {
     // NEW equals OLD, by our own queries; OLD is untouched.
     assert_eq!(table_digest(lab, 15, "shop_stage"), old_before);
     assert_eq!(table_digest(lab, 13, "shop_stage"), old_before);
+    // No write lost: every row the app wrote on OLD is on NEW, none reached OLD after the
+    // snapshot, and its writes now land on NEW.
+    let ids = |major| {
+        lab.psql(
+            major,
+            "shop_stage",
+            "select coalesce(string_agg(id::text, ',' order by id), '') from lab_app_writes",
+        )
+    };
+    let on_old = ids(13);
+    assert!(
+        !on_old.is_empty(),
+        "the app's worker wrote on OLD before the migration"
+    );
+    let on_new = ids(15);
+    assert!(
+        on_new.starts_with(&on_old),
+        "every row written on OLD is on NEW: OLD {on_old}, NEW {on_new}"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(ids(13), on_old, "no write reached OLD after the snapshot");
+    let later = ids(15);
+    assert!(
+        later.len() > on_new.len(),
+        "the app writes on NEW after the unpause: {on_new} → {later}"
+    );
     assert_eq!(
         lab.psql(
             15,
@@ -262,23 +291,25 @@ fn libpq9_app_fails_at_redeploy_rolls_back_and_retry_with_md5_migrates_it() {
     assert_eq!(failure.len(), 1);
     assert_eq!(failure[0]["step"], "redeploy");
     assert_eq!(failure[0]["class"], "libpq-scram");
+    // What the app printed, through the real libpq 9.6.2 it loads (the lab's image).
     assert_eq!(
         failure[0]["line"],
-        "psycopg2.OperationalError: SCRAM authentication requires libpq version 10 or above"
+        "web: cannot connect: authentication method 10 not supported"
     );
-    assert!(events_of(&events, "log").iter().any(|e| {
-        e["step"] == "redeploy"
-            && e["line"]
-                .as_str()
-                .unwrap()
-                .contains("SCRAM authentication requires libpq version 10 or above")
-    }));
+    assert!(
+        events_of(&events, "log").iter().any(|e| {
+            e["step"] == "redeploy" && e["line"].as_str().unwrap() == "web: libpq 9.6.2"
+        })
+    );
     assert_eq!(events_of(&events, "done")[0]["outcome"], "failed");
 
     let show = app_show(lab, app);
     assert_eq!(show["state"], "failed");
     assert_eq!(show["paused"], false, "never left paused");
     assert_eq!(show["service"]["server"], "pg13", "back on OLD");
+    let url = show["url"].as_str().expect("the app's URL").to_string();
+    let (code, body) = support::http_get(&url).expect("GET");
+    assert_eq!(code, 200, "serving from OLD again: {body}");
     // NEW is kept for inspection.
     assert_eq!(
         lab.psql(
@@ -312,8 +343,10 @@ fn libpq9_app_fails_at_redeploy_rolls_back_and_retry_with_md5_migrates_it() {
             .any(|e| e["step"] == "verify" && e["state"] == "done")
     );
     assert!(
-        events_of(&ev, "log").iter().any(|e| e["step"] == "redeploy"
-            && e["line"].as_str().unwrap().contains("Health check passed"))
+        events_of(&ev, "step_finished")
+            .iter()
+            .any(|e| e["step"] == "health" && e["state"] == "done"),
+        "the app answers through its route on NEW"
     );
     assert_eq!(
         lab.psql(
@@ -328,6 +361,9 @@ fn libpq9_app_fails_at_redeploy_rolls_back_and_retry_with_md5_migrates_it() {
         (show["state"].as_str(), show["paused"].as_bool()),
         (Some("migrated"), Some(false))
     );
+    let (code, body) = support::http_get(&url).expect("GET");
+    assert_eq!(code, 200, "serving from NEW: {body}");
+    assert_eq!(show["service"]["server"], "pg15", "on NEW");
     assert_eq!(show["service"]["server"], "pg15");
     assert_eq!(show["needs_rebuild"], true);
     assert_no_secrets(
@@ -462,10 +498,16 @@ fn kill_9_during_restore_then_resume_ends_migrated_never_paused() {
     )
     .expect("kill -9");
     let _ = child.wait();
+    let show = app_show(lab, app);
     assert_eq!(
-        app_show(lab, app)["paused"],
-        true,
+        show["paused"], true,
         "killed mid-window: still behind the page"
+    );
+    let url = show["url"].as_str().expect("the app's URL").to_string();
+    assert_eq!(
+        support::http_get(&url).expect("GET").0,
+        503,
+        "users meet the maintenance page until resume"
     );
 
     // The orphaned pg_restore dies with its parent (PDEATHSIG); give it a moment.
@@ -515,6 +557,8 @@ fn kill_9_during_restore_then_resume_ends_migrated_never_paused() {
     let show = app_show(lab, app);
     assert_eq!(show["state"], "migrated");
     assert_eq!(show["paused"], false);
+    let (code, body) = support::http_get(&url).expect("GET");
+    assert_eq!(code, 200, "serving from NEW after resume: {body}");
     assert_eq!(
         lab.psql(
             15,

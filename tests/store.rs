@@ -4,6 +4,7 @@
 #[path = "support/lab.rs"]
 mod support;
 
+use pgshift::domain::{AppState, RunStatus, StepState};
 use pgshift::inventory::{self, Source};
 use pgshift::store::{Began, BeginRun, Store, StoreWriter, WriteOp};
 
@@ -46,14 +47,14 @@ async fn exercise_writer(store: &Store) {
     // Queued, not awaited: both transitions of step 1 can share a batch.
     w.send(WriteOp::Advance {
         done: steps[0].id,
-        state: "done",
+        state: StepState::Done,
         detail: Some("{\"a\":1}".into()),
         paused: Some(("shop-stage".into(), true)),
         next: Some(steps[1].id),
     });
     w.send(WriteOp::Advance {
         done: steps[1].id,
-        state: "done",
+        state: StepState::Done,
         detail: Some("{\"b\":2}".into()),
         paused: Some(("shop-stage".into(), false)),
         next: None,
@@ -61,9 +62,9 @@ async fn exercise_writer(store: &Store) {
     w.write(WriteOp::EndRun {
         run_id,
         app: "shop-stage".into(),
-        state: "migrated",
+        state: AppState::Migrated,
         service: None,
-        run_status: "done",
+        run_status: RunStatus::Done,
     })
     .await
     .expect("end run");
@@ -142,7 +143,11 @@ async fn sqlite_store_migrates_and_reopens() {
     store.close().await;
     // Reopening applies nothing new and keeps the rows.
     let again = Store::open(&url).await.expect("reopen");
-    assert_eq!(again.app_states().await.expect("states").len(), 31);
+    let fleet = inventory::load(&Source::BuiltinLab)
+        .expect("fixture fleet")
+        .apps
+        .len();
+    assert_eq!(again.app_states().await.expect("states").len(), fleet);
 }
 
 #[tokio::test]
@@ -170,7 +175,7 @@ async fn postgres_store_migrates_on_the_lab_15_server() {
     );
     assert_eq!(
         tables,
-        "_sqlx_migrations,apps,backups,controls,failures,leases,plans,runs,step_logs,steps"
+        "_sqlx_migrations,apps,backups,controls,failures,leases,plans,probes,runs,step_logs,steps"
     );
     store.close().await;
     Store::open(&url).await.expect("reopen is a no-op");
@@ -187,5 +192,5 @@ async fn unreachable_store_is_a_one_line_error_without_password() {
         "{msg}"
     );
     assert!(!msg.contains("hunter2"), "{msg}");
-    assert!(pgshift::error::is_user_error(&err));
+    assert!(pgshift::ops::is_user_error(&err));
 }

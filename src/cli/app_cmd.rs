@@ -6,11 +6,11 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 
 use super::Context;
-use crate::engine::servers::Servers;
+use crate::domain::AppState;
 use crate::error::exit;
 use crate::lab::Lab;
 use crate::platform::Platform;
-use crate::platform::lab::LabPlatform;
+use crate::platform::servers::Servers;
 use crate::store::Store;
 
 #[derive(Serialize)]
@@ -27,7 +27,9 @@ struct AppView {
     needs_rebuild: bool,
     service: crate::platform::ServiceRef,
     database_url: String,
-    releases: u32,
+    /// The app's public URL, as its platform names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     latest_run: Option<i64>,
 }
 
@@ -35,21 +37,21 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
     let inv = Arc::new(ctx.load_inventory()?);
     let app = inv.require_app(name)?.clone();
     let lab = Lab::open(&ctx.cfg).ok().map(Arc::new);
-    let servers = Servers::new(inv.clone(), lab);
-    let platform = LabPlatform::new(&ctx.cfg.state_dir(), servers.clone());
-    let rec = platform.record(&app)?;
+    let servers = Servers::new(inv.clone(), lab).with_state_dir(&ctx.cfg.state_dir());
+    let platform = crate::platform::real(&inv, servers.clone(), &ctx.cfg.state_dir())?;
+    let rec = platform.status(&app).await?;
     let store = Store::open(&ctx.cfg.store_url()).await?;
     let stored = store.app_states().await?.remove(name);
     let needs_rebuild = stored.as_ref().is_some_and(|s| s.needs_rebuild);
     let state = stored.map_or_else(
         || {
             if app.is_candidate() {
-                "pending".to_string()
+                AppState::Pending.to_string()
             } else {
                 "not-candidate".into()
             }
         },
-        |s| s.state,
+        |s| s.state.to_string(),
     );
     let ep = servers.role(&rec.service.server, &rec.service.user)?;
     let password = if reveal {
@@ -71,7 +73,7 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
             ep.user, ep.host, ep.port, rec.service.database
         ),
         service: rec.service.clone(),
-        releases: rec.releases,
+        url: rec.url.clone(),
         latest_run: store.latest_run_of(name).await?,
     };
     if json {
@@ -91,7 +93,9 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
             view.service.id, view.service.service, view.service.server
         );
         println!("  DATABASE_URL {}", view.database_url);
-        println!("  release      v{}", view.releases);
+        if let Some(url) = &view.url {
+            println!("  url          {url}");
+        }
         if view.needs_rebuild {
             println!(
                 "  ⚠ image      rebuild it: {} cannot do SCRAM, so its NEW role is md5-hashed",

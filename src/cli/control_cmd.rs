@@ -27,17 +27,7 @@ pub async fn region(ctx: &Context, action: RegionAction) -> Result<i32> {
     };
     ensure_writable(ctx, &format!("{what} region {region}"))?;
     let inv = ctx.load_inventory()?;
-    if !inv.regions.iter().any(|r| r.name == *region) {
-        return Err(UserError::new(format!(
-            "unknown region \"{region}\" (regions: {})",
-            inv.regions
-                .iter()
-                .map(|r| r.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .into());
-    }
+    inv.require_region(region)?;
     let store = running(ctx).await?;
     match what {
         "resume" => {

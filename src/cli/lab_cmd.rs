@@ -6,6 +6,7 @@ use color_eyre::eyre::Result;
 
 use super::{Context, LabAction, ensure_writable};
 use crate::error::{UserError, exit};
+use crate::lab::paas::{self, HookOp};
 use crate::lab::{Lab, LabEvent};
 use crate::store::Store;
 
@@ -69,6 +70,7 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
                 }
             }
         }
+        LabAction::Hook { op, app } => return Ok(hook(ctx, &lab, op, &app)),
         LabAction::Status { json } => {
             let status = lab.status().await?;
             if json {
@@ -83,10 +85,46 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
                         c.url
                     );
                 }
+                let r = &status.router;
+                println!(
+                    "{} router (nginx)    port {:<6} {}",
+                    if r.running { "✓ up  " } else { "✗ down" },
+                    r.port,
+                    r.url
+                );
+                for a in &status.apps {
+                    let state = match (a.running, a.paused) {
+                        (_, true) => "paused",
+                        (true, false) => "running",
+                        (false, false) => "stopped",
+                    };
+                    println!("  {:<18} {state:<8} {}", a.name, a.url);
+                }
             }
         }
     }
     Ok(exit::OK)
+}
+
+/// `lab hook OP APP`: the exit code is the contract's; a failure of the hook itself exits 2.
+fn hook(ctx: &Context, lab: &Lab, op: HookOp, app: &str) -> i32 {
+    let run = || -> Result<i32> {
+        let inv = ctx.load_inventory()?;
+        let a = inv.require_app(app)?;
+        let la = paas::lab_app(&inv, lab, a)?.ok_or_else(|| {
+            UserError::new(format!(
+                "app {app} has no provisioned PostgreSQL service on a lab server: the lab does not run it"
+            ))
+        })?;
+        lab.paas().hook(op, &la)
+    };
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pgshift lab hook: {app}: {e:#}");
+            paas::hook::HOOK_FAILED
+        }
+    }
 }
 
 fn remove_file_if_exists(p: &std::path::Path) -> Result<()> {
@@ -110,6 +148,10 @@ fn print_event(e: LabEvent) {
         } => eprintln!("  seeded {database:<18} for {app} ({seconds:.1} s)"),
         LabEvent::Unchanged { seeded } => {
             eprintln!("  {seeded} fixture databases already seeded")
+        }
+        LabEvent::App { line } => eprintln!("  {line}"),
+        LabEvent::Apps { running, router } => {
+            eprintln!("  {running} apps running behind the router at {router}APP/")
         }
     }
 }

@@ -1,43 +1,15 @@
 //! `pgshift preflight [--app A] [--json]`: predicted failures per app, before the window.
 
-use std::sync::Arc;
-
 use color_eyre::eyre::Result;
 
 use super::Context;
-use crate::engine::servers::Servers;
 use crate::error::exit;
-use crate::lab::Lab;
-use crate::preflight;
-use crate::runbook::Runbook;
+use crate::ops;
 
 pub async fn run(ctx: &Context, app: Option<&str>, json: bool) -> Result<i32> {
-    let inv = Arc::new(ctx.load_inventory()?);
-    let runbook = Runbook::builtin();
-    let servers = Servers::new(inv.clone(), Lab::open(&ctx.cfg).ok().map(Arc::new));
-    let apps: Vec<_> = match app {
-        Some(name) => vec![inv.require_app(name)?],
-        None => inv.apps.iter().filter(|a| runbook.applies_to(a)).collect(),
-    };
-    let mut reports = Vec::new();
-    for a in apps {
-        // One app's trouble (its OLD unreachable, its database gone) is that app's finding,
-        // not the end of everyone's preflight.
-        let report = match preflight::check(&servers, &runbook, a).await {
-            Ok(r) => r,
-            Err(e) => preflight::AppPreflight {
-                app: a.name.clone(),
-                region: a.region.clone(),
-                libpq: a.client.to_string(),
-                risks: vec![preflight::Risk {
-                    class: crate::diagnose::diagnose(&[format!("{e:#}")]).class,
-                    detail: format!("preflight could not check it: {e:#}"),
-                    remediation: None,
-                }],
-            },
-        };
-        reports.push(report);
-    }
+    let s = ctx.session()?;
+    let runbook = ctx.runbook(None)?;
+    let reports = ops::preflight::check(&s, &runbook, app).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
         return Ok(exit::OK);

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::action::Action;
 use super::data::ChildMsg;
 use super::effect::Command;
+use crate::engine::Event;
 
 /// How children find what the console uses.
 #[derive(Debug, Clone, Default)]
@@ -178,17 +179,18 @@ pub fn parse_preflight(json: &[u8]) -> Result<Vec<(String, Vec<String>)>, String
 /// An engine event the console acts on; log lines are read from the store instead (one
 /// source of truth, and a chatty restore never floods the channel).
 pub fn parse_event(line: &str) -> Option<ChildMsg> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let event = v.get("event")?.as_str()?.to_string();
-    if event == "log" {
-        return None;
-    }
-    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let ev: Event = serde_json::from_str(line).ok()?;
+    let (outcome, class) = match &ev {
+        Event::Log { .. } => return None,
+        Event::Done { outcome, .. } => (Some(outcome.to_string()), None),
+        Event::Failure { class, .. } => (None, Some(class.clone())),
+        _ => (None, None),
+    };
     Some(ChildMsg::Event {
-        event,
-        app: s("app"),
-        outcome: s("outcome"),
-        class: s("class"),
+        event: ev.tag().to_string(),
+        app: ev.app().map(str::to_string),
+        outcome,
+        class,
     })
 }
 

@@ -25,7 +25,7 @@ pub async fn app(store: &Store, app: &str, known_run: Option<i64>, after: i64) -
                 .map(|s| StepView {
                     seconds: seconds(s.started_at.as_deref(), s.finished_at.as_deref()),
                     operation: s.operation,
-                    state: s.state,
+                    state: s.state.to_string(),
                 })
                 .collect();
             let mut cursor = if known_run == Some(run) { after } else { 0 };
@@ -148,7 +148,23 @@ pub async fn night(store: &Store, with_spans: bool) -> Result<Action> {
             c
         },
         now: crate::store::now(),
+        answers: fresh_answers(store).await?,
     };
     night.parse_span_times();
     Ok(Action::Data(Data::Night(Box::new(night))))
+}
+
+/// The prober's answers no older than a few seconds: what each app answers now.
+async fn fresh_answers(store: &Store) -> Result<Vec<(String, String)>> {
+    let now = chrono::Utc::now();
+    Ok(store
+        .latest_probes()
+        .await?
+        .into_iter()
+        .filter_map(|row| {
+            let t = row.tally();
+            let fresh = t.last_at.is_some_and(|at| (now - at).num_seconds() <= 5);
+            Some((row.app, t.last.filter(|_| fresh)?.short()))
+        })
+        .collect())
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::domain::AppState as AppStateKind;
 use crate::inventory::{Client, Environment, Inventory};
 use crate::store::AppState;
 
@@ -434,7 +435,7 @@ fn postgres_label(inventory: &str, state: &str) -> String {
 
 fn row_state(candidate: bool, st: Option<&AppState>) -> String {
     match st {
-        Some(s) if s.state != "pending" => s.state.clone(),
+        Some(s) if s.state != AppStateKind::Pending => s.state.to_string(),
         _ if !candidate => "not-candidate".into(),
         _ => "pending".into(),
     }

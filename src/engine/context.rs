@@ -19,6 +19,10 @@ pub struct Ctx {
     pub backup_bytes: Option<u64>,
     /// NEW's fingerprint when verified: a rollback after enable compares against it.
     pub fingerprint: Option<Fingerprint>,
+    /// OLD's write counters (rows inserted + updated + deleted, per the statistics collector)
+    /// when the backup began, behind the maintenance page: enable refuses if they moved.
+    #[serde(default)]
+    pub old_writes: Option<i64>,
     /// OLD's fingerprint read during the backup in the snapshot pg_dump copied.
     #[serde(default)]
     pub old_fingerprint: Option<Fingerprint>,
@@ -54,7 +58,7 @@ impl Ctx {
     /// The context as the last finished step left it.
     pub fn from_rows(rows: &[crate::store::StepRow]) -> Self {
         rows.iter()
-            .rfind(|r| r.state == "done")
+            .rfind(|r| r.state == crate::domain::StepState::Done)
             .map_or_else(Self::default, |r| Self::from_snapshot(r.detail.as_deref()))
     }
 

@@ -37,7 +37,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             ))
             .into());
         }
-        if self.platform.record(app)?.service != *new {
+        if self.platform.status(app).await?.service != *new {
             return Err(UserError::new(format!(
                 "{name} does not use NEW {}; not dropping OLD",
                 new.id
@@ -90,7 +90,12 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         )
         .await?;
         self.store
-            .set_app_state(name, "migrated", false, Some(&new.id))
+            .set_app_state(
+                name,
+                crate::domain::AppState::Migrated,
+                false,
+                Some(&new.id),
+            )
             .await?;
         tracing::info!(app = name, old = %old.id, "OLD deprovisioned");
         Ok(format!(

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::databases::Databases;
 use super::{Engine, Event, Outcome, lease};
+use crate::domain::{AppState as AppStateKind, RunStatus};
 use crate::plan::Plan;
 use crate::platform::Platform;
 use crate::store::AppState;
@@ -57,10 +58,10 @@ fn fleet_lease(run_id: i64) -> String {
 
 /// Why an app of the plan is not started in this run, if it is not.
 fn skip_reason(state: Option<&AppState>, has_remedy: bool) -> Option<&'static str> {
-    match state.map(|s| s.state.as_str()) {
-        Some("migrated") => Some("already migrated"),
-        Some("needs_manual") => Some("needs a human"),
-        Some("failed") if !has_remedy => Some(
+    match state.map(|s| s.state) {
+        Some(AppStateKind::Migrated) => Some("already migrated"),
+        Some(AppStateKind::NeedsManual) => Some("needs a human"),
+        Some(AppStateKind::Failed) if !has_remedy => Some(
             "failed earlier: `pgshift retry` with a remediation, or run with --apply-preflight",
         ),
         _ => None,
@@ -81,10 +82,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let run_id = match continues {
             Some(id) => id,
             None => {
-                let params = serde_json::json!({
+                let mut params = serde_json::json!({
                     "plan_id": plan_id, "batch": only, "apply_preflight": apply_preflight,
-                })
-                .to_string();
+                });
+                self.runbook.record_in(&mut params);
+                let params = params.to_string();
                 self.store
                     .create_run("fleet", &self.runbook.name, &params)
                     .await?
@@ -195,9 +197,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let mut report = report.into_inner().unwrap_or_else(|e| e.into_inner());
         report.seconds = started.elapsed().as_secs_f64();
         let status = if self.cancel.is_cancelled() {
-            "cancelled"
+            RunStatus::Cancelled
         } else {
-            "done"
+            RunStatus::Done
         };
         self.store.finish_run(run_id, status).await?;
         keep.abort();
@@ -312,7 +314,7 @@ mod tests {
     #[test]
     fn failed_apps_start_again_only_with_a_remedy() {
         let st = |s: &str| AppState {
-            state: s.into(),
+            state: s.parse().expect("a stored app state"),
             ..Default::default()
         };
         assert!(skip_reason(Some(&st("failed")), false).is_some());

@@ -95,3 +95,13 @@ impl StepIo {
         self.line("pgshift", text.as_ref());
     }
 }
+
+impl crate::platform::StepLog for StepIo {
+    fn line(&mut self, stream: &str, text: &str) {
+        StepIo::line(self, stream, text);
+    }
+
+    fn secret(&mut self, secret: &str) {
+        StepIo::secret(self, secret);
+    }
+}

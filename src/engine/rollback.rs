@@ -2,6 +2,7 @@
 //! has taken writes since it was verified, switching back would lose them: the app then stays
 //! on NEW, unpaused, and the failure waits for a human.
 
+use crate::domain::StepState;
 use crate::store::queued::Exec;
 use color_eyre::eyre::Result;
 
@@ -26,7 +27,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let existing = self.store.steps(run_id, &app.name).await?;
         if let Some(done) = existing
             .iter()
-            .find(|r| r.operation == "rollback" && r.state == "done")
+            .find(|r| r.operation == "rollback" && r.state == crate::domain::StepState::Done)
         {
             *ctx = Ctx::from_snapshot(done.detail.as_deref());
             return Ok(Some(()));
@@ -64,7 +65,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         } else {
             io.say(format!("rolling back after {} failed", failed.operation));
         }
-        let record = self.platform.record(app);
+        let record = self.platform.status(app).await;
         let was_paused = record.as_ref().map_or(true, |r| r.paused);
         // Switching back, with the app behind its page while NEW is compared (no write may
         // slip in between the check and the switch). An error here must not skip the unpause
@@ -76,7 +77,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 return Ok(true);
             }
             if !record.paused {
-                self.platform.set_paused(app, true)?;
+                self.platform.pause(app, &mut io).await?;
                 io.say(format!("{} is behind its maintenance page while NEW is checked", app.name));
             }
             let diverged = match (&ctx.fingerprint, &ctx.new) {
@@ -94,13 +95,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 return Ok(false);
             }
             if let Some(old) = &ctx.old {
-                self.platform.set_service(app, old)?;
+                self.platform.set_service(app, old, &mut io).await?;
                 io.say(format!("DATABASE_URL of {} points at OLD {} again", app.name, old.id));
-                // The app ran (or tried to run) on NEW: bring it up on OLD.
-                let mut sink = |l: String| io.line("deploy", &l);
-                let healthy = self.platform.redeploy(app, &mut sink).await?;
-                if !healthy {
-                    io.say("warning: the app is unhealthy on OLD too; look at its deploy log");
+                // The app ran (or tried to run) on NEW: bring it up on OLD, still behind its
+                // page.
+                if let Err(e) = self.platform.redeploy(app, &mut io).await {
+                    io.say(format!(
+                        "warning: the redeploy onto OLD failed too ({e:#}); unpausing starts it again"
+                    ));
                 }
             }
             ctx.enabled = false;
@@ -111,8 +113,21 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         if let Err(e) = &switched {
             io.say(format!("error while rolling back: {e:#}"));
         }
-        if was_paused || ctx.paused || self.platform.record(app).is_ok_and(|r| r.paused) {
-            self.platform.set_paused(app, false)?;
+        let still_paused = match self.platform.status(app).await {
+            Ok(r) => r.paused,
+            Err(_) => true,
+        };
+        if was_paused || ctx.paused || still_paused {
+            if let Err(e) = self.platform.unpause(app, &mut io).await {
+                io.say(format!(
+                    "error: {} could not be brought back from its maintenance page: {e:#}",
+                    app.name
+                ));
+                return Err(e.wrap_err(format!(
+                    "{} is still behind its maintenance page after the rollback",
+                    app.name
+                )));
+            }
             io.say(format!(
                 "{} is serving again (maintenance page off)",
                 app.name
@@ -129,7 +144,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         self.logs
             .exec(Exec::step_finished(
                 step_id,
-                if back_on_old { "done" } else { "failed" },
+                if back_on_old {
+                    StepState::Done
+                } else {
+                    StepState::Failed
+                },
                 Some(&ctx.snapshot()),
             ))
             .await?;

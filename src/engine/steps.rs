@@ -53,9 +53,13 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
             StepKind::Reprovision => self.reprovision(app, step, ctx, io).await,
             StepKind::Pause => {
-                tri!(io, self.platform.set_paused(app, true));
+                // Paused from here on even if the hook fails half-way: every exit unpauses.
                 ctx.paused = true;
-                io.say(format!("{} is behind its maintenance page", app.name));
+                tri!(io, self.platform.pause(app, io).await);
+                io.say(format!(
+                    "{} is behind its maintenance page; its processes are stopped",
+                    app.name
+                ));
                 Ok(())
             }
             StepKind::Backup => self.backup(app, step, ctx, io).await,
@@ -68,8 +72,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         .clone()
                         .ok_or("no NEW service: reprovision did not run")
                 );
-                tri!(io, self.platform.set_service(app, &new));
+                self.old_took_no_writes(ctx, io).await?;
                 ctx.enabled = true;
+                tri!(io, self.platform.set_service(app, &new, io).await);
                 io.say(format!(
                     "DATABASE_URL of {} now points at {} ({} on server {})",
                     app.name, new.id, new.service, new.server
@@ -77,20 +82,20 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 Ok(())
             }
             StepKind::Unpause => {
-                tri!(io, self.platform.set_paused(app, false));
+                tri!(io, self.platform.unpause(app, io).await);
                 ctx.paused = false;
                 io.say(format!("{} is serving again", app.name));
                 Ok(())
             }
             StepKind::Redeploy => {
-                let ok = {
-                    let mut sink = |l: String| io.line("deploy", &l);
-                    self.platform.redeploy(app, &mut sink).await
-                };
-                match tri!(io, ok) {
-                    true => Ok(()),
-                    false => Err(fail(io, "the redeployed app failed its health check")),
-                }
+                tri!(io, self.platform.redeploy(app, io).await);
+                io.say(format!("{} was redeployed and started", app.name));
+                Ok(())
+            }
+            StepKind::Health => {
+                tri!(io, self.platform.health(app, io).await);
+                io.say(format!("{} answers its health check", app.name));
+                Ok(())
             }
             StepKind::ScheduleDeprovision => {
                 let after = step.after_seconds.unwrap_or(7 * 86_400);
@@ -192,7 +197,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         };
         // NEW is dropped and created below: it must be nobody's database — not this app's live
         // one, not another app's (same target server, same name).
-        if tri!(io, self.platform.record(app)).service == new {
+        if tri!(io, self.platform.status(app).await).service == new {
             return Err(fail(
                 io,
                 format!(
@@ -280,6 +285,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         io: &mut StepIo,
     ) -> Result<(), StepFailure> {
         let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
+        let writes = tri!(io, self.db.write_count(&old).await);
+        ctx.old_writes = Some(writes);
         let dir = self
             .state_dir
             .join("backups")
@@ -515,6 +522,31 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             b.sequences.len()
         ));
         ctx.fingerprint = Some(b);
+        Ok(())
+    }
+
+    /// OLD must not have changed since the backup's snapshot: a write there after it would
+    /// be lost once the app points at NEW. The maintenance page stops requests; a worker the
+    /// platform did not stop would still write.
+    async fn old_took_no_writes(&self, ctx: &Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+        let (Some(old), Some(before)) = (&ctx.old, ctx.old_writes) else {
+            return Ok(());
+        };
+        let now = tri!(io, self.db.write_count(old).await);
+        if now != before {
+            return Err(fail(
+                io,
+                format!(
+                    "OLD {} took {} writes after the backup's snapshot (rows inserted, updated or deleted: {before} → {now}): a process of the app still writes to it, and NEW would miss them",
+                    old.database,
+                    now - before
+                ),
+            ));
+        }
+        io.say(format!(
+            "OLD {} took no write since the backup began ({now} rows written in all, per its statistics)",
+            old.database
+        ));
         Ok(())
     }
 }

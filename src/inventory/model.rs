@@ -19,6 +19,8 @@ pub(super) struct RawInventory {
     pub regions: Vec<RawRegion>,
     #[serde(default)]
     pub apps: Vec<RawApp>,
+    /// The operator's PaaS; absent for the lab and sim worlds, which bring their own.
+    pub platform: Option<super::platform::RawPlatform>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,11 +90,27 @@ pub struct Inventory {
     pub servers: Vec<Server>,
     pub regions: Vec<Region>,
     pub apps: Vec<App>,
+    #[serde(skip)]
+    pub platform: Option<super::platform::ExecSpec>,
 }
 
 impl Inventory {
     pub fn app(&self, name: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.name == name)
+    }
+
+    /// The region, or the operator's one-line error naming it and the known ones.
+    pub fn require_region(&self, name: &str) -> Result<&Region, crate::error::UserError> {
+        self.regions.iter().find(|r| r.name == name).ok_or_else(|| {
+            crate::error::UserError::new(format!(
+                "unknown region \"{name}\" (regions: {})",
+                self.regions
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
     }
 
     /// The app, or the operator's one-line error naming it.
@@ -118,14 +136,31 @@ impl Inventory {
 pub struct Server {
     pub name: String,
     pub version: u32,
-    /// The server is one of pgshift's local lab clusters; its admin URL comes from the lab.
-    pub lab: bool,
-    /// The server is simulated (rehearsals at fleet scale): nothing real is touched.
-    pub sim: bool,
-    /// Admin URL (without password) for servers outside the lab.
-    pub url: Option<String>,
+    /// Which world the server lives in, decided once when the inventory is read.
+    pub kind: ServerKind,
     #[serde(skip)]
     pub password: Option<PasswordSource>,
+}
+
+/// The world a server lives in: one of pgshift's local lab clusters (its admin URL comes from
+/// the lab), a simulated one (rehearsals at fleet scale: nothing real is touched), or a remote
+/// server reached at its admin URL (without password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerKind {
+    Lab,
+    Sim,
+    Remote { url: String },
+}
+
+impl Server {
+    pub fn is_lab(&self) -> bool {
+        self.kind == ServerKind::Lab
+    }
+
+    pub fn is_sim(&self) -> bool {
+        self.kind == ServerKind::Sim
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

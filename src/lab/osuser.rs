@@ -80,6 +80,18 @@ impl RunAs {
         c
     }
 
+    /// The same as [`RunAs::command`], for a process that outlives pgshift (not reaped by tokio).
+    pub fn std_command(&self, program: &Path) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
+        let mut c = std::process::Command::new(program);
+        if let Some((uid, gid)) = self.ids {
+            // std drops root's supplementary groups when it switches uid.
+            c.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+        c.stdin(std::process::Stdio::null());
+        c
+    }
+
     /// Create `dir` (and parents) owned by this user, reachable by it.
     pub fn make_dir(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;

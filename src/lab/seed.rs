@@ -66,7 +66,7 @@ pub fn tasks(inv: &Inventory) -> Vec<SeedTask> {
             else {
                 continue;
             };
-            let Some(srv) = inv.server(server).filter(|x| x.lab) else {
+            let Some(srv) = inv.server(server).filter(|x| x.is_lab()) else {
                 continue;
             };
             if !s.provisioned {

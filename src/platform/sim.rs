@@ -3,7 +3,8 @@
 //! Step durations come from database sizes and the throughput the lab measures, scaled by
 //! `speed` (0: instant); failures follow the real world's rules — an image with libpq < 10
 //! against a SCRAM-hashed role fails its redeploy, flagged btree data fails the restore unless
-//! it runs with pglz — with the texts the real tools print.
+//! it runs with pglz. No tool runs, so none is quoted: each line says in pgshift's own words
+//! that it is simulated, and a simulated failure names its class.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,8 +14,8 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, eyre};
 use tokio_util::sync::CancellationToken;
 
-use super::{AppRecord, Platform, ServiceRef};
-use crate::engine::databases::{BackupOutcome, Databases};
+use super::databases::{BackupOutcome, Databases};
+use super::{AppRecord, Platform, ServiceRef, StepLog};
 use crate::inventory::{App, Inventory, Secret};
 use crate::postgres::PasswordMethod;
 use crate::postgres::process::{ChildOutcome, Stream};
@@ -91,7 +92,7 @@ impl SimPlatform {
 }
 pub struct SimDatabases(pub Arc<SimWorld>);
 
-impl Platform for SimPlatform {
+impl SimPlatform {
     fn record(&self, app: &App) -> Result<AppRecord> {
         match self.apps()?.get(&app.name) {
             Some(r) => Ok(r.clone()),
@@ -104,21 +105,36 @@ impl Platform for SimPlatform {
         rec.paused = paused;
         self.write(app, rec)
     }
+}
 
-    fn set_service(&self, app: &App, service: &ServiceRef) -> Result<()> {
+/// The sim runs no app: its log lines say so, in pgshift's own words, and a refusal it
+/// simulates is named as simulated (diagnosis knows the wording).
+impl Platform for SimPlatform {
+    async fn status(&self, app: &App) -> Result<AppRecord> {
+        self.record(app)
+    }
+
+    async fn pause(&self, app: &App, _log: &mut dyn StepLog) -> Result<()> {
+        self.set_paused(app, true)
+    }
+
+    async fn unpause(&self, app: &App, _log: &mut dyn StepLog) -> Result<()> {
+        self.set_paused(app, false)
+    }
+
+    async fn set_service(
+        &self,
+        app: &App,
+        service: &ServiceRef,
+        _log: &mut dyn StepLog,
+    ) -> Result<()> {
         let mut rec = self.record(app)?;
         rec.service = service.clone();
         self.write(app, rec)
     }
 
-    async fn redeploy(&self, app: &App, log: &mut (dyn FnMut(String) + Send)) -> Result<bool> {
-        let mut rec = self.record(app)?;
-        rec.releases += 1;
-        self.write(app, rec.clone())?;
-        log(format!(
-            "-----> Deploying {} (release v{}, simulated)",
-            app.name, rec.releases
-        ));
+    async fn redeploy(&self, app: &App, log: &mut dyn StepLog) -> Result<()> {
+        let rec = self.record(app)?;
         let scram = self
             .0
             .roles
@@ -129,21 +145,37 @@ impl Platform for SimPlatform {
         let old_client = !self.0.libpq_ok.get(&app.name).copied().unwrap_or(true);
         self.0.work(3.0, &CancellationToken::new()).await;
         if scram && old_client {
-            for l in super::app_traceback("SCRAM authentication requires libpq version 10 or above")
-            {
-                log(l);
-            }
-            log("-----> Health check failed: web did not become healthy".into());
-            return Ok(false);
+            log.line(
+                "sim",
+                &format!(
+                    "simulated failure libpq-scram: {}'s client {} cannot answer the SCRAM challenge of role {} on {}",
+                    app.name,
+                    app.client.label(),
+                    rec.service.user,
+                    rec.service.server
+                ),
+            );
+            return Err(eyre!("the simulated redeploy of {} failed", app.name));
         }
-        log("-----> Health check passed: GET /health 200".into());
-        Ok(true)
+        log.line(
+            "sim",
+            &format!("simulated: {} restarted on {}", app.name, rec.service.id),
+        );
+        Ok(())
+    }
+
+    async fn health(&self, _app: &App, _log: &mut dyn StepLog) -> Result<()> {
+        Ok(())
     }
 }
 
 impl Databases for SimDatabases {
     async fn size(&self, svc: &ServiceRef) -> Result<u64> {
         Ok(self.0.db(svc).0)
+    }
+
+    async fn write_count(&self, _svc: &ServiceRef) -> Result<i64> {
+        Ok(0)
     }
 
     async fn read_options(&self, _old: &ServiceRef) -> Result<RuntimeOptions> {
@@ -190,7 +222,7 @@ impl Databases for SimDatabases {
         on_line(
             Stream::Stderr,
             format!(
-                "pg_dump: dumping contents of database \"{}\" (simulated)",
+                "simulated: dump of database {} (no pg_dump ran)",
                 old.database
             ),
         );
@@ -200,6 +232,8 @@ impl Databases for SimDatabases {
             .await;
         Ok(BackupOutcome {
             child: ChildOutcome {
+                timed_out: false,
+                signal: None,
                 success: ok,
                 code: Some(if ok { 0 } else { 1 }),
                 cancelled: !ok,
@@ -221,7 +255,10 @@ impl Databases for SimDatabases {
         let (bytes, btree) = self.0.db(new);
         on_line(
             Stream::Stderr,
-            "pg_restore: connecting to database for restore".into(),
+            format!(
+                "simulated: restore into database {} (no pg_restore ran)",
+                new.database
+            ),
         );
         let ok = self
             .0
@@ -229,29 +266,32 @@ impl Databases for SimDatabases {
             .await;
         if !ok {
             return Ok(ChildOutcome {
+                timed_out: false,
+                signal: None,
                 success: false,
                 code: None,
                 cancelled: true,
             });
         }
         if btree && !pgoptions.contains("default_toast_compression=pglz") {
-            for l in [
-                "pg_restore: error: could not execute query: ERROR:  index row size 3696 exceeds btree version 4 maximum 2704 for index \"redirects_source_idx\"",
-                "DETAIL:  Index row references tuple (2,7) in relation \"redirects\".",
-                "HINT:  Values larger than 1/3 of a buffer page cannot be indexed.",
-                "Consider a function index of an MD5 hash of the value, or use full text indexing.",
-                "Command was: CREATE INDEX redirects_source_idx ON public.redirects USING btree (source_url);",
-                "pg_restore: warning: errors ignored on restore: 1",
-            ] {
-                on_line(Stream::Stderr, l.to_string());
-            }
+            on_line(
+                Stream::Stderr,
+                format!(
+                    "simulated failure btree-index-row-size: {} holds a value that fits the btree limit compressed with pglz, not with NEW's lz4",
+                    new.database
+                ),
+            );
             return Ok(ChildOutcome {
+                timed_out: false,
+                signal: None,
                 success: false,
                 code: Some(1),
                 cancelled: false,
             });
         }
         Ok(ChildOutcome {
+            timed_out: false,
+            signal: None,
             success: true,
             code: Some(0),
             cancelled: false,

@@ -1,7 +1,7 @@
-//! Child processes (pg_dump, pg_restore): stdin null, stdout and stderr read concurrently line
-//! by line (lossy UTF-8), their own process group, killed with the group on cancel (SIGTERM,
-//! grace, SIGKILL) and by the kernel if pgshift dies (PR_SET_PDEATHSIG). Passwords go through
-//! a password file, never argv.
+//! Child processes (pg_dump, pg_restore, platform hooks): stdin null or a secret, stdout and
+//! stderr read concurrently line by line (lossy UTF-8), their own process group, killed with the
+//! group on cancel or timeout (SIGTERM, grace, SIGKILL) and by the kernel if pgshift dies
+//! (PR_SET_PDEATHSIG). Passwords go through a password file or stdin, never argv.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Endpoint;
+use crate::inventory::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -35,10 +36,15 @@ impl Stream {
 }
 
 /// A program to run, with its arguments and extra environment.
+#[derive(Default)]
 pub struct ChildSpec {
     pub program: PathBuf,
     pub args: Vec<OsString>,
     pub env: Vec<(String, String)>,
+    /// Written to the child's stdin, which is then closed; null when `None`.
+    pub stdin: Option<Secret>,
+    /// Ended with its group (as on cancel) when it runs longer.
+    pub timeout: Option<Duration>,
 }
 
 /// How a child ended.
@@ -47,6 +53,9 @@ pub struct ChildOutcome {
     pub success: bool,
     pub code: Option<i32>,
     pub cancelled: bool,
+    pub timed_out: bool,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
 }
 
 const GRACE: Duration = Duration::from_secs(5);
@@ -59,7 +68,11 @@ pub async fn run(
 ) -> Result<ChildOutcome> {
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args)
-        .stdin(Stdio::null())
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -77,6 +90,14 @@ pub async fn run(
         .spawn()
         .wrap_err_with(|| format!("starting {}", spec.program.display()))?;
     let pid = child.id().map(|p| Pid::from_raw(p as i32));
+    if let (Some(secret), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
+        // A child that does not read its stdin must not block us: write from a task.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = stdin.write_all(secret.expose().as_bytes()).await;
+            let _ = stdin.write_all(b"\n").await;
+        });
+    }
     let (tx, mut rx) = mpsc::channel::<(Stream, String)>(1024);
     let out = child
         .stdout
@@ -89,6 +110,15 @@ pub async fn run(
     drop(tx);
 
     let mut cancelled = false;
+    let mut timed_out = false;
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    let expired = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expired);
     let status = loop {
         tokio::select! {
             line = rx.recv() => match line {
@@ -102,25 +132,39 @@ pub async fn run(
                 }
                 break st?;
             }
-            _ = cancel.cancelled(), if !cancelled => {
+            _ = cancel.cancelled(), if !cancelled && !timed_out => {
                 cancelled = true;
-                if let Some(pid) = pid {
-                    let _ = killpg(pid, Signal::SIGTERM);
-                    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-                        let _ = killpg(pid, Signal::SIGKILL);
-                    }
-                }
+                end_group(pid, &mut child).await;
+            }
+            _ = &mut expired, if !cancelled && !timed_out => {
+                timed_out = true;
+                end_group(pid, &mut child).await;
             }
         }
     };
     for h in [out, err].into_iter().flatten() {
         let _ = h.await;
     }
+    use std::os::unix::process::ExitStatusExt;
     Ok(ChildOutcome {
-        success: status.success() && !cancelled,
+        success: status.success() && !cancelled && !timed_out,
         code: status.code(),
         cancelled,
+        timed_out,
+        signal: status.signal(),
     })
+}
+
+/// SIGTERM to the child's group, a grace period, then SIGKILL to whatever of it is left.
+async fn end_group(pid: Option<Pid>, child: &mut tokio::process::Child) {
+    if let Some(pid) = pid {
+        let _ = killpg(pid, Signal::SIGTERM);
+        if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+            let _ = killpg(pid, Signal::SIGKILL);
+        }
+        // Members of the group that outlived its leader.
+        let _ = killpg(pid, Signal::SIGKILL);
+    }
 }
 
 async fn pump(r: impl AsyncRead + Unpin, stream: Stream, tx: mpsc::Sender<(Stream, String)>) {

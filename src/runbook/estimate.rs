@@ -34,6 +34,7 @@ pub fn estimated_seconds(kind: &StepKind, size_bytes: u64, t: &Throughput) -> f6
         | StepKind::Pause
         | StepKind::Enable
         | StepKind::Unpause
+        | StepKind::Health
         | StepKind::ScheduleDeprovision => 0.2,
     }
 }

@@ -4,6 +4,7 @@
 //! work, were the cost; so statements without results are sent as one multi-statement
 //! query. PostgreSQL gets them one by one inside the same transaction.
 
+use crate::domain::AppState;
 use color_eyre::eyre::Result;
 
 use super::runs::{Lease, STEP_COLUMNS, StepRow};
@@ -240,13 +241,13 @@ impl Store {
                 } => {
                     pending.push(
                         "UPDATE apps SET state = $1, paused = 0, current_service = COALESCE($2, current_service), updated_at = $3 WHERE name = $4",
-                        vec![V::Text(state), V::OptText(service.as_deref()), V::Text(&now), V::Text(app)],
+                        vec![V::Text(state.as_str()), V::OptText(service.as_deref()), V::Text(&now), V::Text(app)],
                     );
                     pending.push(
                         "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3",
-                        vec![V::Text(run_status), V::Text(&now), V::Int(*run_id)],
+                        vec![V::Text(run_status.as_str()), V::Text(&now), V::Int(*run_id)],
                     );
-                    if *state == "migrated" {
+                    if *state == AppState::Migrated {
                         pending.push(
                             "UPDATE failures SET status = 'resolved', resolved_at = $1 WHERE status = 'open' AND app = $2",
                             vec![V::Text(&now), V::Text(app)],
@@ -348,7 +349,7 @@ fn collect_transitions<'a>(ops: &'a [WriteOp]) -> (Vec<Transition<'a>>, Vec<(&'a
                 paused: p,
                 next,
             } => {
-                set(*done, state, detail.as_deref(), true);
+                set(*done, state.as_str(), detail.as_deref(), true);
                 if let Some(n) = next {
                     set(*n, "running", None, false);
                 }

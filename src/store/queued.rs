@@ -4,6 +4,7 @@
 //! the loser a millisecond-long busy sleep). The same SQL serves the direct `Store` methods.
 
 use super::now;
+use crate::domain::{AppState, RunStatus, StepState};
 
 pub(super) const FINISH_RUN: &str = "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3";
 pub(super) const APPEND_STEP: &str = "INSERT INTO steps (run_id, app, seq, operation, params)
@@ -40,10 +41,10 @@ fn t(s: &str) -> Arg {
 }
 
 impl Exec {
-    pub fn finish_run(run_id: i64, status: &str) -> Self {
+    pub fn finish_run(run_id: i64, status: RunStatus) -> Self {
         Self {
             sql: FINISH_RUN,
-            args: vec![t(status), t(&now()), Arg::Int(run_id)],
+            args: vec![t(status.as_str()), t(&now()), Arg::Int(run_id)],
             returning: false,
         }
     }
@@ -65,11 +66,11 @@ impl Exec {
         }
     }
 
-    pub fn step_finished(step_id: i64, state: &str, detail: Option<&str>) -> Self {
+    pub fn step_finished(step_id: i64, state: StepState, detail: Option<&str>) -> Self {
         Self {
             sql: STEP_FINISHED,
             args: vec![
-                t(state),
+                t(state.as_str()),
                 t(&now()),
                 Arg::OptText(detail.map(str::to_string)),
                 Arg::Int(step_id),
@@ -107,11 +108,11 @@ impl Exec {
         }
     }
 
-    pub fn set_app_state(app: &str, state: &str, paused: bool, service: Option<&str>) -> Self {
+    pub fn set_app_state(app: &str, state: AppState, paused: bool, service: Option<&str>) -> Self {
         Self {
             sql: SET_APP_STATE,
             args: vec![
-                t(state),
+                t(state.as_str()),
                 Arg::Int(i64::from(paused)),
                 Arg::OptText(service.map(str::to_string)),
                 t(&now()),

@@ -4,6 +4,7 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 
 use super::{Store, now};
+use crate::domain::{AppState, RunStatus, StepState};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StepRow {
@@ -12,7 +13,8 @@ pub struct StepRow {
     pub app: String,
     pub seq: i64,
     pub operation: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: StepState,
     pub attempt: i64,
     pub params: String,
     pub detail: Option<String>,
@@ -82,9 +84,9 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn finish_run(&self, run_id: i64, status: &str) -> Result<()> {
+    pub async fn finish_run(&self, run_id: i64, status: RunStatus) -> Result<()> {
         let sql = super::queued::FINISH_RUN;
-        on_pool!(self, pool => { sqlx::query(sql).bind(status).bind(now()).bind(run_id).execute(pool).await?; });
+        on_pool!(self, pool => { sqlx::query(sql).bind(status.as_str()).bind(now()).bind(run_id).execute(pool).await?; });
         Ok(())
     }
 
@@ -99,11 +101,11 @@ impl Store {
     pub async fn step_finished(
         &self,
         step_id: i64,
-        state: &str,
+        state: StepState,
         detail: Option<&str>,
     ) -> Result<()> {
         let sql = super::queued::STEP_FINISHED;
-        on_pool!(self, pool => { sqlx::query(sql).bind(state).bind(now()).bind(detail).bind(step_id).execute(pool).await?; });
+        on_pool!(self, pool => { sqlx::query(sql).bind(state.as_str()).bind(now()).bind(detail).bind(step_id).execute(pool).await?; });
         Ok(())
     }
 
@@ -182,12 +184,12 @@ impl Store {
     pub async fn set_app_state(
         &self,
         app: &str,
-        state: &str,
+        state: AppState,
         paused: bool,
         current_service: Option<&str>,
     ) -> Result<()> {
         let sql = super::queued::SET_APP_STATE;
-        on_pool!(self, pool => { sqlx::query(sql).bind(state).bind(i32::from(paused)).bind(current_service).bind(now()).bind(app).execute(pool).await?; });
+        on_pool!(self, pool => { sqlx::query(sql).bind(state.as_str()).bind(i32::from(paused)).bind(current_service).bind(now()).bind(app).execute(pool).await?; });
         Ok(())
     }
 
@@ -322,6 +324,13 @@ impl Store {
     }
 
     /// Fleet runs still marked running (their pgshift may have died): (id, params).
+    /// The params of every run still running (app runs and fleet runs).
+    pub async fn running_run_params(&self) -> Result<Vec<String>> {
+        let sql = "SELECT params FROM runs WHERE status = 'running' ORDER BY id";
+        let rows = on_pool!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
     pub async fn running_fleet_runs(&self) -> Result<Vec<(i64, String)>> {
         let sql =
             "SELECT id, params FROM runs WHERE kind = 'fleet' AND status = 'running' ORDER BY id";

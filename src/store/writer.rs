@@ -4,6 +4,7 @@
 //! is durable before it goes on ("written before and after the work"); the store just does
 //! one commit for many apps instead of one per statement.
 
+use crate::domain::{AppState, RunStatus, StepState};
 use color_eyre::eyre::{Result, eyre};
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,7 +18,7 @@ pub enum WriteOp {
     /// and the next step marked running.
     Advance {
         done: i64,
-        state: &'static str,
+        state: StepState,
         detail: Option<String>,
         paused: Option<(String, bool)>,
         next: Option<i64>,
@@ -31,9 +32,9 @@ pub enum WriteOp {
     EndRun {
         run_id: i64,
         app: String,
-        state: &'static str,
+        state: AppState,
         service: Option<String>,
-        run_status: &'static str,
+        run_status: RunStatus,
     },
     /// Give an app's lease back.
     ReleaseLease { app: String, holder: String },

@@ -31,6 +31,18 @@ const fn port(offset: u16) -> u16 {
     20000 + (const_tag() % 1000) as u16 * 2 + offset
 }
 
+/// The lab's HTTP router: 10000 below its PostgreSQL 13 port (10000..19999), as distinct
+/// between labs and checkouts as those ports are.
+/// Labs 10000 and more above (ports 30000 and up) take the odd ports of 10001..: the even
+/// ones there are the routers of the labs 10000 below them.
+pub const fn router_port(p13: u16) -> u16 {
+    if p13 < 30000 {
+        p13 - 10000
+    } else {
+        p13 - 20000 + 1
+    }
+}
+
 /// Under the system temp dir (world-traversable), never under a home the lab user can't enter.
 pub fn state_dir() -> PathBuf {
     std::env::temp_dir().join(format!("pgshift-test-lab-{:08x}", const_tag()))
@@ -57,6 +69,20 @@ pub fn console_lab() -> &'static Lab {
     LAB.get_or_init(|| separate("console", 6000))
 }
 
+/// A separate lab for the lab PaaS tests (tests/lab_paas.rs): they pause, move and stop its
+/// apps, and end with `lab down`.
+pub fn paas_lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| separate("paas", 8000))
+}
+
+/// A separate lab for the platform contract's tests (tests/platform.rs): they pause apps,
+/// break hooks on purpose and serve as an operator's remote servers.
+pub fn platform_lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| separate("platform", 10000))
+}
+
 fn separate(name: &str, offset: u16) -> Lab {
     let state = std::env::temp_dir().join(format!("pgshift-test-{name}-lab-{:08x}", const_tag()));
     start(state, PORT13 + offset, PORT15 + offset)
@@ -76,12 +102,34 @@ fn pgshift_on(state: &Path, p13: u16, p15: u16) -> Command {
     c.env("PGSHIFT_STATE_DIR", state)
         .env("PGSHIFT_LAB_PORT13", p13.to_string())
         .env("PGSHIFT_LAB_PORT15", p15.to_string())
+        .env("PGSHIFT_LAB_ROUTER_PORT", router_port(p13).to_string())
         .env("XDG_CONFIG_HOME", state.join("no-config"))
         .env_remove("PGSHIFT_CONFIG")
         .env_remove("PGSHIFT_INVENTORY")
         .env_remove("PGSHIFT_STORE")
         .env("NO_COLOR", "1");
     c
+}
+
+/// `GET url` (http://127.0.0.1:PORT/PATH) with a plain TCP stream: (status code, body).
+pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(host)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((code, body.to_string()))
 }
 
 pub struct Cluster {

@@ -106,9 +106,13 @@ impl Store {
                     state,
                     service,
                     run_status,
-                } => seg
-                    .ends
-                    .push((app, state, service.as_deref(), *run_id, run_status)),
+                } => seg.ends.push((
+                    app,
+                    state.as_str(),
+                    service.as_deref(),
+                    *run_id,
+                    run_status.as_str(),
+                )),
                 WriteOp::ReleaseLease { app, holder } => seg.releases.push((app, holder)),
             }
         }

@@ -3,19 +3,19 @@
 //! binaries; the `sim` platform has its own implementation for fleet-scale rehearsals.
 
 use std::ffi::OsString;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::Result;
 use tokio_util::sync::CancellationToken;
 
+use super::ServiceRef;
 use super::servers::Servers;
 use crate::inventory::Secret;
-use crate::platform::ServiceRef;
 use crate::postgres::PasswordMethod;
 use crate::postgres::process::{self, ChildOutcome, ChildSpec, PassFile, Stream, conninfo};
 use crate::postgres::provision::{self, Provisioned, RuntimeOptions};
 use crate::postgres::verify::{self, Fingerprint, ReadOptions, RowHash, TableHashes};
+use std::future::Future;
 
 /// What a backup left: the child's end, the kept files' size and sha256 (when it keeps files)
 /// and OLD's fingerprint read in the very snapshot the dump copied (when it could).
@@ -28,19 +28,12 @@ pub struct BackupOutcome {
     pub seconds: Vec<(&'static str, f64)>,
 }
 
-/// The kept backup: uncompressed. gzip at its default level costs more CPU than the whole
-/// dump on a 2-core server, and every second of it is spent behind the maintenance page.
-pub const BACKUP_COMPRESSION: u32 = 0;
-/// Connections hashing tables on one server during verification.
-pub const VERIFY_CONNECTIONS: usize = 2;
-
-/// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
-pub const NO_TIMEOUTS: &str =
-    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
-
 pub trait Databases: Send + Sync {
     /// OLD's size in bytes.
     fn size(&self, svc: &ServiceRef) -> impl Future<Output = Result<u64>> + Send;
+    /// Rows inserted, updated and deleted in a database so far, as its server's statistics
+    /// count them once they settle: how pgshift sees that OLD took a write after the backup.
+    fn write_count(&self, svc: &ServiceRef) -> impl Future<Output = Result<i64>> + Send;
     fn read_options(&self, old: &ServiceRef)
     -> impl Future<Output = Result<RuntimeOptions>> + Send;
     /// NEW's role (fresh password, hashed as NEW says unless `force`) and empty database.
@@ -106,6 +99,16 @@ pub trait Databases: Send + Sync {
     }
 }
 
+/// The kept backup: uncompressed. gzip at its default level costs more CPU than the whole
+/// dump on a 2-core server, and every second of it is spent behind the maintenance page.
+pub const BACKUP_COMPRESSION: u32 = 0;
+/// Connections hashing tables on one server during verification.
+pub const VERIFY_CONNECTIONS: usize = 2;
+
+/// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
+pub const NO_TIMEOUTS: &str =
+    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
+
 pub struct RealDatabases {
     pub servers: Servers,
     /// PostgreSQL 15 client binaries: the newest client is right for both servers.
@@ -122,6 +125,30 @@ impl Databases for RealDatabases {
             .fetch_one(&mut conn)
             .await?;
         Ok(bytes.max(0) as u64)
+    }
+
+    async fn write_count(&self, svc: &ServiceRef) -> Result<i64> {
+        let admin = self.servers.admin(&svc.server)?;
+        let mut conn = admin.connect(&svc.database).await?;
+        // The user tables only: pg_stat_database also counts catalog rows, which autovacuum's
+        // ANALYZE writes (pg_statistic) whatever the app does. The collector hears of a
+        // backend's writes at its next idle moment or its exit and serves a file up to 500 ms
+        // old: read until two reads 600 ms apart agree.
+        let mut last = None;
+        for _ in 0..6 {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
+                   FROM pg_stat_user_tables",
+            )
+            .fetch_one(&mut conn)
+            .await?;
+            if last == Some(n) {
+                return Ok(n);
+            }
+            last = Some(n);
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        }
+        Ok(last.unwrap_or(0))
     }
 
     async fn read_options(&self, old: &ServiceRef) -> Result<RuntimeOptions> {
@@ -195,6 +222,7 @@ impl Databases for RealDatabases {
                 ("PGPASSFILE".into(), pass.path().display().to_string()),
                 ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
             ],
+            ..Default::default()
         };
         let how = ReadOptions {
             row_hash: RowHash::Typed,
@@ -292,6 +320,7 @@ impl Databases for RealDatabases {
                 ("PGPASSFILE".into(), pass.path().display().to_string()),
                 ("PGOPTIONS".into(), pgoptions.to_string()),
             ],
+            ..Default::default()
         };
         process::run(spec, cancel, on_line).await
     }

@@ -1,5 +1,5 @@
-//! `pgshift bench` (hidden; `scripts/bench-migrate` runs it): on the lab servers, a source
-//! database of a chosen size on 13, then alternating, repeated timings of what an operator
+//! `pgshift-bench` (`scripts/bench-migrate` runs it; not part of the operator's binary): on
+//! the lab servers, a source database of a chosen size on 13, then alternating, repeated timings of what an operator
 //! would otherwise use against `pgshift migrate` of an app on that database. Prints medians,
 //! never asserts on them; the last line is `ratios d/a=X d/b=X d/c=X paused/d=X`.
 
@@ -10,22 +10,77 @@ use std::time::Instant;
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::Context;
-use crate::error::{UserError, exit};
-use crate::inventory::Source;
-use crate::lab::Lab;
-use crate::postgres::process::conninfo;
-use crate::postgres::{Endpoint, exec, ident, literal};
+use clap::Parser;
+use pgshift::config::{Config, Overrides};
+use pgshift::error::{UserError, exit};
+use pgshift::inventory::Source;
+use pgshift::lab::Lab;
+use pgshift::ops::is_user_error;
+use pgshift::postgres::process::conninfo;
+use pgshift::postgres::{Endpoint, exec, ident, literal};
+
+/// The operator's binary, built beside this one (`cargo build` builds both).
+fn pgshift_exe() -> Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let exe = me.with_file_name(format!("pgshift{}", std::env::consts::EXE_SUFFIX));
+    if !exe.is_file() {
+        return Err(eyre!(
+            "{} not found beside {}: build it (cargo build)",
+            exe.display(),
+            me.display()
+        ));
+    }
+    Ok(exe)
+}
 
 /// Bump when the generated source changes: an existing one of another version is rebuilt.
 const SOURCE_VERSION: u32 = 1;
 
-pub struct Args {
-    /// Sizes (MB) at which `pgshift migrate` is timed.
-    pub sizes: Vec<u32>,
-    /// The size (MB) at which all four methods are compared.
-    pub compare: u32,
-    pub reps: usize,
+/// Benchmark `pgshift migrate` against pg_dump/pg_restore and pgcopydb on the lab
+/// (scripts/bench-migrate); the lab and state dir come from the config and PGSHIFT_* variables.
+#[derive(Debug, Parser)]
+#[command(name = "pgshift-bench")]
+struct Args {
+    /// Source sizes in MB at which `pgshift migrate` is timed
+    #[arg(long, value_delimiter = ',', default_value = "100,450,1000")]
+    sizes: Vec<u32>,
+    /// The size in MB at which all four methods are compared
+    #[arg(long, default_value_t = 450)]
+    compare: u32,
+    /// Runs of each method (medians are reported)
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Config file (default: ~/.config/pgshift/pgshift.toml if present)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let code = match start(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pgshift-bench: {e:#}");
+            if is_user_error(&e) {
+                exit::BAD_INPUT
+            } else {
+                exit::INTERNAL
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn start(args: Args) -> Result<i32> {
+    let (cfg, config_file) = Config::load(&Overrides {
+        config_file: args.config.clone(),
+        ..Overrides::default()
+    })?;
+    let _guard = pgshift::logging::init(&cfg.log_dir(), &cfg.log_level)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(&cfg, config_file, args))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -77,15 +132,14 @@ struct Bench {
     state: PathBuf,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    super::ensure_writable(ctx, "run the benchmark")?;
+async fn run(cfg: &Config, config_file: Option<PathBuf>, args: Args) -> Result<i32> {
     if args.reps == 0 || args.sizes.is_empty() || args.sizes.contains(&0) || args.compare == 0 {
         return Err(UserError::new(
             "bench: --reps, --sizes and --compare must be positive (e.g. --sizes 100,450,1000 --compare 450 --reps 3)",
         )
         .into());
     }
-    let pg_bin = ctx.cfg.lab.pg15_bin.clone();
+    let pg_bin = cfg.lab.pg15_bin.clone();
     let pgbench = pg_bin.join("pgbench");
     if !pgbench.is_file() {
         return Err(UserError::new(format!(
@@ -94,8 +148,8 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         ))
         .into());
     }
-    let lab = Lab::open(&ctx.cfg)?;
-    let dir = ctx.cfg.state_dir().join("bench");
+    let lab = Lab::open(cfg)?;
+    let dir = cfg.state_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
     let mut sizes = args.sizes.clone();
     if !sizes.contains(&args.compare) {
@@ -104,7 +158,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     sizes.sort_unstable();
     let inventory = dir.join("fleet.toml");
     std::fs::write(&inventory, bench_inventory(&sizes))?;
-    let inv = crate::inventory::load(&Source::File(inventory.clone()))?;
+    let inv = pgshift::inventory::load(&Source::File(inventory.clone()))?;
     lab.up(&inv, &|_| {}).await?;
     let bench = Bench {
         old: lab.admin(13)?,
@@ -114,9 +168,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         pg_bin,
         dir,
         inventory,
-        exe: std::env::current_exe()?,
-        config_file: ctx.config_file.clone(),
-        state: ctx.cfg.state_dir(),
+        exe: pgshift_exe()?,
+        config_file,
+        state: cfg.state_dir(),
     };
     let pgcopydb = which("pgcopydb");
     let load_start = loadavg();
@@ -759,7 +813,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("fleet.toml");
         std::fs::write(&p, bench_inventory(&[100, 450])).unwrap();
-        let inv = crate::inventory::load(&Source::File(p)).unwrap();
+        let inv = pgshift::inventory::load(&Source::File(p)).unwrap();
         assert!(inv.app("bench-450mb").is_some());
     }
 }

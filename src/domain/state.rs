@@ -1,0 +1,132 @@
+//! App, step and run states: what the store records and the console shows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A stored string that is none of a state type's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} \"{value}\"")]
+pub struct UnknownState {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+macro_rules! states {
+    ($(#[$doc:meta])* $name:ident ($kind:literal) { $($(#[$vdoc:meta])* $variant:ident = $s:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            #[default]
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            /// The stable string the store keeps and the JSON shows.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $s,)+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownState;
+            fn from_str(s: &str) -> Result<Self, UnknownState> {
+                match s {
+                    $($s => Ok($name::$variant),)+
+                    _ => Err(UnknownState { kind: $kind, value: s.to_string() }),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownState;
+            fn try_from(s: String) -> Result<Self, UnknownState> {
+                s.parse()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        /// Against a stored string, as the store and its tests see it.
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+states! {
+    /// Where an app stands in its migration.
+    AppState ("app state") {
+        /// Not migrated yet. `NeedsManual`: live on NEW after a failure that could not be
+        /// rolled back, a human decides.
+        Pending = "pending", Running = "running", Migrated = "migrated", Failed = "failed",
+        NeedsManual = "needs_manual", Cancelled = "cancelled", RolledBack = "rolled_back",
+        Excluded = "excluded",
+    }
+}
+
+states! {
+    /// A runbook step of one run.
+    StepState ("step state") {
+        Pending = "pending", Running = "running", Done = "done", Failed = "failed",
+        Cancelled = "cancelled", Skipped = "skipped", RolledBack = "rolled_back",
+    }
+}
+
+states! {
+    /// A run (one app's, or a fleet's).
+    RunStatus ("run status") {
+        /// `Abandoned`: left by a pgshift that died, found stale and given up.
+        Running = "running", Done = "done", Failed = "failed", Cancelled = "cancelled",
+        Abandoned = "abandoned",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_back_from_its_string_and_its_json() {
+        for s in [
+            "pending",
+            "running",
+            "migrated",
+            "failed",
+            "needs_manual",
+            "cancelled",
+            "rolled_back",
+            "excluded",
+        ] {
+            let st: AppState = s.parse().expect("app state");
+            assert_eq!(st.as_str(), s);
+            assert_eq!(
+                serde_json::to_string(&st).expect("json"),
+                format!("\"{s}\"")
+            );
+        }
+        for s in [
+            "pending",
+            "running",
+            "done",
+            "failed",
+            "cancelled",
+            "skipped",
+            "rolled_back",
+        ] {
+            let st: StepState = s.parse().expect("step state");
+            assert_eq!(st.to_string(), s);
+        }
+        assert!("migrating".parse::<AppState>().is_err());
+    }
+}
