@@ -64,6 +64,17 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         remediations: remediations.to_vec(),
     };
     vec![
+        // First: it matches only pgshift's own `error: verification: …` line, which names
+        // the cause, whatever a tool printed above it.
+        rule(
+            "verification",
+            &[r"error: verification: .*"],
+            "pgshift's verifier could not read or compare an object (a verifier gap, not a data difference).",
+            &[r(
+                "rollback",
+                "never enable NEW; roll back; the object is named in the matched line",
+            )],
+        ),
         rule(
             "libpq-scram",
             &[
@@ -255,15 +266,6 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "verification",
-            &[r"error: verification: .*"],
-            "pgshift's verifier could not read or compare an object (a verifier gap, not a data difference).",
-            &[r(
-                "rollback",
-                "never enable NEW; roll back; the object is named in the matched line",
-            )],
-        ),
-        rule(
             "verification-mismatch",
             &[
                 r"verification failed: .*",
@@ -302,15 +304,6 @@ const UNKNOWN: &[Remediation] = &[
 /// Classify a failed step's log: the first non-harmless finding in rule priority order, or
 /// `unknown` with the last lines.
 pub fn diagnose(lines: &[String]) -> Finding {
-    // pgshift's own `error:` line names the cause when it has one: classified first, so a
-    // tool's last progress line above it is not mistaken for the reason.
-    for rule in RULES.iter().filter(|r| !r.harmless) {
-        for (i, line) in lines.iter().enumerate().filter(|(_, l)| is_own_error(l)) {
-            if let Some(m) = rule.patterns.iter().find_map(|p| p.find(line)) {
-                return finding(rule, lines, i, m.start(), m.end());
-            }
-        }
-    }
     for rule in RULES.iter().filter(|r| !r.harmless) {
         if let Some(f) = find(rule, lines) {
             return f;

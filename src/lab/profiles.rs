@@ -42,7 +42,7 @@ pub fn database_settings(profile: &str) -> &'static [(&'static str, &'static str
     match profile {
         // Unqualified names in the app's own sessions resolve through it; the index on
         // app.fold() does not (the function pins its own search_path).
-        "catalog" => &[("search_path", "app, public, ext")],
+        "catalog" => &[("search_path", "public, app, ext")],
         _ => &[],
     }
 }
@@ -406,6 +406,8 @@ BEGIN
     EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO PUBLIC', o);
 END $$;
 
+CREATE TABLE public.announcements (id serial PRIMARY KEY, title text NOT NULL, body text);
+INSERT INTO public.announcements (title, body) SELECT 'Announcement ' || g, repeat('Vereinsnews ', g) FROM generate_series(1, 12) g;
 CREATE MATERIALIZED VIEW app.members_per_tenant AS SELECT tenant, count(*) AS members FROM app.members GROUP BY tenant;
 CREATE MATERIALIZED VIEW app.mood_report AS SELECT mood, count(*) AS members FROM app.members GROUP BY mood WITH NO DATA;
 CREATE VIEW app.recent_visits AS SELECT v.visited_on, m.display_name FROM app.visits v JOIN app.members m ON m.id = v.member_id WHERE v.visited_on > date '2024-06-01';
