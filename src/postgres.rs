@@ -2,6 +2,7 @@
 //! password hashing done the way libpq's `PQencryptPasswordConn` does it.
 
 pub mod catalog;
+pub mod leftovers;
 mod password;
 pub mod process;
 pub mod provision;

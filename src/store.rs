@@ -34,6 +34,7 @@ mod apply;
 mod console_reads;
 mod probes;
 pub mod queued;
+mod report_reads;
 mod runs;
 mod writer;
 
@@ -41,6 +42,7 @@ pub use writer::{BackupRecord, Began, BeginRun, StoreWriter, WriteOp};
 
 pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
 pub use probes::ProbeRow;
+pub use report_reads::PausedSpan;
 pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
