@@ -16,12 +16,15 @@ pub struct PausedSpan {
 impl Store {
     /// Every run's pause → unpause of every app that was paused, oldest first.
     pub async fn paused_spans(&self) -> Result<Vec<PausedSpan>> {
+        // From the moment the pause step began (the page goes up at its start) to the end of
+        // what unpaused the app: its unpause step, or the rollback that put it back.
         let sql = "SELECT run_id, app,
-                          MIN(CASE WHEN operation = 'pause' AND state = 'done' THEN finished_at END) AS paused_at,
-                          MAX(CASE WHEN operation = 'unpause' AND state = 'done' THEN finished_at END) AS unpaused_at
+                          MIN(CASE WHEN operation = 'pause' THEN started_at END) AS paused_at,
+                          MAX(CASE WHEN (operation = 'unpause' AND state = 'done') OR operation = 'rollback'
+                                   THEN finished_at END) AS unpaused_at
                    FROM steps
                    GROUP BY run_id, app
-                   HAVING MIN(CASE WHEN operation = 'pause' AND state = 'done' THEN finished_at END) IS NOT NULL
+                   HAVING MIN(CASE WHEN operation = 'pause' THEN started_at END) IS NOT NULL
                    ORDER BY run_id, app";
         let rows = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
         Ok(rows)
