@@ -125,7 +125,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .into());
         }
         let (run_id, rows) = self.begin(app, "migrate", remediations).await?;
-        let keep = lease::keep_alive(self.journal.clone(), name.to_string(), self.holder.0.clone());
+        let keep = lease::keep_alive(
+            self.journal.clone(),
+            name.to_string(),
+            self.holder.0.clone(),
+        );
         let result = self.drive(run_id, app, rows, remediations, false).await;
         keep.abort();
         self.release(name);
@@ -279,8 +283,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
         }
         let (run_id, rows) = self.begin(app, "retry", Some(chosen.id)).await?;
-        let keep = lease::keep_alive(self.journal.clone(), name.to_string(), self.holder.0.clone());
-        self.journal.set_failure_status(failure.id, "retried").await?;
+        let keep = lease::keep_alive(
+            self.journal.clone(),
+            name.to_string(),
+            self.holder.0.clone(),
+        );
+        self.journal
+            .set_failure_status(failure.id, "retried")
+            .await?;
         let result = self.drive(run_id, app, rows, Some(chosen.id), false).await;
         keep.abort();
         self.release(name);
@@ -318,7 +328,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 .is_some_and(|s| s.state == AppState::Running);
             if latest != Some(run_id) || !running {
                 tracing::warn!(app = name, run_id, "abandoning a stale unfinished run");
-                self.journal.finish_run(run_id, RunStatus::Abandoned).await?;
+                self.journal
+                    .finish_run(run_id, RunStatus::Abandoned)
+                    .await?;
                 continue;
             }
             match lease::acquire(&self.journal, &name, &self.holder).await {
@@ -568,7 +580,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         self.journal
             .set_app_state(&app.name, state, false, service.map(|s| s.id.as_str()))
             .await?;
-        self.journal.finish_run(run_id, RunStatus::Cancelled).await?;
+        self.journal
+            .finish_run(run_id, RunStatus::Cancelled)
+            .await?;
         let _ = self.events.send(Event::Done {
             run_id,
             app: app.name.clone(),
@@ -628,7 +642,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let mut ctx = self.migrated_ctx(name, "nothing to roll back").await?;
         lease::acquire(&self.journal, name, &self.holder).await?;
         // Comparing a big NEW can outlast the lease's TTL.
-        let keep = lease::keep_alive(self.journal.clone(), name.to_string(), self.holder.0.clone());
+        let keep = lease::keep_alive(
+            self.journal.clone(),
+            name.to_string(),
+            self.holder.0.clone(),
+        );
         let result = async {
             if let (Some(fp), Some(new)) = (&ctx.fingerprint, &ctx.new) {
                 let now = self.db.fingerprint(new, fp.row_hash, Default::default()).await?;

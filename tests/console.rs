@@ -429,7 +429,7 @@ fn migrating_model() -> Model {
     ]
     .map(|(o, s, t)| StepView {
         operation: o.into(),
-        state: s.into(),
+        state: s.parse().expect("a step state"),
         seconds: t,
     })
     .to_vec();

@@ -664,7 +664,7 @@ fn child(m: &mut Model, c: ChildMsg) {
                 "done" => {
                     m.effects.push(Effect::Refresh);
                     let outcome = outcome.unwrap_or_default();
-                    let ok = outcome == "migrated";
+                    let ok = outcome.parse() == Ok(crate::domain::AppState::Migrated);
                     let sym = if ok { "✓" } else { "✗" };
                     m.say(format!("{sym} {app}: {outcome}"), !ok);
                 }

@@ -313,15 +313,16 @@ mod tests {
 
     #[test]
     fn failed_apps_start_again_only_with_a_remedy() {
-        let st = |s: &str| AppState {
-            state: s.parse().expect("a stored app state"),
+        use crate::domain::AppState as S;
+        let st = |state: S| AppState {
+            state,
             ..Default::default()
         };
-        assert!(skip_reason(Some(&st("failed")), false).is_some());
-        assert!(skip_reason(Some(&st("failed")), true).is_none());
-        assert!(skip_reason(Some(&st("migrated")), true).is_some());
-        assert!(skip_reason(Some(&st("needs_manual")), true).is_some());
-        assert!(skip_reason(Some(&st("rolled_back")), false).is_none());
+        assert!(skip_reason(Some(&st(S::Failed)), false).is_some());
+        assert!(skip_reason(Some(&st(S::Failed)), true).is_none());
+        assert!(skip_reason(Some(&st(S::Migrated)), true).is_some());
+        assert!(skip_reason(Some(&st(S::NeedsManual)), true).is_some());
+        assert!(skip_reason(Some(&st(S::RolledBack)), false).is_none());
         assert!(skip_reason(None, false).is_none());
     }
 }

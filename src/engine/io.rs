@@ -71,11 +71,8 @@ impl StepIo {
 
     pub fn line(&mut self, stream: &str, text: &str) {
         let text = self.scrubber.scrub(text);
-        self.journal.logs(vec![(
-            self.step_id,
-            stream.to_string(),
-            text.clone(),
-        )]);
+        self.journal
+            .logs(vec![(self.step_id, stream.to_string(), text.clone())]);
         let _ = self.events.send(Event::Log {
             app: self.app.clone(),
             step: self.step.clone(),

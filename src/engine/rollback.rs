@@ -33,10 +33,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         }
         let step_id = match existing.iter().find(|r| r.operation == "rollback") {
             Some(r) => r.id,
-            None => self
-                .journal
-                .append_step(run_id, &app.name, "rollback", "{\"kind\":\"rollback\"}")
-                .await?,
+            None => {
+                self.journal
+                    .append_step(run_id, &app.name, "rollback", "{\"kind\":\"rollback\"}")
+                    .await?
+            }
         };
         self.journal.step_started_in_order(step_id).await?;
         let mut io = StepIo::new(

@@ -119,7 +119,12 @@ impl Exec {
         }
     }
 
-    pub(super) fn set_app_state(app: &str, state: AppState, paused: bool, service: Option<&str>) -> Self {
+    pub(super) fn set_app_state(
+        app: &str,
+        state: AppState,
+        paused: bool,
+        service: Option<&str>,
+    ) -> Self {
         Self {
             sql: SET_APP_STATE,
             args: vec![

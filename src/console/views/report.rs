@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use super::duration;
 use crate::console::model::Model;
 use crate::console::theme::Theme;
+use crate::domain::AppState;
 
 /// What the report says, computed from the model (pure, so it is tested directly).
 #[derive(Debug, Clone, PartialEq)]
@@ -26,9 +27,12 @@ pub struct Summary {
 
 pub fn summary(m: &Model) -> Summary {
     let cands: Vec<_> = m.rows.iter().filter(|r| r.candidate).collect();
-    let count = |s: &str| cands.iter().filter(|r| r.state == s).count();
-    let (migrated, failed, rolled_back) =
-        (count("migrated"), count("failed"), count("rolled_back"));
+    let count = |s: AppState| cands.iter().filter(|r| r.state == s).count();
+    let (migrated, failed, rolled_back) = (
+        count(AppState::Migrated),
+        count(AppState::Failed),
+        count(AppState::RolledBack),
+    );
     let finished = migrated + failed + rolled_back;
     // Each app's last complete pass (spans come oldest first).
     let mut last_ok: std::collections::HashMap<&str, &crate::store::AppRunSpan> =
@@ -42,7 +46,7 @@ pub fn summary(m: &Model) -> Summary {
         last_ok.insert(s.app.as_str(), s);
     }
     let mut durations: Vec<f64> = Vec::new();
-    for r in cands.iter().filter(|r| r.state == "migrated") {
+    for r in cands.iter().filter(|r| r.state == AppState::Migrated) {
         let span = last_ok.get(r.name.as_str());
         if let Some(s) = span
             && let (Some(a), Some(b)) = (&s.started_at, &s.finished_at)
@@ -60,7 +64,7 @@ pub fn summary(m: &Model) -> Summary {
         migrated,
         failed,
         rolled_back,
-        running: count("running"),
+        running: count(AppState::Running),
         success_rate: (finished > 0).then(|| migrated as f64 / finished as f64),
         durations,
     }
@@ -105,17 +109,23 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         Line::from(vec![
             Span::styled(
                 format!("✓ {} migrated", s.migrated),
-                theme.state("migrated"),
+                theme.state(AppState::Migrated),
             ),
             Span::styled(format!(" of {} candidates", s.candidates), theme.text()),
         ]),
         Line::from(vec![
-            Span::styled(format!("✗ {} failed  ", s.failed), theme.state("failed")),
+            Span::styled(
+                format!("✗ {} failed  ", s.failed),
+                theme.state(AppState::Failed),
+            ),
             Span::styled(
                 format!("↺ {} rolled back  ", s.rolled_back),
-                theme.state("rolled_back"),
+                theme.state(AppState::RolledBack),
             ),
-            Span::styled(format!("⟳ {} running", s.running), theme.state("running")),
+            Span::styled(
+                format!("⟳ {} running", s.running),
+                theme.state(AppState::Running),
+            ),
         ]),
         Line::from(vec![
             Span::styled("success rate ", theme.text_dim()),
@@ -160,7 +170,10 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         })
         .collect();
     if fl.is_empty() {
-        fl.push(Line::from(Span::styled("✓ none", theme.state("migrated"))));
+        fl.push(Line::from(Span::styled(
+            "✓ none",
+            theme.state(AppState::Migrated),
+        )));
     }
     frame.render_widget(
         Paragraph::new(fl).block(block(" Failures by class (all recorded) ".into(), theme)),
@@ -196,7 +209,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             Line::from(vec![
                 Span::styled(format!("{label:>9} "), theme.text_dim()),
                 Span::styled(format!("{n:>5} "), theme.text()),
-                Span::styled(bar(*n, maxc, hw), theme.state("migrated")),
+                Span::styled(bar(*n, maxc, hw), theme.state(AppState::Migrated)),
             ])
         })
         .collect();
@@ -216,11 +229,11 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                 Cell::from(Span::styled(c.candidates.to_string(), theme.text())),
                 Cell::from(Span::styled(
                     format!("✓ {}", c.migrated),
-                    theme.state("migrated"),
+                    theme.state(AppState::Migrated),
                 )),
                 Cell::from(Span::styled(
                     format!("✗ {}", c.failed),
-                    theme.state("failed"),
+                    theme.state(AppState::Failed),
                 )),
                 Cell::from(Span::styled(
                     pct((fin > 0).then(|| c.migrated as f64 / fin as f64)),
@@ -244,8 +257,8 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             Row::new(vec![
                 "region",
                 "candidates",
-                "migrated",
-                "failed",
+                AppState::Migrated.as_str(),
+                AppState::Failed.as_str(),
                 "success",
             ])
             .style(theme.header()),
