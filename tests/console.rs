@@ -545,7 +545,7 @@ fn child_outcomes_reach_the_message_line() {
         Action::Child(ChildMsg::Event {
             event: "done".into(),
             app: Some("shop-live".into()),
-            outcome: Some("migrated".into()),
+            outcome: Some(pgshift::domain::AppState::Migrated),
             class: None,
         }),
     );

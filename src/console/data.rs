@@ -181,7 +181,7 @@ pub enum ChildMsg {
     Event {
         event: String,
         app: Option<String>,
-        outcome: Option<String>,
+        outcome: Option<crate::domain::AppState>,
         class: Option<String>,
     },
     Exited {
