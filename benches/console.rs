@@ -127,6 +127,7 @@ fn bench_night_views() {
         })
         .collect();
     let night = Night {
+        answers: vec![],
         controls: Vec::new(),
         plan: Some(Plan {
             seed: 1,

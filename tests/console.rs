@@ -666,6 +666,11 @@ fn night_model() -> Model {
     .collect();
     let mut m = model(&states);
     let night = Night {
+        // A prober asks two of the running apps: one behind its page, one serving again.
+        answers: vec![
+            ("tracker-live".into(), "503".into()),
+            ("shop-stage".into(), "200".into()),
+        ],
         controls: vec![("ch-gva".into(), "pause".into())],
         plan: Some(night_plan()),
         plan_params: r#"{"seed":1,"batch_size":4,"canary":2,"window_seconds":14400}"#.into(),
@@ -809,6 +814,7 @@ fn run_view_shows_lanes_with_eta_and_the_running_apps() {
     assert_eq!(views::lanes(&m2)[0].elapsed, Some(702.0));
     // A quick read (no spans) keeps the last spans rather than forgetting the night.
     let quick = Night {
+        answers: vec![],
         spans: vec![],
         spans_read: false,
         ..m2.night.clone()
@@ -926,6 +932,7 @@ fn plan_edits_move_apps_and_the_canary_and_are_saved_only_when_confirmed() {
     assert!(m.confirm.is_none(), "no batch starts from an unsaved plan");
     // A refresh from the store must not throw the edits away.
     let stored = Night {
+        answers: vec![],
         plan: Some(night_plan()),
         ..m.night.clone()
     };

@@ -282,7 +282,7 @@ fn the_whole_fixture_fleet_runs_on_a_real_lab_and_preflight_makes_it_clean() {
     support::check(&plan, "plan");
     let out = lab
         .cmd()
-        .args(["run", "--all", "--quiet", "--json"])
+        .args(["--probe", "run", "--all", "--quiet", "--json"])
         .output()
         .expect("run");
     let last = String::from_utf8_lossy(&out.stdout)
@@ -293,6 +293,42 @@ fn the_whole_fixture_fleet_runs_on_a_real_lab_and_preflight_makes_it_clean() {
     let v: serde_json::Value = serde_json::from_str(&last).expect("report");
     let r = &v["report"];
     assert_eq!(out.status.code(), Some(3), "{r}");
+    // Downtime as users saw it: no request failed, and every app's maintenance page showed
+    // only while pgshift kept it paused (+1 s); every app serves again.
+    let probes: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "probe")
+        .collect();
+    assert_eq!(probes.len(), 25, "every candidate probed: {probes:?}");
+    let ts = |e: &serde_json::Value, k: &str| {
+        chrono::DateTime::parse_from_rfc3339(e[k].as_str().unwrap_or_else(|| panic!("{k}: {e}")))
+            .expect("timestamp")
+    };
+    for p in &probes {
+        assert_eq!(p["failed"], 0, "no request failed: {p}");
+        assert!(
+            p["maintenance"].as_u64().unwrap_or(0) > 0,
+            "paused at some point: {p}"
+        );
+        assert!(ts(p, "first_maintenance") >= ts(p, "paused_from"), "{p}");
+        assert!(
+            ts(p, "last_maintenance") <= ts(p, "paused_until") + chrono::Duration::seconds(1),
+            "{p}"
+        );
+    }
+    let status = lab
+        .cmd()
+        .args(["lab", "status", "--json"])
+        .output()
+        .expect("status");
+    support::check(&status, "lab status");
+    let st: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    for a in st["apps"].as_array().expect("apps") {
+        let url = a["url"].as_str().expect("url");
+        let (code, body) = support::http_get(url).expect("GET");
+        assert_eq!(code, 200, "{} serves after the night: {body}", a["name"]);
+    }
     // Exactly the apps built to fail, classified: 4 libpq 9.x, 1 node-postgres 7.8.2 (no
     // SCRAM either) and 2 btree apps.
     assert_eq!(r["failures_by_class"]["libpq-scram"], 5, "{r}");

@@ -288,3 +288,47 @@ fn inventory_json_lists_apps_with_the_contract_fields() {
     // Secrets never appear, not even where they come from.
     assert!(!String::from_utf8_lossy(&out.stdout).contains("password"));
 }
+
+#[test]
+fn a_platform_table_is_checked_at_load_with_its_line() {
+    let commands = |extra: &str| {
+        format!(
+            "{GOOD}\n[platform]\nkind = \"exec\"\n[platform.commands]\nstatus = \"paas info {{app}}\"\npause = \"paas maintenance:on {{app}}\"\nunpause = \"paas maintenance:off {{app}}\"\nset_database_url = \"paas config:set {{app}}\"\nredeploy = {{ run = \"paas deploy {{app}}\", timeout = \"10m\" }}\n{extra}"
+        )
+    };
+    let ok = commands("health = \"paas health {app} '{\\\"json\\\": 1}'\"\n");
+    let (code, err, _) = run_inventory(&ok);
+    assert_eq!(code, Some(0), "a complete platform table loads: {err}");
+
+    let missing = commands("");
+    assert_rejected(
+        &missing,
+        line_of(&missing, "[platform.commands]"),
+        "needs a command for health",
+    );
+    let typo = commands("health = \"paas health {ap}\"\n");
+    assert_rejected(
+        &typo,
+        line_of(&typo, "health ="),
+        "unknown placeholder {ap}",
+    );
+    let quote = commands("health = \"paas 'health {app}\"\n");
+    assert_rejected(
+        &quote,
+        line_of(&quote, "health ="),
+        "platform command health",
+    );
+    let provision =
+        commands("health = \"paas health {app}\"\nprovision = \"paas addons:create {app}\"\n");
+    assert_rejected(
+        &provision,
+        line_of(&provision, "provision ="),
+        "not supported yet",
+    );
+    let kind = ok.replace("kind = \"exec\"", "kind = \"heroku\"");
+    assert_rejected(
+        &kind,
+        line_of(&kind, "kind ="),
+        "platform kind \"heroku\" is not known",
+    );
+}

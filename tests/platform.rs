@@ -268,24 +268,25 @@ fn a_plain_app_goes_behind_its_maintenance_page_and_comes_back_on_new() {
     }
 }
 
-/// Start a worker of the app by hand, writing to OLD: a cron job the platform does not know.
-fn rogue_worker(lab: &Lab, app: &str, db: &str, role: &str) -> std::process::Child {
-    let password = lab.role_password("pg13", role);
-    let url = format!(
-        "postgres://{role}:{password}@127.0.0.1:{}/{db}",
-        lab.ports.0
-    );
-    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/apps/libpq_app.py");
-    Command::new("python3")
-        .arg(program)
-        .arg("worker")
-        .env("DATABASE_URL", url)
-        .env("APP_NAME", app)
-        .env("LAB_LIBPQ", "libpq.so.5")
+/// A cron job the platform does not know, left running on OLD: it touches a row five times a
+/// second. Updates, not inserts: verification reads OLD in the backup's snapshot and cannot
+/// see them (inserts would move a sequence, which verification reads outside any snapshot);
+/// only the check of OLD's write counters before enable can.
+fn rogue_writer(lab: &Lab, db: &str, role: &str) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    Command::new("sh")
+        .arg("-c")
+        .arg("while :; do psql -X -q -c 'UPDATE lab_app_writes SET written_at = now() WHERE id = (SELECT min(id) FROM lab_app_writes)'; sleep 0.2; done")
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", lab.ports.0.to_string())
+        .env("PGUSER", role)
+        .env("PGDATABASE", db)
+        .env("PGPASSWORD", lab.role_password("pg13", role))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("rogue worker")
+        .expect("rogue writer")
 }
 
 #[test]
@@ -293,13 +294,16 @@ fn a_worker_left_writing_to_old_fails_the_migration_before_new_is_enabled() {
     let lab = platform_lab();
     let app = "school-stage";
     reset(lab, app);
-    let mut rogue = rogue_worker(lab, app, "school_stage", "school_stage");
+    let mut rogue = rogue_writer(lab, "school_stage", "school_stage");
     let out = lab
         .cmd()
         .args(["migrate", "--app", app, "--json"])
         .output()
         .expect("migrate");
-    let _ = rogue.kill();
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(rogue.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     let _ = rogue.wait();
     assert_eq!(
         out.status.code(),
@@ -544,4 +548,55 @@ health = "{hook} health {{app}}"
     let v: Value = serde_json::from_slice(&show.stdout).expect("json");
     assert_eq!(v["service"]["server"], "zrh15", "{v}");
     assert_eq!(v["state"], "migrated", "{v}");
+}
+
+#[test]
+fn an_old_node_postgres_app_fails_with_its_drivers_own_text_and_retry_moves_it() {
+    let lab = platform_lab();
+    let app = "bazaar-live";
+    reset(lab, app);
+    let out = lab
+        .cmd()
+        .args(["migrate", "--app", app, "--json"])
+        .output()
+        .expect("migrate");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    let f = failure(&ev);
+    assert_eq!(f["class"], "libpq-scram", "{f}");
+    assert_eq!(f["step"], "redeploy", "{f}");
+    // node-postgres 7.8.2's own exception, thrown when NEW asks for SASL.
+    assert!(
+        f["line"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Unknown authenticationOk message type"),
+        "{f}"
+    );
+    assert_eq!(
+        get(lab, &format!("/{app}/")).0,
+        200,
+        "serving from OLD again"
+    );
+    assert!(
+        web_database_url(lab, app).contains(&format!(":{}/", lab.ports.0)),
+        "on OLD"
+    );
+
+    let retry = lab
+        .cmd()
+        .args(["retry", "--app", app, "--json"])
+        .output()
+        .expect("retry");
+    check(&retry, "retry (md5-password)");
+    assert_eq!(get(lab, &format!("/{app}/")).0, 200, "serving from NEW");
+    assert!(
+        web_database_url(lab, app).contains(&format!(":{}/", lab.ports.1)),
+        "on NEW"
+    );
 }

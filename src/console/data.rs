@@ -133,6 +133,19 @@ pub struct Night {
     pub controls: Vec<(String, String)>,
     /// When this was read (RFC 3339): the "now" elapsed times and ETAs count to.
     pub now: String,
+    /// What each probed app answered through its route in the last few seconds (`--probe`):
+    /// app → "200", "503" or "error: …".
+    pub answers: Vec<(String, String)>,
+}
+
+impl Night {
+    /// What the app answers right now, when a prober asks it.
+    pub fn answer(&self, app: &str) -> Option<&str> {
+        self.answers
+            .iter()
+            .find(|(a, _)| a == app)
+            .map(|(_, x)| x.as_str())
+    }
 }
 
 impl Night {

@@ -148,7 +148,23 @@ pub async fn night(store: &Store, with_spans: bool) -> Result<Action> {
             c
         },
         now: crate::store::now(),
+        answers: fresh_answers(store).await?,
     };
     night.parse_span_times();
     Ok(Action::Data(Data::Night(Box::new(night))))
+}
+
+/// The prober's answers no older than a few seconds: what each app answers now.
+async fn fresh_answers(store: &Store) -> Result<Vec<(String, String)>> {
+    let now = chrono::Utc::now();
+    Ok(store
+        .latest_probes()
+        .await?
+        .into_iter()
+        .filter_map(|row| {
+            let t = row.tally();
+            let fresh = t.last_at.is_some_and(|at| (now - at).num_seconds() <= 5);
+            Some((row.app, t.last.filter(|_| fresh)?.short()))
+        })
+        .collect())
 }

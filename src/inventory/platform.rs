@@ -132,6 +132,12 @@ pub(super) fn validate(raw: RawPlatform) -> Result<ExecSpec, (usize, String)> {
     let mut commands = BTreeMap::new();
     for (key, cmd) in raw.commands.get_ref() {
         let at = key.span().start;
+        if key.get_ref() == "provision" {
+            return Err((
+                at,
+                "platform command provision is not supported yet: pgshift creates NEW's role and database itself, on the region's target server, through its admin URL (docs/platform.md)".into(),
+            ));
+        }
         let Some(op) = PlatformOp::ALL
             .into_iter()
             .find(|op| op.id() == key.get_ref())

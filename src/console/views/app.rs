@@ -43,6 +43,10 @@ fn draw_info(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &The
         if r.paused {
             spans.push(Span::styled(" ⏸ paused", theme.warning()));
         }
+        if let Some(a) = m.night.answer(&w.name) {
+            spans.push(Span::styled(" · answers ", theme.text_dim()));
+            spans.push(super::run::answer_span(Some(a), theme));
+        }
         spans.push(Span::styled(
             format!(" · postgres {}", r.postgres),
             theme.text(),

@@ -290,6 +290,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                     theme.text(),
                 )),
                 Cell::from(Span::styled(since, theme.text_dim())),
+                Cell::from(answer_span(m.night.answer(&r.app), theme)),
             ])
         })
         .collect();
@@ -300,10 +301,11 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             Constraint::Length(20),
             Constraint::Length(8),
             Constraint::Length(24),
+            Constraint::Length(8),
             Constraint::Min(6),
         ],
     )
-    .header(Row::new(vec!["app", "region", "step", "for"]).style(theme.header()))
+    .header(Row::new(vec!["app", "region", "step", "for", "answers"]).style(theme.header()))
     .block(block(
         if empty {
             " Running now · nothing ".to_string()
@@ -321,4 +323,17 @@ fn block<'a>(title: impl Into<String>, theme: &Theme, focus: bool) -> Block<'a> 
         .borders(Borders::ALL)
         .border_style(theme.border(focus))
         .title(Span::styled(title.into(), theme.header()))
+}
+
+/// What a probed app answers now: 200 in the success colour, 503 (its maintenance page) as a
+/// warning, anything else as danger; nothing when no prober asks.
+pub fn answer_span<'a>(answer: Option<&str>, theme: &Theme) -> Span<'a> {
+    match answer {
+        None => Span::raw(""),
+        Some(a) if a.starts_with('2') || a.starts_with('3') => {
+            Span::styled(format!("✓ {a}"), theme.state("migrated"))
+        }
+        Some("503") => Span::styled("⏸ 503", theme.warning()),
+        Some(a) => Span::styled(format!("✗ {a}"), theme.state("failed")),
+    }
 }
