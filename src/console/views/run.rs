@@ -331,9 +331,9 @@ pub fn answer_span<'a>(answer: Option<&str>, theme: &Theme) -> Span<'a> {
     match answer {
         None => Span::raw(""),
         Some(a) if a.starts_with('2') || a.starts_with('3') => {
-            Span::styled(format!("✓ {a}"), theme.state("migrated"))
+            Span::styled(format!("✓ {a}"), theme.state(AppState::Migrated))
         }
         Some("503") => Span::styled("⏸ 503", theme.warning()),
-        Some(a) => Span::styled(format!("✗ {a}"), theme.state("failed")),
+        Some(a) => Span::styled(format!("✗ {a}"), theme.state(AppState::Failed)),
     }
 }
