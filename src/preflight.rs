@@ -26,7 +26,7 @@ const SAMPLE: i64 = 200;
 #[derive(Debug, Clone, Serialize)]
 pub struct Risk {
     /// A failure class id from docs/failures.md.
-    pub class: &'static str,
+    pub class: crate::diagnose::FailureClass,
     pub detail: String,
     /// What `--apply-preflight` applies up front; `None` when a human must act first.
     pub remediation: Option<&'static str>,
@@ -128,7 +128,7 @@ async fn scram(t: &Target, app: &App) -> Result<Option<Risk>> {
     exec(&mut admin, format!("DROP ROLE IF EXISTS {}", ident(&probe))).await?;
     Ok(match asked? {
         AuthRequest::Sasl(mechs) => Some(Risk {
-            class: "libpq-scram",
+            class: crate::diagnose::FailureClass::LibpqScram,
             detail: format!(
                 "NEW hashes new passwords {setting} and asks for {}; the image's {} cannot answer",
                 mechs.join("/"),
@@ -197,7 +197,7 @@ async fn btree(t: &Target) -> Result<Vec<Risk>> {
         if on_new + INDEX_ROW_OVERHEAD > BTREE_MAX {
             let pglz_fits = with_pglz + INDEX_ROW_OVERHEAD <= BTREE_MAX;
             risks.push(Risk {
-                class: "btree-index-row-size",
+                class: crate::diagnose::FailureClass::BtreeIndexRowSize,
                 detail: format!(
                     "index {index} on {table}.{column}: a value compresses to {on_new} bytes with {compression} (limit {BTREE_MAX}), {with_pglz} with pglz"
                 ),
@@ -231,7 +231,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
             .collect();
     for e in exts.iter().filter(|e| !available.contains(*e)) {
         risks.push(Risk {
-            class: "extension-missing",
+            class: crate::diagnose::FailureClass::ExtensionMissing,
             detail: format!("extension {e} is not available on NEW"),
             remediation: None,
         });
@@ -245,7 +245,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
     for (k, v) in opts.role_settings.iter().chain(&opts.database_settings) {
         if !known.contains(&k.to_lowercase()) {
             risks.push(Risk {
-                class: "unknown-setting",
+                class: crate::diagnose::FailureClass::UnknownSetting,
                 detail: format!("{k}={v} is not a setting NEW knows; it will not be copied"),
                 remediation: Some("filter-settings"),
             });
@@ -253,7 +253,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
     }
     if db_owner != t.role {
         risks.push(Risk {
-            class: "public-schema-permission",
+            class: crate::diagnose::FailureClass::PublicSchemaPermission,
             detail: format!(
                 "OLD's database is owned by {db_owner}, not the app role {}: on 15 the app can no longer CREATE in schema public unless it owns the database",
                 t.role

@@ -170,7 +170,7 @@ fn restore_failures_are_classified_from_real_pg_restore_output() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     let all = diagnose_all(&lines(&err));
-    let classes: Vec<&str> = all.iter().map(|f| f.class).collect();
+    let classes: Vec<&str> = all.iter().map(|f| f.class.as_str()).collect();
     assert!(
         classes.contains(&"aggregate-signature"),
         "{classes:?}\n{err}"

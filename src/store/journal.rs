@@ -31,7 +31,7 @@ pub struct FailureRecord<'a> {
     pub step_id: Option<i64>,
     pub app: &'a str,
     pub region: &'a str,
-    pub class: &'a str,
+    pub class: crate::diagnose::FailureClass,
     /// JSON: the matched lines.
     pub matched: &'a str,
     pub explanation: &'a str,
@@ -157,7 +157,7 @@ impl Journal {
             f.step_id,
             f.app,
             f.region,
-            f.class,
+            f.class.as_str(),
             f.matched,
             f.explanation,
             f.remediations,
