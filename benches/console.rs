@@ -144,6 +144,7 @@ fn bench_night_views() {
         spans_read: true,
         span_times: vec![],
         failures_by_class: vec![("libpq-scram".into(), 491)],
+        open_failures_by_class: vec![("libpq-scram".into(), 491)],
         now: "2026-11-25T00:00:00.000Z".into(),
     };
     // As the loader hands it over: times parsed off the input path.

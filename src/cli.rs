@@ -2,6 +2,7 @@
 //! (0 ok, 1 internal error, 2 bad input, 3 a migration ended in a classified failure).
 
 mod app_cmd;
+mod args;
 mod control_cmd;
 mod diagnose_cmd;
 mod engine_cmd;
@@ -11,6 +12,7 @@ mod inventory_cmd;
 mod lab_cmd;
 mod preflight_cmd;
 mod printer;
+mod report_cmd;
 
 use std::path::PathBuf;
 
@@ -18,7 +20,7 @@ use clap::{Parser, Subcommand};
 use color_eyre::eyre::Result;
 
 use crate::config::{Config, Overrides};
-use crate::error::{UserError, exit};
+use crate::error::exit;
 use crate::inventory::Source;
 use crate::ops;
 use crate::ops::is_user_error;
@@ -89,14 +91,14 @@ pub enum Command {
         /// Same seed, same plan
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = args::at_least_one)]
         batch_size: usize,
         /// Apps in each region's first (canary) batch; 0 for none
         #[arg(long, default_value_t = 2)]
         canary: usize,
         /// The maintenance window: 4h, 90m, or seconds
-        #[arg(long, default_value = "4h")]
-        window: String,
+        #[arg(long, default_value = "4h", value_parser = args::window)]
+        window: u64,
         /// Only these regions
         #[arg(long = "region", value_name = "REGION")]
         regions: Vec<String>,
@@ -132,7 +134,7 @@ pub enum Command {
         #[arg(long)]
         apply_preflight: bool,
         /// Sim world only: simulated seconds per real second (0: instant steps)
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, value_parser = args::non_negative)]
         speed: f64,
         /// Only progress, failures and outcomes, not every step's log
         #[arg(long)]
@@ -143,7 +145,7 @@ pub enum Command {
     /// Write a generated fleet like the seed's (for rehearsals on the sim platform)
     #[command(hide = true)]
     SimFleet {
-        #[arg(long, default_value_t = 7326)]
+        #[arg(long, default_value_t = 7326, value_parser = args::at_least_one)]
         apps: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -207,8 +209,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Summarise a night (not yet available)
-    Report(Pending),
+    /// The night's summary: migrations, failures by class, regions, durations, downtime, backups
+    Report {
+        /// Only this run (default: the whole night as the store holds it)
+        #[arg(long, value_name = "N")]
+        run: Option<i64>,
+        /// md (default) or json
+        #[arg(long, value_enum, default_value = "md")]
+        format: report_cmd::Format,
+    },
     /// Classify a log (deploy log, pg_restore output…): class, matched lines, remediations
     Diagnose {
         /// Log file, or - (default) for standard input
@@ -217,14 +226,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// Arguments of a command whose engine has not landed; accepted so scripts can be written
-/// against the final names.
-#[derive(Debug, clap::Args)]
-pub struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -303,7 +304,10 @@ pub use crate::ops::{Context, ensure_writable};
 
 /// Parse, run, and turn the outcome into an exit code with a one-line message on stderr.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match args::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let _ = color_eyre::config::HookBuilder::default()
         .display_env_section(false)
         .install();
@@ -342,6 +346,23 @@ fn run(cli: Cli) -> Result<i32> {
         log_level: cli.log_level.clone(),
     };
     let (cfg, config_file) = Config::load(&ov)?;
+    // Bad input is refused before anything is written, the log file included.
+    if let Some(path) = &cfg.inventory {
+        crate::inventory::load(&Source::File(path.clone()))?;
+    }
+    if let Some(
+        Command::Migrate {
+            runbook: Some(path),
+            ..
+        }
+        | Command::Deprovision {
+            runbook: Some(path),
+            ..
+        },
+    ) = &cli.command
+    {
+        crate::runbook::Runbook::load(path)?;
+    }
     let _guard = crate::logging::init(&cfg.log_dir(), &cfg.log_level)?;
     let ctx = Context {
         inventory: cfg
@@ -412,11 +433,7 @@ fn run(cli: Cli) -> Result<i32> {
                 exclude,
                 json,
             }) => {
-                let window_seconds = crate::plan::parse_window(&window).ok_or_else(|| {
-                    UserError::new(format!(
-                        "--window {window}: expected a duration like 4h, 90m or seconds"
-                    ))
-                })?;
+                let window_seconds = window;
                 let params = crate::plan::PlanParams {
                     seed,
                     batch_size,
@@ -502,11 +519,7 @@ fn run(cli: Cli) -> Result<i32> {
             Some(Command::Cancel { confirm }) => control_cmd::cancel(&ctx, confirm).await,
             Some(Command::Diagnose { file, json }) => diagnose_cmd::run(file.as_deref(), json),
             Some(Command::Failures { json }) => app_cmd::failures(&ctx, json).await,
-            Some(other) => Err(UserError::new(format!(
-                "`pgshift {}` is not available in this version yet",
-                command_name(&other)
-            ))
-            .into()),
+            Some(Command::Report { run, format }) => report_cmd::run(&ctx, run, format).await,
         }
     })
 }
@@ -530,7 +543,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Region { .. } => "region",
         Command::Cancel { .. } => "cancel",
         Command::Backups { .. } => "backups",
-        Command::Report(_) => "report",
+        Command::Report { .. } => "report",
         Command::Diagnose { .. } => "diagnose",
     }
 }

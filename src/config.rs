@@ -3,6 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+mod check;
+
+pub use check::{Origin, Origins};
 
 /// Defaults, documented; a user's file overrides any of them.
 pub const DEFAULT_CONFIG: &str = include_str!("../fixtures/pgshift.default.toml");
@@ -25,6 +30,9 @@ pub struct Config {
     pub log_level: String,
     pub theme: String,
     pub lab: LabConfig,
+    /// Where each checked value came from, for messages that name the file and line.
+    #[serde(skip)]
+    pub origins: Origins,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -43,14 +51,25 @@ pub struct LabConfig {
     pub pg15_bin: PathBuf,
 }
 
-/// A config that could not be read.
+/// A config that could not be read or holds a bad value. `path` is the file, or the
+/// environment variable or flag the value came from (then `line` is 0).
 #[derive(Debug, thiserror::Error)]
-#[error("{path}:{line}:{col}: {message}")]
+#[error("{}", self.render())]
 pub struct ConfigError {
     pub path: String,
     pub line: usize,
     pub col: usize,
     pub message: String,
+}
+
+impl ConfigError {
+    fn render(&self) -> String {
+        if self.line == 0 {
+            format!("{}: {}", self.path, self.message)
+        } else {
+            format!("{}:{}:{}: {}", self.path, self.line, self.col, self.message)
+        }
+    }
 }
 
 /// Overrides from the command line and environment, applied last.
@@ -66,12 +85,7 @@ impl Config {
     /// Load defaults, then the file (`--config`, `$PGSHIFT_CONFIG`, or the user's config dir
     /// if present), then `PGSHIFT_*` environment variables, then flags.
     pub fn load(ov: &Overrides) -> Result<(Self, Option<PathBuf>), ConfigError> {
-        let mut cfg: Config = toml::from_str(DEFAULT_CONFIG).map_err(|e| ConfigError {
-            path: "built-in defaults".into(),
-            line: 1,
-            col: 1,
-            message: e.message().to_string(),
-        })?;
+        let mut cfg = Self::defaults()?;
         let file = ov
             .config_file
             .clone()
@@ -88,47 +102,85 @@ impl Config {
                 col: 1,
                 message: format!("cannot read config: {e}"),
             })?;
-            // Parsed on its own so every error points at the user's file and line.
-            let user: PartialConfig = toml::from_str(&text).map_err(|e| {
-                let (line, col) = e
-                    .span()
-                    .map(|s| crate::inventory::line_col(&text, s.start))
-                    .unwrap_or((1, 1));
-                let mut message = e.message().lines().next().unwrap_or("").to_string();
-                // serde names the type, not the key: name the key from the offending line.
-                if let Some(key) = text
-                    .lines()
-                    .nth(line - 1)
-                    .and_then(|l| l.split_once('='))
-                    .map(|(k, _)| k.trim())
-                    .filter(|k| !k.is_empty() && !message.contains(*k))
-                {
-                    message = format!("{key}: {message}");
-                }
-                ConfigError {
-                    path: name.clone(),
-                    line,
-                    col,
-                    message,
-                }
-            })?;
-            user.apply(&mut cfg);
+            cfg.apply_file(&text, &name)?;
         }
-        cfg.apply_env();
+        cfg.apply_env()?;
         if let Some(i) = &ov.inventory {
             cfg.inventory = Some(i.clone());
         }
         if let Some(s) = &ov.store {
             cfg.store = Some(s.clone());
+            cfg.origins.store = Origin::Flag("--store");
         }
         if let Some(l) = &ov.log_level {
             cfg.log_level = l.clone();
+            cfg.origins.log_level = Origin::Flag("--log-level");
         }
+        check::check(&cfg, file.as_deref())?;
         Ok((cfg, file))
     }
 
-    fn apply_env(&mut self) {
+    /// The defaults with one config file's text applied and checked, without the environment
+    /// or flags: what `load` does with a file, for tests and tools.
+    pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
+        let mut cfg = Self::defaults()?;
+        cfg.apply_file(text, name)?;
+        check::check(&cfg, Some(Path::new(name)))?;
+        Ok(cfg)
+    }
+
+    fn defaults() -> Result<Self, ConfigError> {
+        toml::from_str(DEFAULT_CONFIG).map_err(|e| ConfigError {
+            path: "built-in defaults".into(),
+            line: 1,
+            col: 1,
+            message: e.message().to_string(),
+        })
+    }
+
+    /// Apply a user's config file; every error points at that file and line.
+    fn apply_file(&mut self, text: &str, name: &str) -> Result<(), ConfigError> {
+        let user: PartialConfig = toml::from_str(text).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|s| crate::inventory::line_col(text, s.start))
+                .unwrap_or((1, 1));
+            let mut message = e.message().lines().next().unwrap_or("").to_string();
+            // serde names the type, not the key: name the key from the offending line.
+            if let Some(key) = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !message.contains(*k))
+            {
+                message = format!("{key}: {message}");
+            }
+            ConfigError {
+                path: name.to_string(),
+                line,
+                col,
+                message,
+            }
+        })?;
+        user.apply(self, text);
+        Ok(())
+    }
+
+    fn apply_env(&mut self) -> Result<(), ConfigError> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let port = |k: &'static str| -> Result<Option<u16>, ConfigError> {
+            var(k)
+                .map(|v| {
+                    v.parse::<u16>().map_err(|_| ConfigError {
+                        path: k.into(),
+                        line: 0,
+                        col: 0,
+                        message: format!("\"{v}\" is not a port (1–65535)"),
+                    })
+                })
+                .transpose()
+        };
         if let Some(v) = var("PGSHIFT_STATE_DIR") {
             self.state_dir = Some(v.into());
         }
@@ -137,21 +189,26 @@ impl Config {
         }
         if let Some(v) = var("PGSHIFT_STORE") {
             self.store = Some(v);
+            self.origins.store = Origin::Env("PGSHIFT_STORE");
         }
         if let Some(v) = var("PGSHIFT_RUNBOOK") {
             self.runbook = Some(v.into());
         }
         if let Some(v) = var("PGSHIFT_LOG") {
             self.log_level = v;
+            self.origins.log_level = Origin::Env("PGSHIFT_LOG");
         }
         if let Some(v) = var("PGSHIFT_THEME") {
             self.theme = v;
+            self.origins.theme = Origin::Env("PGSHIFT_THEME");
         }
-        if let Some(p) = var("PGSHIFT_LAB_PORT13").and_then(|v| v.parse().ok()) {
+        if let Some(p) = port("PGSHIFT_LAB_PORT13")? {
             self.lab.port13 = p;
+            self.origins.port13 = Origin::Env("PGSHIFT_LAB_PORT13");
         }
-        if let Some(p) = var("PGSHIFT_LAB_PORT15").and_then(|v| v.parse().ok()) {
+        if let Some(p) = port("PGSHIFT_LAB_PORT15")? {
             self.lab.port15 = p;
+            self.origins.port15 = Origin::Env("PGSHIFT_LAB_PORT15");
         }
         if let Some(p) = var("PGSHIFT_LAB_ROUTER_PORT").and_then(|v| v.parse().ok()) {
             self.lab.router_port = p;
@@ -162,6 +219,7 @@ impl Config {
         if let Some(v) = var("PGSHIFT_PG15_BIN") {
             self.lab.pg15_bin = v.into();
         }
+        Ok(())
     }
 
     /// The state directory: configured, or `/var/lib/pgshift` for root (the lab's unprivileged
@@ -231,12 +289,12 @@ fn user_config_dir() -> Option<PathBuf> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PartialConfig {
-    state_dir: Option<PathBuf>,
-    inventory: Option<PathBuf>,
-    store: Option<String>,
+    state_dir: Option<Spanned<PathBuf>>,
+    inventory: Option<Spanned<PathBuf>>,
+    store: Option<Spanned<String>>,
     runbook: Option<PathBuf>,
-    log_level: Option<String>,
-    theme: Option<String>,
+    log_level: Option<Spanned<String>>,
+    theme: Option<Spanned<String>>,
     #[serde(default)]
     lab: PartialLab,
 }
@@ -244,40 +302,49 @@ struct PartialConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PartialLab {
-    port13: Option<u16>,
-    port15: Option<u16>,
+    port13: Option<Spanned<u16>>,
+    port15: Option<Spanned<u16>>,
     router_port: Option<u16>,
-    os_user: Option<String>,
+    os_user: Option<Spanned<String>>,
     pg13_bin: Option<PathBuf>,
     pg15_bin: Option<PathBuf>,
 }
 
 impl PartialConfig {
-    fn apply(self, cfg: &mut Config) {
-        fn set<T>(slot: &mut T, v: Option<T>) {
+    /// Apply the file's values, remembering the line each checked one came from.
+    fn apply(self, cfg: &mut Config, text: &str) {
+        fn set<T>(slot: &mut T, origin: &mut Origin, v: Option<Spanned<T>>, text: &str) {
             if let Some(v) = v {
-                *slot = v;
+                *origin = Origin::file(text, v.span().start);
+                *slot = v.into_inner();
             }
         }
-        if self.state_dir.is_some() {
-            cfg.state_dir = self.state_dir;
+        if let Some(d) = self.state_dir {
+            cfg.origins.state_dir = Origin::file(text, d.span().start);
+            cfg.state_dir = Some(d.into_inner());
         }
-        if self.inventory.is_some() {
-            cfg.inventory = self.inventory;
+        if let Some(i) = self.inventory {
+            cfg.inventory = Some(i.into_inner());
         }
-        if self.store.is_some() {
-            cfg.store = self.store;
+        if let Some(st) = self.store {
+            cfg.origins.store = Origin::file(text, st.span().start);
+            cfg.store = Some(st.into_inner());
+        }
+        let o = &mut cfg.origins;
+        set(&mut cfg.log_level, &mut o.log_level, self.log_level, text);
+        set(&mut cfg.theme, &mut o.theme, self.theme, text);
+        set(&mut cfg.lab.port13, &mut o.port13, self.lab.port13, text);
+        set(&mut cfg.lab.port15, &mut o.port15, self.lab.port15, text);
+        set(&mut cfg.lab.os_user, &mut o.os_user, self.lab.os_user, text);
+        if let Some(b) = self.lab.pg15_bin {
+            cfg.lab.pg15_bin = b;
         }
         if self.runbook.is_some() {
             cfg.runbook = self.runbook;
         }
-        set(&mut cfg.log_level, self.log_level);
-        set(&mut cfg.theme, self.theme);
-        set(&mut cfg.lab.port13, self.lab.port13);
-        set(&mut cfg.lab.port15, self.lab.port15);
-        set(&mut cfg.lab.router_port, self.lab.router_port);
-        set(&mut cfg.lab.os_user, self.lab.os_user);
-        set(&mut cfg.lab.pg15_bin, self.lab.pg15_bin);
+        if let Some(p) = self.lab.router_port {
+            cfg.lab.router_port = p;
+        }
         if self.lab.pg13_bin.is_some() {
             cfg.lab.pg13_bin = self.lab.pg13_bin;
         }

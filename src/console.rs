@@ -7,7 +7,7 @@ pub mod data;
 pub mod effect;
 mod exec;
 pub mod keymap;
-mod load;
+pub mod load;
 pub mod logbuf;
 pub mod model;
 pub mod palette;

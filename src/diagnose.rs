@@ -158,10 +158,17 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r"SCRAM authentication requires libpq version 10 or above",
                 r"authentication method 10 not supported",
                 r"received invalid response to SCRAM authentication",
+                // Drivers that speak the protocol themselves, before their first SCRAM release
+                // (texts and sources: fixtures/captured/README.md, versions: docs/clients.md).
+                r"The authentication type 10 is not supported",
+                r"pq: unknown authentication response: 10\b",
+                r"Received unknown authentication message",
+                r"Authentication method not supported \(Received: (?:10|AuthenticationSASL)\)",
+                r"unsupported authentication method requested by the server: (?:10\b|'sasl')",
                 // node-postgres < 7.9 on an AuthenticationSASL request.
                 r"Unknown authenticationOk message type",
             ],
-            "NEW hashed the role's password with scram-sha-256 (PostgreSQL 14+ default); the app's image has libpq < 10, which cannot do SCRAM.",
+            "NEW hashed the role's password with scram-sha-256 (PostgreSQL 14+ default); the app's client cannot do SCRAM (libpq < 10, or a driver before its first SCRAM release: docs/clients.md).",
             &[
                 r(
                     "md5-password",
@@ -512,6 +519,31 @@ mod tests {
         ),
         (
             "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-pgjdbc.log"),
+            "The authentication type 10 is not supported",
+        ),
+        (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-go-pq.log"),
+            "pq: unknown authentication response: 10",
+        ),
+        (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-pgx.log"),
+            "Received unknown authentication message",
+        ),
+        (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-npgsql.log"),
+            "Authentication method not supported (Received: 10)",
+        ),
+        (
+            "libpq-scram",
+            include_str!("../fixtures/captured/libpq-scram-asyncpg.log"),
+            "unsupported authentication method requested by the server: 10",
+        ),
+        (
+            "libpq-scram",
             include_str!("../fixtures/captured/libpq-scram-libpq96-lab-app.log"),
             "authentication method 10 not supported",
         ),
@@ -618,6 +650,30 @@ mod tests {
                 "no captured output for {class}"
             );
         }
+    }
+
+    #[test]
+    fn every_client_family_refusing_scram_is_libpq_scram_with_the_md5_remedy() {
+        let families = [
+            include_str!("../fixtures/captured/libpq-scram-django-uwsgi.log"),
+            include_str!("../fixtures/captured/libpq-scram-rails-old-libpq.log"),
+            include_str!("../fixtures/captured/libpq-scram-pgjdbc.log"),
+            include_str!("../fixtures/captured/libpq-scram-go-pq.log"),
+            include_str!("../fixtures/captured/libpq-scram-pgx.log"),
+            include_str!("../fixtures/captured/libpq-scram-npgsql.log"),
+            include_str!("../fixtures/captured/libpq-scram-asyncpg.log"),
+            include_str!("../fixtures/captured/libpq-scram-node-postgres-7.8.2.log"),
+        ];
+        for log in families {
+            let f = diagnose(&lines(log));
+            assert_eq!(f.class, "libpq-scram", "{log}");
+            assert_eq!(f.remediations[0].id, "md5-password", "{log}");
+        }
+        // A driver refusing another method than SASL (code 7, GSS) is not a SCRAM failure.
+        assert_ne!(
+            diagnose(&lines("pq: unknown authentication response: 7")).class,
+            "libpq-scram"
+        );
     }
 
     #[test]

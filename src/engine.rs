@@ -706,8 +706,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 for x in a.services.iter().filter(|x| x.provisioned) {
                     let servers = x.server.iter().chain(targets.iter().copied());
                     for srv in servers {
+                        let id = self.servers.identity(srv);
                         for name in [&x.database, &x.user].into_iter().flatten() {
-                            let e = m.entry((srv.clone(), name.clone())).or_default();
+                            let e = m.entry((id.clone(), name.clone())).or_default();
                             if !e.contains(&a.name) {
                                 e.push(a.name.clone());
                             }
@@ -717,9 +718,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
             m
         });
+        let id = self.servers.identity(server);
         [database, role].iter().find_map(|n| {
             claims
-                .get(&(server.to_string(), n.to_string()))?
+                .get(&(id.clone(), n.to_string()))?
                 .iter()
                 .find(|x| *x != app)
                 .cloned()

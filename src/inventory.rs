@@ -7,6 +7,8 @@ pub mod platform;
 mod secret;
 mod validate;
 
+pub use validate::{PG_NAME_MAX, check_server_url};
+
 pub use client::{Client, ClientFamily};
 pub use model::{
     App, Environment, Inventory, LabSeed, Region, Server, ServerKind, ServiceInstance, ServiceKind,

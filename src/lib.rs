@@ -17,5 +17,6 @@ pub mod platform;
 pub mod postgres;
 pub mod preflight;
 pub mod probe;
+pub mod report;
 pub mod runbook;
 pub mod store;

@@ -223,6 +223,29 @@ impl Runbook {
         if rb.operations.is_empty() {
             return Err(err(0, "a runbook needs at least one operation".into()));
         }
+        if rb.name.trim().is_empty() {
+            return Err(err(at("name"), "the runbook's name is empty".into()));
+        }
+        if rb.preconditions.is_empty() {
+            return Err(err(
+                0,
+                "a runbook needs at least one precondition (has_service_instance = { service = \"postgresql-database-13\" }): without one every app would be a candidate".into(),
+            ));
+        }
+        for p in &rb.preconditions {
+            let Precondition::HasServiceInstance { service, .. } = p;
+            if !matches!(
+                ServiceKind::from_service_name(service),
+                ServiceKind::Postgres { .. }
+            ) {
+                return Err(err(
+                    at(service),
+                    format!(
+                        "precondition service \"{service}\" is not a PostgreSQL service (postgresql-database-N)"
+                    ),
+                ));
+            }
+        }
         let steps = rb.steps().map_err(|(needle, m)| err(at(needle), m))?;
         let has = |k: StepKind| steps.iter().any(|s| s.kind == k);
         if has(StepKind::Restore) && !has(StepKind::Backup) {
@@ -230,6 +253,48 @@ impl Runbook {
                 at("restore_backup_to_reprovisioned_services"),
                 "restore_backup_to_reprovisioned_services needs a backup_collected_services before it".into(),
             ));
+        }
+        let collected = rb.collected_services();
+        for step in steps.iter().filter(|s| s.kind == StepKind::Reprovision) {
+            for (from, to) in &step.overrides {
+                let quoted = |x: &str| at(&format!("\"{x}\""));
+                let (ServiceKind::Postgres { major: a }, ServiceKind::Postgres { major: b }) = (
+                    ServiceKind::from_service_name(from),
+                    ServiceKind::from_service_name(to),
+                ) else {
+                    let bad = if matches!(
+                        ServiceKind::from_service_name(from),
+                        ServiceKind::Postgres { .. }
+                    ) {
+                        to
+                    } else {
+                        from
+                    };
+                    return Err(err(
+                        quoted(bad),
+                        format!(
+                            "override \"{from}\" = \"{to}\" must map a PostgreSQL service to a PostgreSQL service (postgresql-database-N)"
+                        ),
+                    ));
+                };
+                if b <= a {
+                    return Err(err(
+                        quoted(to),
+                        format!(
+                            "override \"{from}\" = \"{to}\" does not move to a newer major ({a} → {b})"
+                        ),
+                    ));
+                }
+                if !collected.contains(&from.as_str()) {
+                    return Err(err(
+                        quoted(from),
+                        format!(
+                            "override of \"{from}\": no precondition collects that service ({})",
+                            collected.join(", ")
+                        ),
+                    ));
+                }
+            }
         }
         if has(StepKind::Enable) && !has(StepKind::Restore) {
             return Err(err(
@@ -358,14 +423,16 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
     let n: u64 = num.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        "w" => n * 7 * 86_400,
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
         _ => return None,
     };
+    // A duration that overflows is a typo, not a very long wait.
+    let secs = n.checked_mul(unit_secs)?;
     Some(Duration::from_secs(secs))
 }
 

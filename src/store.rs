@@ -35,6 +35,7 @@ mod console_reads;
 mod journal;
 mod probes;
 mod queued;
+mod report_reads;
 mod runs;
 mod writer;
 
@@ -43,6 +44,7 @@ pub use writer::{BackupRecord, Began, BeginRun};
 
 pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
 pub use probes::ProbeRow;
+pub use report_reads::PausedSpan;
 pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -145,17 +145,25 @@ fn a_taken_port_is_exit_2_naming_the_port_and_the_setting() {
 }
 
 #[test]
-fn commands_still_to_come_say_so_in_one_line() {
+fn report_of_a_night_not_yet_run_counts_the_candidates_and_nothing_else() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = support::pgshift(dir.path())
-        .args(["report"])
+        .args(["report", "--format", "json"])
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        stderr(&out),
-        "pgshift: `pgshift report` is not available in this version yet"
-    );
+    support::check(&out, "report --format json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let inv = pgshift::inventory::load(&pgshift::inventory::Source::BuiltinLab).expect("fleet");
+    let candidates = inv.apps.iter().filter(|a| a.is_candidate()).count();
+    assert_eq!(v["candidates"], candidates);
+    assert_eq!(v["migrated"], 0);
+    assert_eq!(v["success_rate"], serde_json::Value::Null);
+    let bad = support::pgshift(dir.path())
+        .args(["report", "--format", "pdf"])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(stderr(&bad).lines().count(), 1, "{}", stderr(&bad));
 }
 
 #[test]

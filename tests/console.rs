@@ -753,6 +753,7 @@ fn night_model() -> Model {
             ("btree-index-row-size".into(), 1),
             ("libpq-scram".into(), 2),
         ],
+        open_failures_by_class: vec![("libpq-scram".into(), 1)],
         spans_read: true,
         span_times: vec![],
         now: "2026-11-24T23:12:00.000Z".into(),

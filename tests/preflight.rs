@@ -228,3 +228,69 @@ libpq = "15.1"
         "{v}"
     );
 }
+
+/// Apps whose images carry a driver that does not link libpq: preflight knows each family's
+/// first SCRAM release (docs/clients.md) and flags the old ones with the md5 remedy, on the
+/// lab's real NEW (which asks for SASL).
+#[test]
+fn preflight_flags_old_pgjdbc_and_node_postgres_apps_with_the_md5_remedy() {
+    let lab = support::lab();
+    let dir = tempfile::tempdir().expect("tmp");
+    let fleet = dir.path().join("fleet.toml");
+    // The lab fleet, three of its libpq-15 apps given other clients.
+    let mut text = inventory::LAB_FLEET.to_string();
+    for (app, client) in [
+        ("shop-live", "pgjdbc 42.1.4"),
+        ("shop-stage", "node-postgres 7.4.0"),
+        ("ledger-live", "pgjdbc 42.2.5"),
+    ] {
+        let at = text
+            .find(&format!("name = \"{app}\""))
+            .expect("app in fleet");
+        let libpq = at + text[at..].find("libpq = ").expect("libpq line");
+        let end = libpq + text[libpq..].find('\n').expect("eol");
+        text.replace_range(libpq..end, &format!("client = \"{client}\""));
+    }
+    std::fs::write(&fleet, &text).expect("write");
+    let out = lab
+        .cmd()
+        .arg("--inventory")
+        .arg(&fleet)
+        .args(["preflight", "--json"])
+        .output()
+        .expect("preflight");
+    support::check(&out, "preflight --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let app = |name: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["app"] == name)
+            .unwrap_or_else(|| panic!("{name} in {v}"))
+            .clone()
+    };
+    for (name, label) in [
+        ("shop-live", "pgjdbc 42.1.4"),
+        ("shop-stage", "node-postgres 7.4.0"),
+    ] {
+        let a = app(name);
+        let scram = a["risks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["class"] == "libpq-scram")
+            .unwrap_or_else(|| panic!("{name} not flagged: {a}"));
+        assert_eq!(scram["remediation"], "md5-password", "{a}");
+        assert!(scram["detail"].as_str().unwrap().contains(label), "{a}");
+    }
+    // ledger-live's libpq 9.6 was the reason it was flagged; pgjdbc 42.2.5 does SCRAM.
+    let ledger = app("ledger-live");
+    assert!(
+        ledger["risks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["class"] != "libpq-scram"),
+        "{ledger}"
+    );
+}

@@ -128,6 +128,8 @@ pub struct Night {
     pub span_times: Vec<(Option<f64>, Option<f64>)>,
     /// `(class, count)` of every failure recorded, open or closed.
     pub failures_by_class: Vec<(String, usize)>,
+    /// `(class, count)` of the failures still open: what remedies did not clear.
+    pub open_failures_by_class: Vec<(String, usize)>,
     /// Operators' requests to the running fleet run: region → `pause` | `stop` (`*` →
     /// `cancel`).
     pub controls: Vec<(String, String)>,

@@ -120,14 +120,19 @@ pub async fn night(store: &Store, with_spans: bool) -> Result<Action> {
         Some((_, params, body)) => (serde_json::from_str(&body).ok(), params),
         None => (None, String::new()),
     };
-    let mut by_class: Vec<(String, usize)> = Vec::new();
-    for f in store.failures(false).await? {
-        match by_class.iter_mut().find(|(c, _)| *c == f.class) {
-            Some((_, n)) => *n += 1,
-            None => by_class.push((f.class, 1)),
+    let count = |rows: Vec<crate::store::FailureRow>| {
+        let mut by_class: Vec<(String, usize)> = Vec::new();
+        for f in rows {
+            match by_class.iter_mut().find(|(c, _)| *c == f.class) {
+                Some((_, n)) => *n += 1,
+                None => by_class.push((f.class, 1)),
+            }
         }
-    }
-    by_class.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        by_class.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        by_class
+    };
+    let by_class = count(store.failures(false).await?);
+    let open_by_class = count(store.failures(true).await?);
     let spans = if with_spans {
         store.app_run_spans().await?
     } else {
@@ -142,6 +147,7 @@ pub async fn night(store: &Store, with_spans: bool) -> Result<Action> {
         spans_read: with_spans,
         span_times: Vec::new(),
         failures_by_class: by_class,
+        open_failures_by_class: open_by_class,
         controls: {
             let mut c: Vec<(String, String)> = store.controls().await?.into_iter().collect();
             c.sort();

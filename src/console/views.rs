@@ -8,7 +8,7 @@ mod fleet;
 mod help;
 mod palette;
 mod plan;
-mod report;
+pub mod report;
 mod run;
 mod status_bar;
 

@@ -181,10 +181,16 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 ),
             ));
         };
-        if *server == old.server {
+        // By address, not name: two names for one server are one server.
+        if *server == old.server
+            || self.servers.identity(server) == self.servers.identity(&old.server)
+        {
             return Err(fail(
                 io,
-                format!("NEW would be created on OLD's own server {server}: refusing to touch OLD"),
+                format!(
+                    "NEW would be created on OLD's own server {server} ({}): refusing to touch OLD",
+                    self.servers.identity(server)
+                ),
             ));
         }
         let new = ServiceRef {

@@ -55,11 +55,13 @@ impl ClientFamily {
         let (major, minor, patch) = match self {
             ClientFamily::Libpq => (10, 0, 0),
             ClientFamily::NodePostgres => (7, 9, 0),
-            ClientFamily::Pgjdbc => (42, 2, 0),
+            // 42.2.0 added SCRAM but shipped without the scram client classes (its changelog's
+            // known issue); 42.2.1 packaged them.
+            ClientFamily::Pgjdbc => (42, 2, 1),
             ClientFamily::GoPq => (1, 1, 0),
-            ClientFamily::Pgx => (3, 5, 0),
-            ClientFamily::Npgsql => (4, 0, 0),
-            ClientFamily::Asyncpg => (0, 18, 0),
+            ClientFamily::Pgx => (3, 4, 0),
+            ClientFamily::Npgsql => (3, 2, 7),
+            ClientFamily::Asyncpg => (0, 19, 0),
         };
         Version {
             major,
@@ -202,6 +204,15 @@ mod tests {
         assert_eq!(c.label(), "node-postgres 7.4.0");
         assert!(Client::parse("lib/pq v1.10.9").unwrap().supports_scram());
         assert!(Client::parse("pgjdbc 42.1.4").is_some_and(|c| !c.supports_scram()));
+        // 42.2.0 announced SCRAM but its jar lacked the scram client (docs/clients.md).
+        assert!(Client::parse("pgjdbc 42.2.0").is_some_and(|c| !c.supports_scram()));
+        assert!(Client::parse("pgjdbc 42.2.1").is_some_and(|c| c.supports_scram()));
+        assert!(Client::parse("npgsql 3.2.6").is_some_and(|c| !c.supports_scram()));
+        assert!(Client::parse("npgsql 3.2.7").is_some_and(|c| c.supports_scram()));
+        assert!(Client::parse("pgx 3.3.0").is_some_and(|c| !c.supports_scram()));
+        assert!(Client::parse("asyncpg 0.18.3").is_some_and(|c| !c.supports_scram()));
+        assert!(Client::parse("asyncpg 0.19.0").is_some_and(|c| c.supports_scram()));
+        assert!(Client::parse("node-postgres 7.8.0").is_some_and(|c| !c.supports_scram()));
         assert!(Client::parse("psycopg 2.8").is_none());
         assert!(Client::parse("node-postgres").is_none());
         assert!(Client::parse("node-postgres 7.x").is_none());

@@ -73,11 +73,11 @@ pub(super) struct RawService {
     #[serde(default = "yes")]
     pub provisioned: bool,
     pub server: Option<Spanned<String>>,
-    pub database: Option<String>,
-    pub user: Option<String>,
+    pub database: Option<Spanned<String>>,
+    pub user: Option<Spanned<String>>,
     pub password: Option<PasswordSource>,
     pub seed: Option<LabSeed>,
-    pub size_mb: Option<f64>,
+    pub size_mb: Option<Spanned<f64>>,
 }
 
 fn yes() -> bool {

@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::client::{Client, ClientFamily};
+use toml::Spanned;
+
 use super::model::{
     App, Inventory, RawInventory, Region, Server, ServerKind, ServiceInstance, ServiceKind,
 };
@@ -29,10 +31,8 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
             (true, false, None) => ServerKind::Lab,
             (false, true, None) => ServerKind::Sim,
             (false, false, Some(url)) => {
-                if !(url.get_ref().starts_with("postgres://")
-                    || url.get_ref().starts_with("postgresql://"))
-                {
-                    return Err(at(url, "server url must start with postgres://"));
+                if let Err(why) = check_server_url(url.get_ref()) {
+                    return Err(at(url, format!("server \"{}\" url: {why}", name.get_ref())));
                 }
                 ServerKind::Remote {
                     url: url.get_ref().clone(),
@@ -48,6 +48,22 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
                 ));
             }
         };
+        if !(MIN_MAJOR..=MAX_MAJOR).contains(s.version.get_ref()) {
+            return Err(at(
+                &s.version,
+                format!(
+                    "server \"{}\" version {} is not a PostgreSQL major version ({MIN_MAJOR}–{MAX_MAJOR})",
+                    name.get_ref(),
+                    s.version.get_ref()
+                ),
+            ));
+        }
+        if let Err(why) = check_name(name.get_ref()) {
+            return Err(at(
+                &name,
+                format!("server name \"{}\" {why}", name.get_ref()),
+            ));
+        }
         servers.push(Server {
             name: name.into_inner(),
             version: s.version.into_inner(),
@@ -58,14 +74,27 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
 
     let mut regions: Vec<Region> = Vec::new();
     for r in raw.regions {
+        if let Err(why) = check_name(r.name.get_ref()) {
+            return Err(at(
+                &r.name,
+                format!("region name \"{}\" {why}", r.name.get_ref()),
+            ));
+        }
         if regions.iter().any(|x| x.name == *r.name.get_ref()) {
             return Err(at(
                 &r.name,
                 format!("duplicate region \"{}\"", r.name.get_ref()),
             ));
         }
-        if *r.concurrency.get_ref() == 0 {
-            return Err(at(&r.concurrency, "concurrency must be at least 1"));
+        if !(1..=MAX_CONCURRENCY).contains(r.concurrency.get_ref()) {
+            return Err(at(
+                &r.concurrency,
+                format!(
+                    "concurrency of region \"{}\" is {}: it must be between 1 and {MAX_CONCURRENCY}",
+                    r.name.get_ref(),
+                    r.concurrency.get_ref()
+                ),
+            ));
         }
         let mut targets = BTreeMap::new();
         for (major, server) in r.targets {
@@ -98,19 +127,20 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
     }
 
     let mut apps: Vec<App> = Vec::new();
+    // (server, database) → (service id, app): one database is one service's.
+    let mut databases: HashMap<(String, String), (String, String)> = HashMap::new();
     let mut app_lines: HashMap<String, usize> = HashMap::new();
     let mut service_ids: HashMap<String, String> = HashMap::new();
+    let mut service_names: HashMap<String, usize> = HashMap::new();
     for a in raw.apps {
         let name = a.name.get_ref().clone();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        if let Err(why) = check_name(&name) {
+            return Err(at(&a.name, format!("app name \"{}\" {why}", shown(&name))));
+        }
+        if let Some(c) = &a.customer
+            && c.trim().is_empty()
         {
-            return Err(at(
-                &a.name,
-                format!("app name \"{name}\" may only hold letters, digits, '-' and '_'"),
-            ));
+            return Err(at(&a.name, format!("app \"{name}\" has an empty customer")));
         }
         if app_lines.contains_key(&name) {
             return Err(at(&a.name, format!("duplicate app \"{name}\"")));
@@ -166,6 +196,9 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
         let mut services = Vec::new();
         for s in a.services {
             let id = s.id.get_ref().clone();
+            if let Err(why) = check_name(&id) {
+                return Err(at(&s.id, format!("service id \"{}\" {why}", shown(&id))));
+            }
             if let Some(owner) = service_ids.get(&id) {
                 return Err(at(
                     &s.id,
@@ -175,6 +208,7 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
                 ));
             }
             service_ids.insert(id.clone(), name.clone());
+            service_names.insert(id.clone(), s.id.span().start);
             let kind = ServiceKind::from_service_name(s.service.get_ref());
             if let ServiceKind::Postgres { major } = kind
                 && s.provisioned
@@ -202,14 +236,48 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
                     }
                     Some(_) => {}
                 }
-                if s.database.is_none() || s.user.is_none() || s.password.is_none() {
+                let (Some(database), Some(user), Some(_)) = (&s.database, &s.user, &s.password)
+                else {
                     return Err(at(
                         &s.id,
                         format!(
                             "provisioned service \"{id}\" needs `database`, `user` and `password`"
                         ),
                     ));
+                };
+                for (what, v) in [("database", database), ("user", user)] {
+                    if let Err(why) = check_pg_name(v.get_ref()) {
+                        return Err(at(
+                            v,
+                            format!(
+                                "{what} \"{}\" of service \"{id}\" {why}",
+                                shown(v.get_ref())
+                            ),
+                        ));
+                    }
                 }
+                let key = (server.get_ref().clone(), database.get_ref().clone());
+                if let Some((other, _)) = databases.get(&key) {
+                    return Err(at(
+                        database,
+                        format!(
+                            "database \"{}\" on server \"{}\" is already service \"{other}\"'s: two services cannot share one database",
+                            key.1, key.0
+                        ),
+                    ));
+                }
+                databases.insert(key, (id.clone(), name.clone()));
+            }
+            if let Some(size) = &s.size_mb
+                && !(size.get_ref().is_finite() && *size.get_ref() >= 0.0)
+            {
+                return Err(at(
+                    size,
+                    format!(
+                        "size_mb of service \"{id}\" is {}: it must be a size in MB, 0 or more",
+                        size.get_ref()
+                    ),
+                ));
             }
             services.push(ServiceInstance {
                 id,
@@ -217,11 +285,11 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
                 kind,
                 provisioned: s.provisioned,
                 server: s.server.map(|x| x.into_inner()),
-                database: s.database,
-                user: s.user,
+                database: s.database.map(Spanned::into_inner),
+                user: s.user.map(Spanned::into_inner),
                 password: s.password.map(|p| p.anchored(base)),
                 seed: s.seed,
-                size_mb: s.size_mb,
+                size_mb: s.size_mb.map(Spanned::into_inner),
             });
         }
         apps.push(App {
@@ -233,6 +301,14 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
             services,
         });
     }
+
+    if apps.is_empty() {
+        return Err(Violation {
+            offset: 0,
+            message: "the inventory lists no apps: add [[apps]] entries (docs/inventory.md)".into(),
+        });
+    }
+    new_collisions(&regions, &apps, &service_names)?;
 
     let platform = match raw_platform {
         Some(p) => Some(
@@ -247,6 +323,146 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
         apps,
         platform,
     })
+}
+
+/// PostgreSQL majors an inventory may name.
+const MIN_MAJOR: u32 = 9;
+const MAX_MAJOR: u32 = 99;
+/// Apps one region migrates at once; more is a typo, not a plan.
+const MAX_CONCURRENCY: u32 = 256;
+/// PostgreSQL keeps NAMEDATALEN - 1 bytes of a name and drops the rest.
+pub const PG_NAME_MAX: usize = 63;
+
+/// A long value cut for a one-line message.
+fn shown(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// App, region, server and service names: they appear in PostgreSQL names (probe roles,
+/// lease keys), file names and the console; letters, digits, '-' and '_', at most 63 bytes.
+fn check_name(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("is empty".into());
+    }
+    if s.len() > PG_NAME_MAX {
+        return Err(format!("is {} bytes long: at most {PG_NAME_MAX}", s.len()));
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("may only hold letters, digits, '-' and '_'".into());
+    }
+    Ok(())
+}
+
+/// A database or role name: PostgreSQL would silently cut it after 63 bytes, so two long
+/// names that agree on their first 63 bytes would become one database on NEW.
+fn check_pg_name(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("is empty".into());
+    }
+    if s.len() > PG_NAME_MAX {
+        return Err(format!(
+            "is {} bytes long: PostgreSQL keeps only {PG_NAME_MAX}",
+            s.len()
+        ));
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Err("holds a control character".into());
+    }
+    Ok(())
+}
+
+/// `postgres://[user@]host[:port][/database][?options]`, without a password (that goes in
+/// `password = …`, never in a URL that ends up in logs).
+pub fn check_server_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .ok_or("it must start with postgres:// or postgresql://")?;
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it holds a space or control character".into());
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let hostport = match authority.rsplit_once('@') {
+        Some((userinfo, hp)) => {
+            if userinfo.contains(':') {
+                return Err(
+                    "it holds a password: put it in `password = { file = … }` instead".into(),
+                );
+            }
+            if userinfo.is_empty() {
+                return Err("the user before '@' is empty".into());
+            }
+            hp
+        }
+        None => authority,
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or("an IPv6 host needs its closing ']'")?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("it names no host".into());
+    }
+    if let Some(p) = port {
+        match p.parse::<u16>() {
+            Ok(n) if n > 0 => {}
+            _ => return Err(format!("port \"{p}\" is not a port (1–65535)")),
+        }
+    }
+    Ok(())
+}
+
+/// Two services that would become the same database on NEW: reprovision keeps the database
+/// name, so services of regions that share a target server must not share a database name.
+fn new_collisions(
+    regions: &[Region],
+    apps: &[App],
+    spans: &HashMap<String, usize>,
+) -> Result<(), Violation> {
+    let mut seen: HashMap<(String, String), &str> = HashMap::new();
+    for app in apps {
+        let Some(region) = regions.iter().find(|r| r.name == app.region) else {
+            continue;
+        };
+        for s in &app.services {
+            let (ServiceKind::Postgres { major }, true, Some(db)) =
+                (&s.kind, s.provisioned, &s.database)
+            else {
+                continue;
+            };
+            for (target_major, target) in &region.targets {
+                if target_major <= major {
+                    continue;
+                }
+                let key = (target.clone(), db.clone());
+                if let Some(other) = seen.get(&key) {
+                    return Err(Violation {
+                        offset: spans.get(&s.id).copied().unwrap_or(0),
+                        message: format!(
+                            "services \"{other}\" and \"{}\" would both become database \"{db}\" on server \"{target}\": rename one database",
+                            s.id
+                        ),
+                    });
+                }
+                seen.insert(key, &s.id);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn unknown_server(name: &toml::Spanned<String>, servers: &[Server]) -> Violation {

@@ -85,6 +85,11 @@ pub fn build_engine(
     drive: Drive,
 ) -> color_eyre::Result<OpsEngine> {
     let servers = Servers::new(parts.inv.clone(), parts.lab).with_state_dir(&parts.state_dir);
+    if world == World::Real {
+        // A killed pgshift's pg_dump/pg_restore must be gone before this engine resumes or
+        // starts anything, and its password files with it.
+        crate::postgres::leftovers::sweep(&parts.state_dir.join("run"));
+    }
     Ok(match world {
         World::Real => OpsEngine::Real(Engine::new(
             parts.store,

@@ -212,6 +212,7 @@ impl Databases for RealDatabases {
                 ("PGPASSFILE".into(), pass.path().display().to_string()),
                 ("PGOPTIONS".into(), NO_TIMEOUTS.into()),
             ],
+            record_dir: Some(self.state_dir.join("run")),
             ..Default::default()
         };
         let how = ReadOptions {
@@ -310,6 +311,7 @@ impl Databases for RealDatabases {
                 ("PGPASSFILE".into(), pass.path().display().to_string()),
                 ("PGOPTIONS".into(), pgoptions.to_string()),
             ],
+            record_dir: Some(self.state_dir.join("run")),
             ..Default::default()
         };
         process::run(spec, cancel, on_line).await

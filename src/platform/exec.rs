@@ -140,6 +140,7 @@ impl ExecPlatform {
             env,
             stdin,
             timeout: Some(cmd.timeout),
+            ..Default::default()
         };
         let outcome = process::run(spec, &CancellationToken::new(), |stream, line| {
             if stream == Stream::Stdout {

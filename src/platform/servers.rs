@@ -57,6 +57,23 @@ impl Servers {
     }
 
     /// pgshift's superuser endpoint on a server.
+    /// What a server is, to tell two apart whatever the inventory calls them: its address,
+    /// `host:port` (`localhost` and `127.0.0.1` are one host). A server whose address cannot
+    /// be read is only itself.
+    pub fn identity(&self, name: &str) -> String {
+        match self.admin(name) {
+            Ok(ep) => {
+                let host = ep.host.to_ascii_lowercase();
+                let host = match host.as_str() {
+                    "localhost" | "::1" | "[::1]" => "127.0.0.1".to_string(),
+                    _ => host,
+                };
+                format!("{host}:{}", ep.port)
+            }
+            Err(_) => format!("server {name}"),
+        }
+    }
+
     pub fn admin(&self, name: &str) -> Result<Endpoint> {
         let s = self.server(name)?;
         let url = match &s.kind {
@@ -144,5 +161,49 @@ impl Servers {
             ))
             .into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_names_for_one_address_are_one_server() {
+        let inv = crate::inventory::parse(
+            r#"
+[servers.old]
+version = 13
+url = "postgres://admin@DB.example:5433/postgres"
+password = { value = "x" }
+
+[servers.alias]
+version = 15
+url = "postgres://admin@db.example:5433/postgres"
+password = { value = "x" }
+
+[servers.other]
+version = 15
+url = "postgres://admin@db.example:5434/postgres"
+password = { value = "x" }
+
+[[regions]]
+name = "r1"
+targets = { "15" = "alias" }
+
+[[apps]]
+name = "a1"
+region = "r1"
+environment = "live"
+libpq = "15.1"
+"#,
+            "t.toml",
+            std::path::Path::new("."),
+        )
+        .expect("inventory");
+        let s = Servers::new(Arc::new(inv), None);
+        assert_eq!(s.identity("old"), s.identity("alias"));
+        assert_ne!(s.identity("old"), s.identity("other"));
+        assert_eq!(s.identity("other"), "db.example:5434");
     }
 }

@@ -41,6 +41,9 @@ pub struct ChildSpec {
     pub program: PathBuf,
     pub args: Vec<OsString>,
     pub env: Vec<(String, String)>,
+    /// Record the child's process group here while it runs (`STATE/run`), so that after a
+    /// crash the next engine ends it before starting (`leftovers::sweep`).
+    pub record_dir: Option<PathBuf>,
     /// Written to the child's stdin, which is then closed; null when `None`.
     pub stdin: Option<Secret>,
     /// Ended with its group (as on cancel) when it runs longer.
@@ -90,6 +93,11 @@ pub async fn run(
         .spawn()
         .wrap_err_with(|| format!("starting {}", spec.program.display()))?;
     let pid = child.id().map(|p| Pid::from_raw(p as i32));
+    // Its own group: the group id is the child's pid. Removed when this function returns.
+    let _record = match (&spec.record_dir, child.id()) {
+        (Some(dir), Some(p)) => Some(super::leftovers::GroupRecord::new(dir, p)?),
+        _ => None,
+    };
     if let (Some(secret), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
         // A child that does not read its stdin must not block us: write from a task.
         tokio::spawn(async move {

@@ -88,6 +88,14 @@ impl Store {
         Ok(())
     }
 
+    /// Every probing session's tallies, oldest first.
+    pub async fn probes(&self) -> Result<Vec<ProbeRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM probes ORDER BY session, app");
+        let rows =
+            on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
     /// Each app's newest probing session.
     pub async fn latest_probes(&self) -> Result<Vec<ProbeRow>> {
         let sql = format!(

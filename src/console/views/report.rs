@@ -10,64 +10,34 @@ use super::duration;
 use crate::console::model::Model;
 use crate::console::theme::Theme;
 use crate::domain::AppState;
+use crate::report::{AppOutcome, Input, Report};
 
-/// What the report says, computed from the model (pure, so it is tested directly).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Summary {
-    pub candidates: usize,
-    pub migrated: usize,
-    pub failed: usize,
-    pub rolled_back: usize,
-    pub running: usize,
-    /// Migrated ÷ (migrated + failed + rolled back), when anything finished.
-    pub success_rate: Option<f64>,
-    /// Seconds each successful migration took (its last successful pass).
-    pub durations: Vec<f64>,
-}
-
-pub fn summary(m: &Model) -> Summary {
-    let cands: Vec<_> = m.rows.iter().filter(|r| r.candidate).collect();
-    let count = |s: AppState| cands.iter().filter(|r| r.state == s).count();
-    let (migrated, failed, rolled_back) = (
-        count(AppState::Migrated),
-        count(AppState::Failed),
-        count(AppState::RolledBack),
-    );
-    let finished = migrated + failed + rolled_back;
-    // Each app's last complete pass (spans come oldest first).
-    let mut last_ok: std::collections::HashMap<&str, &crate::store::AppRunSpan> =
-        std::collections::HashMap::new();
-    for s in m
-        .night
-        .spans
-        .iter()
-        .filter(|s| s.failed == 0 && s.unfinished == 0)
-    {
-        last_ok.insert(s.app.as_str(), s);
-    }
-    let mut durations: Vec<f64> = Vec::new();
-    for r in cands.iter().filter(|r| r.state == AppState::Migrated) {
-        let span = last_ok.get(r.name.as_str());
-        if let Some(s) = span
-            && let (Some(a), Some(b)) = (&s.started_at, &s.finished_at)
-            && let (Ok(a), Ok(b)) = (
-                chrono::DateTime::parse_from_rfc3339(a),
-                chrono::DateTime::parse_from_rfc3339(b),
-            )
-        {
-            durations.push((b - a).num_milliseconds() as f64 / 1000.0);
-        }
-    }
-    durations.sort_by(f64::total_cmp);
-    Summary {
-        candidates: cands.len(),
-        migrated,
-        failed,
-        rolled_back,
-        running: count(AppState::Running),
-        success_rate: (finished > 0).then(|| migrated as f64 / finished as f64),
-        durations,
-    }
+/// The report this view draws: the same model as `pgshift report` (`crate::report`), built
+/// from what the console has loaded (pure, so it is tested directly).
+pub fn report(m: &Model) -> Report {
+    let expand = |by_class: &[(String, usize)]| -> Vec<String> {
+        by_class
+            .iter()
+            .flat_map(|(c, n)| std::iter::repeat_n(c.clone(), *n))
+            .collect()
+    };
+    crate::report::build(&Input {
+        apps: m
+            .rows
+            .iter()
+            .map(|r| AppOutcome {
+                name: r.name.clone(),
+                region: r.region.clone(),
+                candidate: r.candidate,
+                state: r.state.to_string(),
+            })
+            .collect(),
+        regions: m.regions.clone(),
+        spans: m.night.spans.clone(),
+        failures: expand(&m.night.failures_by_class),
+        open_failures: expand(&m.night.open_failures_by_class),
+        ..Input::default()
+    })
 }
 
 const BUCKETS: &[(f64, &str)] = &[
@@ -89,7 +59,7 @@ fn bar(n: usize, max: usize, width: usize) -> String {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
-    let s = summary(m);
+    let s = report(m);
     let wide = area.width >= 120;
     let [top, bottom] = Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
     let [sum_area, fail_area] = if wide {
@@ -98,13 +68,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top)
     };
     let pct = |x: Option<f64>| x.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
-    let stat = |d: &[f64], q: f64| -> String {
-        if d.is_empty() {
-            return "—".into();
-        }
-        let i = ((d.len() - 1) as f64 * q).round() as usize;
-        duration(d[i])
-    };
+    let stat = |q: f64| s.duration_at(q).map_or_else(|| "—".to_string(), duration);
     let lines = vec![
         Line::from(vec![
             Span::styled(
@@ -133,15 +97,15 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         ]),
         Line::from(vec![
             Span::styled("databases moved ", theme.text_dim()),
-            Span::styled(s.migrated.to_string(), theme.text()),
+            Span::styled(s.databases_moved.to_string(), theme.text()),
         ]),
         Line::from(vec![
             Span::styled("median ", theme.text_dim()),
-            Span::styled(stat(&s.durations, 0.5), theme.text()),
+            Span::styled(stat(0.5), theme.text()),
             Span::styled(" · p95 ", theme.text_dim()),
-            Span::styled(stat(&s.durations, 0.95), theme.text()),
+            Span::styled(stat(0.95), theme.text()),
             Span::styled(" · max ", theme.text_dim()),
-            Span::styled(stat(&s.durations, 1.0), theme.text()),
+            Span::styled(stat(1.0), theme.text()),
         ]),
     ];
     frame.render_widget(
@@ -149,23 +113,22 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         sum_area,
     );
 
-    let max = m
-        .night
-        .failures_by_class
+    let max = s
+        .failures_happened
         .iter()
-        .map(|c| c.1)
+        .map(|c| c.count)
         .max()
         .unwrap_or(0);
     let bw = (fail_area.width as usize).saturating_sub(34).clamp(4, 40);
-    let mut fl: Vec<Line> = m
-        .night
-        .failures_by_class
+    let mut fl: Vec<Line> = s
+        .failures_happened
         .iter()
-        .map(|(class, n)| {
+        .map(|c| {
+            let (class, n) = (c.class.as_str(), c.count);
             Line::from(vec![
                 Span::styled(format!("{class:<22.22} "), theme.failure(class)),
                 Span::styled(format!("{n:>4} "), theme.text()),
-                Span::styled(bar(*n, max, bw), theme.failure(class)),
+                Span::styled(bar(n, max, bw), theme.failure(class)),
             ])
         })
         .collect();
@@ -218,14 +181,12 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         hist,
     );
 
-    let rows: Vec<Row> = m
-        .region_counts()
-        .into_iter()
-        .skip(1)
+    let rows: Vec<Row> = s
+        .regions
+        .iter()
         .map(|c| {
-            let fin = c.migrated + c.failed;
             Row::new(vec![
-                Cell::from(Span::styled(c.name, theme.text())),
+                Cell::from(Span::styled(c.name.clone(), theme.text())),
                 Cell::from(Span::styled(c.candidates.to_string(), theme.text())),
                 Cell::from(Span::styled(
                     format!("✓ {}", c.migrated),
@@ -235,10 +196,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                     format!("✗ {}", c.failed),
                     theme.state(AppState::Failed),
                 )),
-                Cell::from(Span::styled(
-                    pct((fin > 0).then(|| c.migrated as f64 / fin as f64)),
-                    theme.text(),
-                )),
+                Cell::from(Span::styled(pct(c.success_rate), theme.text())),
             ])
         })
         .collect();

@@ -1,0 +1,150 @@
+//! kill -9 of pgshift during a restore, then `resume` at once: the dead run's pg_restore (and
+//! its parallel workers) are ended before the resumed run starts its own, so two pg_restore of
+//! one app never overlap, and no password file outlives its run.
+
+#[path = "support/lab.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const APP: &str = "tracker-live";
+const DB: &str = "tracker_live";
+
+/// Process groups of the pg_restore processes restoring `DB` now (from /proc).
+fn restore_groups() -> BTreeSet<i32> {
+    let mut out = BTreeSet::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != "pg_restore" {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if fields.first() == Some(&"Z") {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains(DB) {
+            continue;
+        }
+        if let Some(pgrp) = fields.get(2).and_then(|f| f.parse().ok()) {
+            out.insert(pgrp);
+        }
+    }
+    out
+}
+
+fn leftovers(run_dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(run_dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with("pgpass-") || n.starts_with("pgid-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn resume_right_after_kill_9_during_restore_never_overlaps_pg_restore() {
+    let lab = support::destructive_lab();
+    let reset = lab
+        .cmd()
+        .args(["lab", "reset", "--app", APP])
+        .output()
+        .expect("reset");
+    support::check(&reset, "lab reset --app");
+
+    // Watch /proc from now on: at no moment two groups restore the app.
+    let stop = Arc::new(AtomicBool::new(false));
+    let worst = Arc::new(Mutex::new(BTreeSet::new()));
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let watcher = {
+        let (stop, worst, seen) = (stop.clone(), worst.clone(), seen.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let g = restore_groups();
+                seen.lock().unwrap().extend(g.iter().copied());
+                if g.len() > worst.lock().unwrap().len() {
+                    *worst.lock().unwrap() = g;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+
+    let mut migrate = lab
+        .cmd()
+        .args(["migrate", "--app", APP, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("migrate");
+    let stdout = migrate.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    // Until the restore step starts, then until its pg_restore runs.
+    let started = Instant::now();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if line.contains("\"step_started\"") && line.contains("\"restore\"") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "no restore");
+    }
+    let t = Instant::now();
+    while restore_groups().is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "pg_restore never ran"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !restore_groups().is_empty(),
+        "restore already over: the app is too small"
+    );
+    migrate.kill().expect("kill -9");
+    migrate.wait().expect("reap");
+    drop(lines);
+
+    // At once.
+    let resume = lab.cmd().args(["resume"]).output().expect("resume");
+    stop.store(true, Ordering::Relaxed);
+    watcher.join().unwrap();
+    support::check(&resume, "resume");
+
+    let worst = worst.lock().unwrap().clone();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.len() >= 2,
+        "the resumed run restored with a pg_restore of its own: {seen:?}"
+    );
+    assert_eq!(worst.len(), 1, "two pg_restore groups at once: {worst:?}");
+    assert!(restore_groups().is_empty());
+    let left = leftovers(&lab.state.join("run"));
+    assert!(left.is_empty(), "left in STATE/run: {left:?}");
+    assert_eq!(
+        lab.psql(
+            15,
+            "postgres",
+            &format!("select count(*) from pg_database where datname = '{DB}'")
+        ),
+        "1"
+    );
+}
