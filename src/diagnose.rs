@@ -65,7 +65,8 @@ failure_classes! {
 
 impl std::fmt::Display for FailureClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`: a width (`{:<22}`) applies, as it did to the id string.
+        f.pad(self.as_str())
     }
 }
 

@@ -122,7 +122,7 @@ impl FleetState {
 
 impl fmt::Display for FleetState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
