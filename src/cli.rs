@@ -314,7 +314,9 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = if is_user_error(&e) {
+            let code = if e.chain().any(|c| c.is::<crate::error::PreflightRefusal>()) {
+                exit::MIGRATION_FAILED
+            } else if is_user_error(&e) {
                 exit::BAD_INPUT
             } else {
                 exit::INTERNAL

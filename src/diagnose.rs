@@ -61,6 +61,9 @@ failure_classes! {
     Connection = "connection",
     VerificationMismatch = "verification-mismatch",
     Platform = "platform",
+    Verification = "verification",
+    Pg14Incompatible = "pg14-incompatible",
+    Privilege = "privilege",
 }
 
 impl std::fmt::Display for FailureClass {
@@ -153,6 +156,17 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             remediations: remediations.to_vec(),
         };
     vec![
+        // First: it matches only pgshift's own `error: verification: …` line, which names
+        // the cause, whatever a tool printed above it.
+        rule(
+            FailureClass::Verification,
+            &[r"error: verification: .*"],
+            "pgshift's verifier could not read or compare an object (a verifier gap, not a data difference).",
+            &[r(
+                "rollback",
+                "never enable NEW; roll back; the object is named in the matched line",
+            )],
+        ),
         rule(
             FailureClass::LibpqScram,
             &[
@@ -323,6 +337,34 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &[r("retry", "roll back, retry with backoff")],
         ),
         rule(
+            FailureClass::Pg14Incompatible,
+            &[
+                r"preflight: pg14-incompatible: .*",
+                r"Postfix operators are not supported",
+                r"operator right argument type must be specified",
+            ],
+            "OLD holds an object PostgreSQL 14 removed or changed (a user-defined postfix operator, a polymorphic routine over anyarray, a user-defined encoding conversion, a reg* column): it cannot be restored on NEW.",
+            &[r(
+                "manual",
+                "stop before the window: drop or rewrite the named object on OLD (preflight names each one), then migrate",
+            )],
+        ),
+        rule(
+            FailureClass::Privilege,
+            &[
+                r"preflight: privilege: .*",
+                r"must be superuser to create a base type",
+                r"permission denied for language \w+",
+                r"must be superuser to create an operator (?:class|family)",
+                r"permission denied to create extension \S+",
+            ],
+            "OLD holds an object only a superuser can create (base type, function in an untrusted language, operator class, untrusted extension); NEW is restored as the app's role.",
+            &[r(
+                "manual",
+                "stop before the window: drop the object on OLD, or have an admin create it on NEW first when the operator says so",
+            )],
+        ),
+        rule(
             FailureClass::VerificationMismatch,
             &[
                 r"verification failed: .*",
@@ -367,6 +409,11 @@ pub fn diagnose(lines: &[String]) -> Finding {
         }
     }
     unknown(lines)
+}
+
+/// A line pgshift's own step wrote to say why it failed (`error: …`).
+fn is_own_error(line: &str) -> bool {
+    line.starts_with("error: ")
 }
 
 /// Every finding in a log (one per matching line), in log order; harmless ones included.
@@ -436,6 +483,21 @@ fn finding(rule: &Rule, lines: &[String], i: usize, start: usize, end: usize) ->
 }
 
 fn unknown(lines: &[String]) -> Finding {
+    // pgshift's own error line, when the step wrote one, is what the operator must read.
+    if let Some(i) = lines.iter().rposition(|l| is_own_error(l)) {
+        return Finding {
+            class: FailureClass::Unknown,
+            harmless: false,
+            explanation: "No known failure matched; this is the step's own error line.",
+            matched: vec![Matched {
+                index: i,
+                line: lines[i].clone(),
+                start: 0,
+                end: lines[i].len(),
+            }],
+            remediations: UNKNOWN.to_vec(),
+        };
+    }
     let tail = lines.len().saturating_sub(5);
     Finding {
         class: FailureClass::Unknown,
@@ -619,6 +681,21 @@ mod tests {
             "Connection refused",
         ),
         (
+            "pg14-incompatible",
+            include_str!("../fixtures/captured/pg_restore-pg14-and-privilege.log"),
+            "operator right argument type must be specified",
+        ),
+        (
+            "privilege",
+            include_str!("../fixtures/captured/pg_restore-pg14-and-privilege.log"),
+            "must be superuser to create a base type",
+        ),
+        (
+            "verification",
+            include_str!("../fixtures/captured/verification.log"),
+            "error: verification: could not fingerprint club_live on server pg13 in the dump's snapshot: verification: reading the catalog's constraints: error returned from database: null values cannot be formatted as an SQL identifier at line 5898: null values cannot be formatted as an SQL identifier at line 5898",
+        ),
+        (
             "verification-mismatch",
             include_str!("../fixtures/captured/verification-mismatch.log"),
             "verification failed: table public.comments: 9000 rows on OLD, 8999 on NEW",
@@ -651,6 +728,24 @@ mod tests {
                 "no captured output for {class}"
             );
         }
+    }
+
+    #[test]
+    fn pgshifts_own_error_line_is_what_is_classified_and_highlighted() {
+        // A backup whose verifier failed: pg_dump's progress lines come first, the step's
+        // own `error:` line last (captured from a real run).
+        let log = lines(include_str!("../fixtures/captured/verification.log"));
+        let f = diagnose(&log);
+        assert_eq!(f.class, "verification");
+        assert!(log[f.matched[0].index].starts_with("error: verification: "));
+        // Unmatched: the step's own error line is shown, not the tool's last progress line.
+        let log = lines(
+            "pg_dump: dumping contents of table \"public.t\"\nerror: something pgshift has no rule for\npg_dump: finished item 1 TABLE DATA t",
+        );
+        let f = diagnose(&log);
+        assert_eq!(f.class, "unknown");
+        assert_eq!(f.matched.len(), 1);
+        assert_eq!(f.matched[0].index, 1);
     }
 
     #[test]

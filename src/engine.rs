@@ -124,6 +124,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             ))
             .into());
         }
+        self.refuse_blocked(app).await?;
         let (run_id, rows) = self.begin(app, "migrate", remediations).await?;
         let keep = lease::keep_alive(
             self.journal.clone(),
@@ -134,6 +135,42 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         keep.abort();
         self.release(name);
         result
+    }
+
+    /// Refuse, before anything is touched, an app whose OLD holds objects the restore cannot
+    /// carry (preflight's catalog rules: removed in 14, or superuser-only).
+    async fn refuse_blocked(&self, app: &App) -> Result<()> {
+        let wanted = self.runbook.collected_services();
+        let Some(s) = app
+            .services
+            .iter()
+            .find(|s| s.provisioned && wanted.contains(&s.service.as_str()))
+        else {
+            return Ok(());
+        };
+        let (Some(server), Some(database)) = (&s.server, &s.database) else {
+            return Ok(());
+        };
+        let major = self.runbook.target_major().unwrap_or(15);
+        let new_server = self
+            .inv
+            .regions
+            .iter()
+            .find(|r| r.name == app.region)
+            .and_then(|r| r.targets.get(&major))
+            .map(String::as_str);
+        let found = self.db.blockers(server, database, new_server).await?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        Err(crate::error::PreflightRefusal {
+            app: app.name.clone(),
+            findings: found
+                .iter()
+                .map(|r| format!("{}: {}", r.class, r.detail))
+                .collect(),
+        }
+        .into())
     }
 
     /// Take the app's lease and start a run of the runbook, in one store transaction; or say

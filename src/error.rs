@@ -12,6 +12,17 @@ impl UserError {
     }
 }
 
+/// A migration refused before the window: preflight found objects the restore cannot carry.
+/// Each line names one object, its failure class and the remedy. Exit 3, as a classified
+/// migration failure: nothing was changed, and nothing will until the operator acts.
+#[derive(Debug, thiserror::Error)]
+#[error("{app}: preflight refuses the migration before the window: {}", findings.join("; "))]
+pub struct PreflightRefusal {
+    pub app: String,
+    /// `class: object …; remedy: …`
+    pub findings: Vec<String>,
+}
+
 /// Exit codes of the CLI contract.
 pub mod exit {
     pub const OK: i32 = 0;

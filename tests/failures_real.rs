@@ -237,3 +237,68 @@ fn a_real_scram_failure_from_the_lab_platform_is_classified() {
     )));
     assert_eq!(f.class, "libpq-scram");
 }
+
+#[test]
+fn objects_14_removed_and_superuser_only_objects_fail_a_restore_as_the_app_role() {
+    let lab = support::lab();
+    // OLD: a postfix operator (removed in 14), a base type and an internal-language function
+    // (superuser only), as a fixture app's database holds them; NEW restores as the app role.
+    scratch(lab, 13, "diag13p");
+    lab.psql(
+        13,
+        "diag13p",
+        "create function doubled(bigint) returns bigint language sql immutable strict as $$ select $1 * 2 $$;
+         create operator ### (leftarg = bigint, function = doubled);
+         create type label;
+         create function label_in(cstring) returns label language internal immutable strict as 'textin';
+         create function label_out(label) returns cstring language internal immutable strict as 'textout';
+         create type label (input = label_in, output = label_out, like = text);
+         create function fast_upper(text) returns text language internal immutable strict as 'upper'",
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let dump = dir.path().join("diag.dump");
+    let out = Command::new(format!("{PG15}/pg_dump"))
+        .args(["-Fc", "-f"])
+        .arg(&dump)
+        .arg(url(lab, 13, "diag13p"))
+        .output()
+        .expect("pg_dump");
+    support::check(&out, "pg_dump diag13p");
+    lab.psql(
+        15,
+        "postgres",
+        "drop database if exists diag15p with (force)",
+    );
+    lab.psql(15, "postgres", "drop role if exists diag_p");
+    lab.psql(15, "postgres", "create role diag_p");
+    lab.psql(15, "postgres", "create database diag15p owner diag_p");
+    let out = Command::new(format!("{PG15}/pg_restore"))
+        .args([
+            "--no-owner",
+            "--role=diag_p",
+            "-d",
+            &url(lab, 15, "diag15p"),
+        ])
+        .arg(&dump)
+        .output()
+        .expect("pg_restore");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let classes: Vec<&str> = diagnose_all(&lines(&err))
+        .iter()
+        .map(|f| f.class.as_str())
+        .collect();
+    assert!(classes.contains(&"pg14-incompatible"), "{classes:?}\n{err}");
+    assert!(classes.contains(&"privilege"), "{classes:?}\n{err}");
+    if std::env::var_os("PGSHIFT_CAPTURE").is_some() {
+        std::fs::write(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/captured/pg_restore-pg14-and-privilege.log"),
+            &err,
+        )
+        .expect("capture");
+    }
+    lab.psql(15, "postgres", "drop database diag15p with (force)");
+    lab.psql(15, "postgres", "drop role diag_p");
+    lab.psql(13, "postgres", "drop database diag13p with (force)");
+}

@@ -12,6 +12,7 @@ use crate::postgres::provision::RuntimeOptions;
 use crate::postgres::verify::{self, RowHash};
 use crate::runbook::{Step, StepKind};
 use crate::store::BackupRecord;
+use color_eyre::eyre::WrapErr;
 
 fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
     let summary = summary.into();
@@ -480,7 +481,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     (a.tables.len() + a.matviews.len()).saturating_sub(known.len())
                 ));
                 let b = self.db.fingerprint(&new, a.row_hash, known).await;
-                (a, tri!(io, b))
+                (
+                    a,
+                    tri!(io, b.wrap_err("verification: could not fingerprint NEW")),
+                )
             }
             None => {
                 let (a, b) = tokio::join!(
@@ -489,7 +493,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     self.db
                         .fingerprint(&new, RowHash::Typed, Default::default())
                 );
-                (tri!(io, a), tri!(io, b))
+                (
+                    tri!(io, a.wrap_err("verification: could not fingerprint OLD")),
+                    tri!(io, b.wrap_err("verification: could not fingerprint NEW")),
+                )
             }
         };
         io.say(format!(

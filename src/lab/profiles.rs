@@ -15,6 +15,48 @@ pub fn extensions(profile: &str) -> &'static [&'static str] {
     }
 }
 
+/// What a superuser creates for the app before the app's role builds its schema (and then
+/// gives to the app's role): objects the role could not create itself.
+pub fn admin_sql(profile: &str, role: &str) -> Option<String> {
+    let role = crate::postgres::ident(role);
+    match profile {
+        "privileged" => Some(format!(
+            r#"
+CREATE TYPE public.label;
+CREATE FUNCTION public.label_in(cstring) RETURNS public.label LANGUAGE internal IMMUTABLE STRICT AS 'textin';
+CREATE FUNCTION public.label_out(public.label) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'textout';
+CREATE TYPE public.label (INPUT = public.label_in, OUTPUT = public.label_out, LIKE = text);
+CREATE FUNCTION public.fast_upper(text) RETURNS text LANGUAGE internal IMMUTABLE STRICT AS 'upper';
+ALTER TYPE public.label OWNER TO {role};
+ALTER FUNCTION public.label_in(cstring) OWNER TO {role};
+ALTER FUNCTION public.label_out(public.label) OWNER TO {role};
+ALTER FUNCTION public.fast_upper(text) OWNER TO {role};
+"#
+        )),
+        _ => None,
+    }
+}
+
+/// Database settings a profile's app sets beyond the lab's usual ones.
+pub fn database_settings(profile: &str) -> &'static [(&'static str, &'static str)] {
+    match profile {
+        // Unqualified names in the app's own sessions resolve through it; the index on
+        // app.fold() does not (the function pins its own search_path).
+        "catalog" => &[("search_path", "public, app, ext")],
+        _ => &[],
+    }
+}
+
+/// A table name of exactly 63 bytes (NAMEDATALEN - 1) with a double quote, spaces, a newline
+/// and non-ASCII letters: every quoting path of dump, restore and verification must hold it.
+pub fn odd_table_name() -> String {
+    let mut name = String::from("Mitglieder \"Zürich\"\nÄnderungen ");
+    while name.len() < 63 {
+        name.push('x');
+    }
+    name
+}
+
 /// The profile's schema and data, run as the app's role.
 pub fn sql(seed: &LabSeed) -> Result<String> {
     let rows = seed.rows.max(1);
@@ -23,7 +65,12 @@ pub fn sql(seed: &LabSeed) -> Result<String> {
         "blog" => blog(rows),
         "crm" => crm(rows),
         "events" => events(rows, seed.payload.max(16)),
-        other => bail!("unknown seed profile \"{other}\" (profiles: shop, blog, crm, events)"),
+        "catalog" => catalog(rows),
+        "legacy" => legacy(rows),
+        "privileged" => privileged(rows),
+        other => bail!(
+            "unknown seed profile \"{other}\" (profiles: shop, blog, crm, events, catalog, legacy, privileged)"
+        ),
     };
     if seed.btree_straddle {
         sql.push_str(&btree_straddle());
@@ -253,3 +300,146 @@ fn btree_straddle() -> String {
 /// pglz searches every earlier occurrence for the longest match and codes matches in 2 bytes;
 /// lz4 takes the most recent one and spends 3+, which buys nothing on 4-byte words.
 pub const BTREE_STRADDLE_EXPR: &str = "(SELECT string_agg(substr(md5((get_byte(decode(md5(i::text), 'hex'), 0) % 16)::text), 1, 4), '' ORDER BY i) FROM generate_series(1, 1400) AS i)";
+
+/// Every kind of object pg_dump carries that a restore as the app's role can create (issue
+/// 13): schemas, an extension in its own schema, ICU and libc collations, enum and domain,
+/// identity and generated columns, RLS with policies, a range-partitioned table, inheritance,
+/// an unlogged table, a table without columns, a 63-byte odd identifier, an exclusion
+/// constraint, rules, triggers in every enabled mode, populated and unpopulated materialized
+/// views, large objects with a comment and an ACL, comments, column and table ACLs, default
+/// privileges, a statistics object, and an index on a function that pins its search_path.
+fn catalog(rows: u64) -> String {
+    let odd = crate::postgres::ident(&odd_table_name());
+    format!(
+        r#"
+CREATE SCHEMA ext;
+CREATE EXTENSION pg_trgm SCHEMA ext;
+CREATE SCHEMA app;
+GRANT USAGE ON SCHEMA app TO PUBLIC;
+COMMENT ON SCHEMA app IS 'The club''s own objects';
+ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO PUBLIC;
+CREATE COLLATION app.german_icu (provider = icu, locale = 'de-CH');
+CREATE COLLATION app.bytewise (provider = libc, locale = 'C');
+CREATE TYPE app.mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN app.email AS text CHECK (VALUE LIKE '%@%');
+CREATE FUNCTION app.squash(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT regexp_replace(t, '\s+', '', 'g') $$;
+CREATE FUNCTION app.fold(t text) RETURNS text LANGUAGE sql IMMUTABLE SET search_path = app, pg_catalog AS $$ SELECT squash(lower(t)) $$;
+
+CREATE TABLE app.members (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    handle text COLLATE app.bytewise NOT NULL,
+    display_name text COLLATE app.german_icu NOT NULL,
+    email app.email,
+    mood app.mood NOT NULL DEFAULT 'ok',
+    handle_folded text GENERATED ALWAYS AS (lower(handle)) STORED,
+    tenant integer NOT NULL
+);
+INSERT INTO app.members (handle, display_name, email, mood, tenant)
+SELECT 'member ' || g, (ARRAY['Zoë','Ärger','Øre','Émile','Straße'])[1 + g % 5] || ' ' || g, 'm' || g || '@example.ch',
+       (ARRAY['sad','ok','happy']::app.mood[])[1 + g % 3], 1 + g % 4
+FROM generate_series(1, {rows}) g;
+CREATE INDEX members_name_trgm_idx ON app.members USING gin (display_name ext.gin_trgm_ops);
+CREATE UNIQUE INDEX members_fold_idx ON app.members (app.fold(handle));
+CREATE STATISTICS app.members_stats (dependencies) ON tenant, mood FROM app.members;
+ALTER TABLE app.members ENABLE ROW LEVEL SECURITY;
+CREATE POLICY members_by_tenant ON app.members USING (tenant = current_setting('app.tenant', true)::integer);
+CREATE POLICY members_insert ON app.members AS RESTRICTIVE FOR INSERT WITH CHECK (tenant > 0);
+COMMENT ON TABLE app.members IS 'People of the club; each tenant sees its own';
+COMMENT ON COLUMN app.members.display_name IS 'Sorted the Swiss German way (ICU)';
+COMMENT ON POLICY members_by_tenant ON app.members IS 'Tenants see their own members';
+GRANT UPDATE (display_name) ON app.members TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION app.squash(text) FROM PUBLIC;
+
+CREATE TABLE app.visits (
+    visited_on date NOT NULL,
+    member_id bigint NOT NULL,
+    note text
+) PARTITION BY RANGE (visited_on);
+CREATE TABLE app.visits_2023 PARTITION OF app.visits FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE app.visits_2024 PARTITION OF app.visits FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE app.visits_other PARTITION OF app.visits DEFAULT;
+INSERT INTO app.visits SELECT date '2022-10-01' + (g % 900), 1 + g % {rows}, 'visit ' || g FROM generate_series(1, {rows} * 2) g;
+CREATE INDEX visits_member_idx ON app.visits (member_id);
+
+CREATE TABLE app.notes (id integer NOT NULL, body text);
+CREATE TABLE app.pinned_notes (pinned_at timestamptz NOT NULL) INHERITS (app.notes);
+INSERT INTO app.notes SELECT g, 'note ' || g FROM generate_series(1, 100) g;
+INSERT INTO app.pinned_notes SELECT g, 'pinned ' || g, timestamptz '2024-01-01 00:00+00' + g * interval '1 day' FROM generate_series(101, 130) g;
+CREATE FUNCTION app.stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.body := coalesce(NEW.body, ''); RETURN NEW; END $$;
+CREATE TRIGGER notes_stamp BEFORE INSERT ON app.notes FOR EACH ROW EXECUTE FUNCTION app.stamp();
+CREATE TRIGGER notes_replica BEFORE UPDATE ON app.notes FOR EACH ROW EXECUTE FUNCTION app.stamp();
+CREATE TRIGGER notes_always AFTER DELETE ON app.notes FOR EACH ROW EXECUTE FUNCTION app.stamp();
+CREATE TRIGGER notes_off BEFORE INSERT ON app.pinned_notes FOR EACH ROW EXECUTE FUNCTION app.stamp();
+ALTER TABLE app.notes ENABLE REPLICA TRIGGER notes_replica;
+ALTER TABLE app.notes ENABLE ALWAYS TRIGGER notes_always;
+ALTER TABLE app.pinned_notes DISABLE TRIGGER notes_off;
+CREATE RULE notes_keep_negative AS ON DELETE TO app.notes WHERE old.id < 0 DO INSTEAD NOTHING;
+COMMENT ON TRIGGER notes_always ON app.notes IS 'Fires on replicas too';
+
+CREATE UNLOGGED TABLE app.session_cache (k text PRIMARY KEY, v text NOT NULL);
+INSERT INTO app.session_cache SELECT 'session-' || g, md5(g::text) FROM generate_series(1, 50) g;
+CREATE TABLE app.heartbeat ();
+INSERT INTO app.heartbeat SELECT FROM generate_series(1, 3);
+CREATE TABLE app.{odd} ("Spalte ""mit"" Leer zeichen" text, n integer);
+INSERT INTO app.{odd} SELECT 'wert ' || g, g FROM generate_series(1, 20) g;
+CREATE TABLE app.room_bookings (
+    id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    during tstzrange NOT NULL,
+    EXCLUDE USING gist (during WITH &&)
+);
+INSERT INTO app.room_bookings (during)
+SELECT tstzrange(timestamptz '2024-01-01 08:00+00' + g * interval '2 hours', timestamptz '2024-01-01 09:00+00' + g * interval '2 hours')
+FROM generate_series(1, 200) g;
+CREATE SEQUENCE app.ticket_seq AS integer START 10 INCREMENT 5;
+SELECT setval('app.ticket_seq', 555);
+
+CREATE TABLE app.attachments (id serial PRIMARY KEY, title text NOT NULL, blob oid NOT NULL);
+INSERT INTO app.attachments (title, blob)
+SELECT 'scan ' || g, lo_from_bytea(0, convert_to(repeat('page ' || g || ' ', g * 400), 'UTF8')) FROM generate_series(1, 6) g;
+INSERT INTO app.attachments (title, blob) VALUES ('empty', lo_from_bytea(0, ''::bytea));
+DO $$
+DECLARE o oid;
+BEGIN
+    o := lo_from_bytea(0, decode(repeat(md5('big'), 8192), 'hex'));
+    INSERT INTO app.attachments (title, blob) VALUES ('binary', o);
+    EXECUTE format('COMMENT ON LARGE OBJECT %s IS %L', o, 'a binary scan');
+    EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO PUBLIC', o);
+END $$;
+
+CREATE TABLE public.announcements (id serial PRIMARY KEY, title text NOT NULL, body text);
+INSERT INTO public.announcements (title, body) SELECT 'Announcement ' || g, repeat('Vereinsnews ', g) FROM generate_series(1, 12) g;
+CREATE MATERIALIZED VIEW app.members_per_tenant AS SELECT tenant, count(*) AS members FROM app.members GROUP BY tenant;
+CREATE MATERIALIZED VIEW app.mood_report AS SELECT mood, count(*) AS members FROM app.members GROUP BY mood WITH NO DATA;
+CREATE VIEW app.recent_visits AS SELECT v.visited_on, m.display_name FROM app.visits v JOIN app.members m ON m.id = v.member_id WHERE v.visited_on > date '2024-06-01';
+COMMENT ON MATERIALIZED VIEW app.mood_report IS 'Refreshed by hand each quarter';
+"#
+    )
+}
+
+/// Objects PostgreSQL 14 removed: a user-defined postfix operator, an aggregate over
+/// `array_append(anyarray, anyelement)` and a prefix operator over the built-in `numeric_fac`
+/// (gone in 14). All create on 13; none restores on 14+.
+fn legacy(rows: u64) -> String {
+    format!(
+        r#"
+CREATE TABLE readings (id serial PRIMARY KEY, sensor text NOT NULL, value bigint NOT NULL);
+INSERT INTO readings (sensor, value) SELECT 'sensor-' || (g % 7), g * 3 FROM generate_series(1, {rows}) g;
+CREATE FUNCTION doubled(bigint) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT $1 * 2 $$;
+CREATE OPERATOR ### (LEFTARG = bigint, FUNCTION = doubled);
+CREATE AGGREGATE array_accum (anyelement) (SFUNC = array_append, STYPE = anyarray, INITCOND = '{{}}');
+CREATE OPERATOR @@@ (RIGHTARG = bigint, FUNCTION = numeric_fac);
+CREATE VIEW sensor_values AS SELECT sensor, array_accum(value) AS "values" FROM readings GROUP BY sensor;
+"#
+    )
+}
+
+/// Uses objects only a superuser could create (made by `admin_sql`, owned by the app): a base
+/// type and an internal-language function.
+fn privileged(rows: u64) -> String {
+    format!(
+        r#"
+CREATE TABLE tags (id serial PRIMARY KEY, name public.label NOT NULL, shown text NOT NULL);
+INSERT INTO tags (name, shown) SELECT ('tag-' || g)::public.label, public.fast_upper('tag-' || g) FROM generate_series(1, {rows}) g;
+"#
+    )
+}

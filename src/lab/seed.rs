@@ -34,6 +34,13 @@ impl SeedTask {
         h.update(format!("{}|{}|{}|", self.server, self.database, self.role));
         h.update(profiles::sql(&self.seed)?);
         h.update(profiles::extensions(&self.seed.profile).join(","));
+        h.update(profiles::admin_sql(&self.seed.profile, &self.role).unwrap_or_default());
+        h.update(
+            profiles::database_settings(&self.seed.profile)
+                .iter()
+                .map(|(k, v)| format!("{k}={v};"))
+                .collect::<String>(),
+        );
         h.update(
             ROLE_SETTINGS
                 .iter()
@@ -115,6 +122,11 @@ pub async fn seed(ep: &Endpoint, secrets: &Secrets, task: &SeedTask) -> Result<(
         )
         .await?;
     }
+    // A profile's own settings are SQL as written (a list such as search_path must not be
+    // quoted into one element).
+    for (k, v) in profiles::database_settings(&task.seed.profile) {
+        exec(&mut admin, format!("ALTER DATABASE {db} SET {k} = {v}")).await?;
+    }
     for (k, v) in DATABASE_SETTINGS {
         exec(
             &mut admin,
@@ -131,6 +143,11 @@ pub async fn seed(ep: &Endpoint, secrets: &Secrets, task: &SeedTask) -> Result<(
             format!("CREATE EXTENSION IF NOT EXISTS {}", ident(ext)),
         )
         .await?;
+    }
+    if let Some(sql) = profiles::admin_sql(&task.seed.profile, &task.role) {
+        exec(&mut conn, sql)
+            .await
+            .wrap_err_with(|| format!("seeding {} as admin", task.database))?;
     }
     let body = profiles::sql(&task.seed)?;
     // As the app's own sessions would run it: with the database's TimeZone (sqlx's own

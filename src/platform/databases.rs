@@ -83,6 +83,16 @@ pub trait Databases: Send + Sync {
     ) -> impl Future<Output = Result<TableHashes>> + Send {
         async { Ok(TableHashes::new()) }
     }
+    /// Objects in OLD's `database` on `server` a restore on NEW cannot carry (preflight's
+    /// catalog rules); a migration does not start while there are any.
+    fn blockers(
+        &self,
+        _server: &str,
+        _database: &str,
+        _new_server: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<crate::preflight::Risk>>> + Send {
+        async { Ok(Vec::new()) }
+    }
     /// Does a database survive for inspection (for messages)?
     fn keeps_files(&self) -> bool {
         true
@@ -268,7 +278,7 @@ impl Databases for RealDatabases {
             Some(Ok(f)) => Some(f),
             Some(Err(e)) if child.success => {
                 return Err(e.wrap_err(format!(
-                    "fingerprinting {} on server {} in the dump's snapshot",
+                    "verification: could not fingerprint {} on server {} in the dump's snapshot",
                     old.database, old.server
                 )));
             }
@@ -315,6 +325,21 @@ impl Databases for RealDatabases {
             ..Default::default()
         };
         process::run(spec, cancel, on_line).await
+    }
+
+    async fn blockers(
+        &self,
+        server: &str,
+        database: &str,
+        new_server: Option<&str>,
+    ) -> Result<Vec<crate::preflight::Risk>> {
+        let admin = self.servers.admin(server)?;
+        let new = new_server.map(|s| self.servers.admin(s)).transpose()?;
+        Ok(crate::preflight::blockers(&admin, database, new.as_ref())
+            .await?
+            .into_iter()
+            .filter(crate::preflight::blocks_migration)
+            .collect())
     }
 
     async fn fingerprint(

@@ -58,7 +58,11 @@ pub async fn read_runtime_options(
     drop(admin);
     let mut conn = old.connect(database).await?;
     let extensions: Vec<String> = sqlx::query_scalar(
-        "SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY extname",
+        // Only those in schema public: provisioning creates them there, as admin. An extension
+        // in another schema is the restore's to create (as the app role, in its own schema):
+        // created here first, the restore's CREATE EXTENSION IF NOT EXISTS would keep it in
+        // the wrong schema. Preflight flags one the app role cannot create (`privilege`).
+        "SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql' AND extnamespace = 'public'::regnamespace ORDER BY extname",
     )
     .fetch_all(&mut conn)
     .await?;

@@ -60,6 +60,10 @@ pub struct Fingerprint {
     /// How the table hashes were made.
     #[serde(default)]
     pub row_hash: RowHash,
+    /// Object kind → one line per object of the app's, as the catalog describes it (see
+    /// `catalog::KINDS`); compared as sets. Empty in fingerprints an older pgshift stored.
+    #[serde(default)]
+    pub catalog: BTreeMap<String, Vec<String>>,
 }
 
 impl Fingerprint {
@@ -105,7 +109,7 @@ fn table_sql(table: &str, columns: &[(String, String)], how: RowHash) -> String 
     match how {
         // Sum of the first 64 bits of each row's md5: independent of physical order.
         RowHash::Md5Text => format!(
-            "SELECT count(*)::bigint, coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text FROM {table} t"
+            "SELECT count(*)::bigint, coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text FROM ONLY {table} t"
         ),
         RowHash::Typed => {
             let row = if columns.is_empty() {
@@ -125,7 +129,7 @@ fn table_sql(table: &str, columns: &[(String, String)], how: RowHash) -> String 
                     .collect::<Vec<_>>()
                     .join(" # ")
             };
-            format!("SELECT count(*)::bigint, coalesce(sum({row}), 0)::text FROM {table} t")
+            format!("SELECT count(*)::bigint, coalesce(sum({row}), 0)::text FROM ONLY {table} t")
         }
     }
 }
@@ -153,7 +157,7 @@ pub async fn fingerprint(ep: &Endpoint, database: &str, how: &ReadOptions) -> Re
     // Largest first, so the big table does not start last and finish alone.
     let tables: Vec<(String, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT format('%I.%I', n.nspname, c.relname), c.relkind::text, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER} ORDER BY 3 DESC, 1"
+         WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated)) AND {USER_SCHEMAS} AND {NOT_EXTENSION_MEMBER} ORDER BY 3 DESC, 1"
     )))
     .fetch_all(&mut conns[0])
     .await?;
@@ -263,6 +267,7 @@ pub async fn fingerprint(ep: &Endpoint, database: &str, how: &ReadOptions) -> Re
         sqlx::query_scalar("SELECT extname::text FROM pg_extension ORDER BY 1")
             .fetch_all(&mut main)
             .await?;
+    let catalog = super::catalog::read(&mut main).await?;
     // Ends the snapshot's transaction, if any: it only read.
     let _ = sqlx::Connection::close(main).await;
     let (matviews, tables): (BTreeMap<_, _>, BTreeMap<_, _>) = hashed
@@ -275,6 +280,7 @@ pub async fn fingerprint(ep: &Endpoint, database: &str, how: &ReadOptions) -> Re
         sequences: sequences.into_iter().collect(),
         extensions,
         row_hash: how.row_hash,
+        catalog,
     })
 }
 
@@ -376,6 +382,7 @@ pub fn differences(old: &Fingerprint, new: &Fingerprint) -> Vec<String> {
             Some(_) => {}
         }
     }
+    out.extend(super::catalog::differences(&old.catalog, &new.catalog));
     if old.extensions != new.extensions {
         out.push(format!(
             "extensions: [{}] on OLD, [{}] on NEW",
