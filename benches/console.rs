@@ -122,7 +122,7 @@ fn bench_night_views() {
             region: r.region.clone(),
             started_at: Some(format!("2026-11-24T23:{:02}:00.000Z", i % 60)),
             finished_at: Some(format!("2026-11-24T23:{:02}:30.000Z", i % 60)),
-            failed: i64::from(r.state == "failed"),
+            failed: i64::from(r.state == pgshift::domain::AppState::Failed),
             unfinished: 0,
         })
         .collect();
@@ -197,7 +197,7 @@ fn bench_ingest_latency(pace: Option<Duration>) {
         let producer = tokio::spawn(async move {
             let steps = vec![StepView {
                 operation: "restore".into(),
-                state: "running".into(),
+                state: pgshift::domain::StepState::Running,
                 seconds: Some(1.0),
             }];
             for chunk in 0..(LINES / 100) {

@@ -6,6 +6,97 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
+/// Declares the failure classes: each variant with its stable id (docs/failures.md), the only
+/// place the id is spelled. Add a class here and a rule below.
+macro_rules! failure_classes {
+    ($($variant:ident = $id:literal,)+) => {
+        /// A failure class. Its id is stable: the store, the JSON, themes (`failure-<id>`) and
+        /// the sim's "simulated failure <id>" name it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum FailureClass {
+            $($variant,)+
+            /// No rule matched.
+            Unknown,
+        }
+
+        impl FailureClass {
+            /// Every class with a rule, in no particular order (`unknown` excluded).
+            pub const RULED: &'static [FailureClass] = &[$(FailureClass::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FailureClass::$variant => $id,)+
+                    FailureClass::Unknown => "unknown",
+                }
+            }
+        }
+
+        impl std::str::FromStr for FailureClass {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($id => Ok(FailureClass::$variant),)+
+                    "unknown" => Ok(FailureClass::Unknown),
+                    _ => Err(format!("unknown failure class \"{s}\"")),
+                }
+            }
+        }
+    };
+}
+
+failure_classes! {
+    LibpqScram = "libpq-scram",
+    BtreeIndexRowSize = "btree-index-row-size",
+    ExtensionMissing = "extension-missing",
+    ExtensionVersion = "extension-version",
+    RoleMissing = "role-missing",
+    Ownership = "ownership",
+    PublicSchemaPermission = "public-schema-permission",
+    AggregateSignature = "aggregate-signature",
+    Collation = "collation",
+    UnknownSetting = "unknown-setting",
+    ClientVersion = "client-version",
+    DiskFull = "disk-full",
+    Timeout = "timeout",
+    Connection = "connection",
+    VerificationMismatch = "verification-mismatch",
+    Platform = "platform",
+    Verification = "verification",
+    Pg14Incompatible = "pg14-incompatible",
+    Privilege = "privilege",
+}
+
+impl std::fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`: a width (`{:<22}`) applies, as it did to the id string.
+        f.pad(self.as_str())
+    }
+}
+
+impl From<FailureClass> for String {
+    fn from(c: FailureClass) -> String {
+        c.as_str().to_string()
+    }
+}
+
+impl Serialize for FailureClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FailureClass {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for FailureClass {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// A remediation the operator can pick; `id` is stable (used by `retry --remediation`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Remediation {
@@ -24,7 +115,7 @@ pub struct Matched {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub class: &'static str,
+    pub class: FailureClass,
     /// Known-harmless (e.g. `ownership`): recorded as a warning, never a failure.
     pub harmless: bool,
     pub explanation: &'static str,
@@ -34,7 +125,7 @@ pub struct Finding {
 }
 
 struct Rule {
-    class: &'static str,
+    class: FailureClass,
     harmless: bool,
     patterns: Vec<Regex>,
     explanation: &'static str,
@@ -46,28 +137,29 @@ const fn r(id: &'static str, description: &'static str) -> Remediation {
 }
 
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
-    let rule = |class, pats: &[&str], explanation, remediations: &[Remediation]| Rule {
-        class,
-        harmless: class == "ownership",
-        // The sim world names the failure it simulates ("simulated failure CLASS: …").
-        patterns: std::iter::once(format!(r"simulated failure {class}\b"))
-            .chain(pats.iter().map(|p| p.to_string()))
-            .map(|p| {
-                // Quotes as any tool or locale prints them.
-                let p = p
-                    .replace('"', r#"["'“”«»]"#)
-                    .replace(r#"[^["'“”«»]]"#, r#"[^"'“”«»]"#);
-                Regex::new(&format!("(?i){p}")).expect("rule pattern compiles")
-            })
-            .collect(),
-        explanation,
-        remediations: remediations.to_vec(),
-    };
+    let rule =
+        |class: FailureClass, pats: &[&str], explanation, remediations: &[Remediation]| Rule {
+            class,
+            harmless: class == FailureClass::Ownership,
+            // The sim world names the failure it simulates ("simulated failure CLASS: …").
+            patterns: std::iter::once(format!(r"simulated failure {class}\b"))
+                .chain(pats.iter().map(|p| p.to_string()))
+                .map(|p| {
+                    // Quotes as any tool or locale prints them.
+                    let p = p
+                        .replace('"', r#"["'“”«»]"#)
+                        .replace(r#"[^["'“”«»]]"#, r#"[^"'“”«»]"#);
+                    Regex::new(&format!("(?i){p}")).expect("rule pattern compiles")
+                })
+                .collect(),
+            explanation,
+            remediations: remediations.to_vec(),
+        };
     vec![
         // First: it matches only pgshift's own `error: verification: …` line, which names
         // the cause, whatever a tool printed above it.
         rule(
-            "verification",
+            FailureClass::Verification,
             &[r"error: verification: .*"],
             "pgshift's verifier could not read or compare an object (a verifier gap, not a data difference).",
             &[r(
@@ -76,7 +168,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "libpq-scram",
+            FailureClass::LibpqScram,
             &[
                 r"SCRAM authentication requires libpq version 10 or above",
                 r"authentication method 10 not supported",
@@ -104,7 +196,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
         ),
         rule(
-            "btree-index-row-size",
+            FailureClass::BtreeIndexRowSize,
             &[r#"index row size \d+ exceeds (?:btree version \d+ )?maximum \d+ for index "[^"]*""#],
             "A value that fit the btree limit compressed with pglz on OLD does not with NEW's compression (default_toast_compression = lz4).",
             &[
@@ -119,7 +211,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
         ),
         rule(
-            "extension-missing",
+            FailureClass::ExtensionMissing,
             &[
                 r#"could not open extension control file "[^"]*": No such file or directory"#,
                 r#"extension "[^"]+" is not available"#,
@@ -131,7 +223,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "extension-version",
+            FailureClass::ExtensionVersion,
             &[r#"extension "[^"]+" has no update path from version "[^"]+" to version "[^"]+""#],
             "The extension versions pinned on OLD and NEW differ.",
             &[r(
@@ -140,7 +232,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "role-missing",
+            FailureClass::RoleMissing,
             &[r#"role "[^"]+" does not exist"#],
             "An owner or grantee of OLD's objects is not provisioned on NEW.",
             &[r(
@@ -149,7 +241,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "ownership",
+            FailureClass::Ownership,
             &[
                 r#"must be owner of (?:extension|schema|database|table|function|type|language) "?[\w.]+"?"#,
             ],
@@ -160,7 +252,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "public-schema-permission",
+            FailureClass::PublicSchemaPermission,
             &[r"permission denied for schema public"],
             "PostgreSQL 15 revoked CREATE on schema public from PUBLIC.",
             &[r(
@@ -169,7 +261,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "aggregate-signature",
+            FailureClass::AggregateSignature,
             &[
                 r"function array_(?:append|prepend|cat)\(anyarray, anyelement\) does not exist",
                 r"function array_\w+\(any\w+(?:, any\w+)?\) does not exist",
@@ -181,7 +273,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "collation",
+            FailureClass::Collation,
             &[
                 r#"collation "[^"]+" for encoding "[^"]+" does not exist"#,
                 r"collation version mismatch",
@@ -193,7 +285,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "unknown-setting",
+            FailureClass::UnknownSetting,
             &[r#"unrecognized configuration parameter "[^"]+""#],
             "A copied ALTER ROLE/DATABASE SET names a setting NEW does not have.",
             &[r(
@@ -202,7 +294,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "client-version",
+            FailureClass::ClientVersion,
             &[
                 r"aborting because of server version mismatch",
                 r"unsupported version \([^)]*\) in file header",
@@ -214,13 +306,13 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "disk-full",
+            FailureClass::DiskFull,
             &[r"No space left on device", r"could not extend file"],
             "NEW's or the backup volume is full.",
             &[r("stop-region", "stop the region, free space, retry")],
         ),
         rule(
-            "timeout",
+            FailureClass::Timeout,
             &[
                 r"canceling statement due to statement timeout",
                 r"terminating connection due to idle-in-transaction(?: session)? timeout",
@@ -233,7 +325,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "connection",
+            FailureClass::Connection,
             &[
                 r"could not connect to (?:the )?server",
                 r"Connection refused",
@@ -245,7 +337,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &[r("retry", "roll back, retry with backoff")],
         ),
         rule(
-            "pg14-incompatible",
+            FailureClass::Pg14Incompatible,
             &[
                 r"preflight: pg14-incompatible: .*",
                 r"Postfix operators are not supported",
@@ -258,7 +350,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "privilege",
+            FailureClass::Privilege,
             &[
                 r"preflight: privilege: .*",
                 r"must be superuser to create a base type",
@@ -273,7 +365,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "verification-mismatch",
+            FailureClass::VerificationMismatch,
             &[
                 r"verification failed: .*",
                 r"OLD \S+ took \d+ writes? after the backup's snapshot",
@@ -285,7 +377,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             )],
         ),
         rule(
-            "platform",
+            FailureClass::Platform,
             &[
                 r"the platform's \w+ command for \S+ (?:exited with code -?\d+|timed out after \d+ s|was ended by signal \d+|could not start|printed what the contract does not allow)",
                 r"the inventory has servers that are not the lab's but no \[platform\] table",
@@ -394,7 +486,7 @@ fn unknown(lines: &[String]) -> Finding {
     // pgshift's own error line, when the step wrote one, is what the operator must read.
     if let Some(i) = lines.iter().rposition(|l| is_own_error(l)) {
         return Finding {
-            class: "unknown",
+            class: FailureClass::Unknown,
             harmless: false,
             explanation: "No known failure matched; this is the step's own error line.",
             matched: vec![Matched {
@@ -408,7 +500,7 @@ fn unknown(lines: &[String]) -> Finding {
     }
     let tail = lines.len().saturating_sub(5);
     Finding {
-        class: "unknown",
+        class: FailureClass::Unknown,
         harmless: false,
         explanation: "No known failure matched; these are the step's last lines.",
         matched: lines[tail..]
@@ -437,8 +529,8 @@ pub fn remediation(id: &str) -> Option<Remediation> {
 
 /// Every class id pgshift knows, in priority order (`unknown` last).
 pub fn classes() -> Vec<&'static str> {
-    let mut v: Vec<&str> = RULES.iter().map(|r| r.class).collect();
-    v.push("unknown");
+    let mut v: Vec<&str> = RULES.iter().map(|r| r.class.as_str()).collect();
+    v.push(FailureClass::Unknown.as_str());
     v
 }
 

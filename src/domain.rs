@@ -5,4 +5,4 @@ mod outcome;
 mod state;
 
 pub use outcome::Outcome;
-pub use state::{AppState, RunStatus, StepState, UnknownState};
+pub use state::{AppState, FleetState, RunStatus, StepState, UnknownState};

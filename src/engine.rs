@@ -35,8 +35,7 @@ use crate::error::UserError;
 use crate::inventory::{App, Inventory};
 use crate::platform::Platform;
 use crate::runbook::{Runbook, Step, StepKind, Throughput, estimated_seconds};
-use crate::store::queued::Exec;
-use crate::store::{Began, BeginRun, StepRow, Store, StoreWriter, WriteOp};
+use crate::store::{Advance, Began, BeginRun, FailureRecord, Journal, StepRow, Store};
 use servers::Servers;
 
 fn needs_manual(name: &str) -> UserError {
@@ -58,8 +57,8 @@ pub struct Engine<P: Platform, D: Databases> {
     holder: (String, i64, String),
     /// (server, database or role name) → apps that have it there or will get it there.
     claims: std::sync::OnceLock<std::collections::HashMap<(String, String), Vec<String>>>,
-    /// Group-committing writer for step boundaries and step logs.
-    logs: StoreWriter,
+    /// Every write of run state, group-committed.
+    journal: Journal,
     log_task: tokio::task::JoinHandle<()>,
 }
 
@@ -81,7 +80,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         events: EventTx,
         cancel: CancellationToken,
     ) -> Self {
-        let (logs, log_task) = StoreWriter::spawn(store.clone());
+        let (journal, log_task) = Journal::spawn(store.clone());
         Self {
             claims: std::sync::OnceLock::new(),
             store,
@@ -94,14 +93,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             events,
             cancel,
             holder: lease::holder_id(),
-            logs,
+            journal,
             log_task,
         }
     }
 
     /// Flush step logs and stop the writer.
     pub async fn shutdown(self) {
-        drop(self.logs);
+        drop(self.journal);
         let _ = self.log_task.await;
     }
 
@@ -127,7 +126,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         }
         self.refuse_blocked(app).await?;
         let (run_id, rows) = self.begin(app, "migrate", remediations).await?;
-        let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
+        let keep = lease::keep_alive(
+            self.journal.clone(),
+            name.to_string(),
+            self.holder.0.clone(),
+        );
         let result = self.drive(run_id, app, rows, remediations, false).await;
         keep.abort();
         self.release(name);
@@ -204,7 +207,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         }
         for _ in 0..2 {
             let began = self
-                .logs
+                .journal
                 .begin(BeginRun {
                     kind: kind.to_string(),
                     runbook: self.runbook.name.clone(),
@@ -220,7 +223,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             match began {
                 Began::Run { run_id, steps } => return Ok((run_id, steps)),
                 Began::Leased(l) => {
-                    lease::take_over_or_refuse(&self.store, name, &self.holder.2, &l).await?
+                    lease::take_over_or_refuse(&self.journal, name, &self.holder.2, &l).await?
                 }
                 Began::State(s) if s.parse() == Ok(AppState::NeedsManual) => {
                     return Err(needs_manual(name).into());
@@ -317,18 +320,24 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
         }
         let (run_id, rows) = self.begin(app, "retry", Some(chosen.id)).await?;
-        let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
-        self.store.set_failure_status(failure.id, "retried").await?;
+        let keep = lease::keep_alive(
+            self.journal.clone(),
+            name.to_string(),
+            self.holder.0.clone(),
+        );
+        self.journal
+            .set_failure_status(failure.id, "retried")
+            .await?;
         let result = self.drive(run_id, app, rows, Some(chosen.id), false).await;
         keep.abort();
         self.release(name);
         let outcome = result?;
         if outcome == Outcome::Migrated {
-            self.store
+            self.journal
                 .set_failure_status(failure.id, "resolved")
                 .await?;
             if chosen.id == "md5-password" {
-                self.store.set_needs_rebuild(name).await?;
+                self.journal.set_needs_rebuild(name).await?;
             }
         }
         Ok((chosen.id.to_string(), outcome))
@@ -356,17 +365,19 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 .is_some_and(|s| s.state == AppState::Running);
             if latest != Some(run_id) || !running {
                 tracing::warn!(app = name, run_id, "abandoning a stale unfinished run");
-                self.store.finish_run(run_id, RunStatus::Abandoned).await?;
+                self.journal
+                    .finish_run(run_id, RunStatus::Abandoned)
+                    .await?;
                 continue;
             }
-            match lease::acquire(&self.store, &name, &self.holder).await {
+            match lease::acquire(&self.journal, &name, &self.holder).await {
                 Ok(()) => {}
                 Err(e) => {
                     tracing::warn!(app = name, error = %e, "not resuming");
                     continue;
                 }
             }
-            let keep = lease::keep_alive(self.store.clone(), name.clone(), self.holder.0.clone());
+            let keep = lease::keep_alive(self.journal.clone(), name.clone(), self.holder.0.clone());
             let r = async {
                 let rows = self.store.steps(run_id, &name).await?;
                 let remediation = self.store.run_remediation(run_id).await?;
@@ -375,7 +386,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
             .await;
             keep.abort();
-            if let Err(e) = self.store.release_lease(&name, &self.holder.0).await {
+            if let Err(e) = self.journal.release_lease(&name, &self.holder.0).await {
                 tracing::warn!(app = name, error = %e, "releasing lease failed");
             }
             // One app's trouble never stops the others from being resumed.
@@ -468,7 +479,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 estimated_seconds: estimated_seconds(&step.kind, size, &Throughput::default()),
             });
             if started_id != Some(row.id) {
-                self.logs.write(WriteOp::Started { step: row.id }).await?;
+                self.journal.step_started(row.id).await?;
             }
             let started = Instant::now();
             let mut io = StepIo::new(
@@ -477,7 +488,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 &app.name,
                 &row.operation,
                 self.events.clone(),
-                self.logs.clone(),
+                self.journal.clone(),
                 scrubber.clone(),
             );
             let result = self.run_step(app, &step, &mut ctx, &mut io).await;
@@ -492,7 +503,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         .filter(|_| !self.cancel.is_cancelled());
                     let paused =
                         (ctx.paused != paused_in_store).then(|| (app.name.clone(), ctx.paused));
-                    let advance = WriteOp::Advance {
+                    let advance = Advance {
                         done: row.id,
                         state: StepState::Done,
                         detail: Some(ctx.snapshot()),
@@ -507,9 +518,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         StepKind::from_id(&r.operation).is_none_or(|s| s.changes_the_world())
                     });
                     if must_wait {
-                        self.logs.write(advance).await?;
+                        self.journal.advance(advance).await?;
                     } else {
-                        self.logs.send(advance);
+                        self.journal.advance_later(advance);
                     }
                     paused_in_store = ctx.paused;
                     started_id = next;
@@ -539,17 +550,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         .first()
                         .map(|m| m.line.clone())
                         .unwrap_or_default();
-                    self.logs
-                        .exec(Exec::record_failure(
+                    self.journal
+                        .record_failure(FailureRecord {
                             run_id,
-                            Some(row.id),
-                            &app.name,
-                            &app.region,
-                            finding.class,
-                            &serde_json::to_string(&finding.matched)?,
-                            finding.explanation,
-                            &serde_json::to_string(&finding.remediations)?,
-                        ))
+                            step_id: Some(row.id),
+                            app: &app.name,
+                            region: &app.region,
+                            class: finding.class,
+                            matched: &serde_json::to_string(&finding.matched)?,
+                            explanation: finding.explanation,
+                            remediations: &serde_json::to_string(&finding.remediations)?,
+                        })
                         .await?;
                     let _ = self.events.send(Event::Failure {
                         app: app.name.clone(),
@@ -569,14 +580,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             }
         }
         // Whatever failed before, the app is migrated now: its open failures are resolved.
-        self.logs
-            .write(WriteOp::EndRun {
+        self.journal
+            .end_run(
                 run_id,
-                app: app.name.clone(),
-                state: AppState::Migrated,
-                service: ctx.new.as_ref().map(|n| n.id.clone()),
-                run_status: RunStatus::Done,
-            })
+                &app.name,
+                AppState::Migrated,
+                ctx.new.as_ref().map(|n| n.id.clone()),
+                RunStatus::Done,
+            )
             .await?;
         let _ = self.events.send(Event::Done {
             run_id,
@@ -603,16 +614,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 ctx.new.as_ref(),
             ),
         };
-        self.logs
-            .exec(Exec::set_app_state(
-                &app.name,
-                state,
-                false,
-                service.map(|s| s.id.as_str()),
-            ))
+        self.journal
+            .set_app_state(&app.name, state, false, service.map(|s| s.id.as_str()))
             .await?;
-        self.logs
-            .exec(Exec::finish_run(run_id, RunStatus::Cancelled))
+        self.journal
+            .finish_run(run_id, RunStatus::Cancelled)
             .await?;
         let _ = self.events.send(Event::Done {
             run_id,
@@ -639,17 +645,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             Outcome::NeedsManual { .. } => (AppState::NeedsManual, ctx.new.as_ref()),
             _ => (AppState::Failed, ctx.old.as_ref()),
         };
-        self.logs
-            .exec(Exec::set_app_state(
-                &app.name,
-                state,
-                false,
-                service.map(|s| s.id.as_str()),
-            ))
+        self.journal
+            .set_app_state(&app.name, state, false, service.map(|s| s.id.as_str()))
             .await?;
-        self.logs
-            .exec(Exec::finish_run(run_id, RunStatus::Failed))
-            .await?;
+        self.journal.finish_run(run_id, RunStatus::Failed).await?;
         let _ = self.events.send(Event::Done {
             run_id,
             app: app.name.clone(),
@@ -678,9 +677,13 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     pub async fn rollback_app(&self, name: &str) -> Result<Outcome> {
         let app = self.app(name)?;
         let mut ctx = self.migrated_ctx(name, "nothing to roll back").await?;
-        lease::acquire(&self.store, name, &self.holder).await?;
+        lease::acquire(&self.journal, name, &self.holder).await?;
         // Comparing a big NEW can outlast the lease's TTL.
-        let keep = lease::keep_alive(self.store.clone(), name.to_string(), self.holder.0.clone());
+        let keep = lease::keep_alive(
+            self.journal.clone(),
+            name.to_string(),
+            self.holder.0.clone(),
+        );
         let result = async {
             if let (Some(fp), Some(new)) = (&ctx.fingerprint, &ctx.new) {
                 let now = self.db.fingerprint(new, fp.row_hash, Default::default()).await?;
@@ -693,27 +696,27 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     .into());
                 }
             }
-            let run_id = self.store.create_run("rollback", &self.runbook.name, &serde_json::json!({ "app": name }).to_string()).await?;
-            let marker = self.store.append_step(run_id, name, "requested", "{}").await?;
-            self.store
+            let run_id = self.journal.create_run("rollback", &self.runbook.name, &serde_json::json!({ "app": name }).to_string()).await?;
+            let marker = self.journal.append_step(run_id, name, "requested", "{}").await?;
+            self.journal
                 .step_finished(marker, StepState::Done, Some(&ctx.snapshot()))
                 .await?;
             let row = self.store.steps(run_id, name).await?.remove(0);
             let outcome = match self.roll_back(run_id, app, &row, &mut ctx).await? {
                 Some(()) => {
-                    self.store
+                    self.journal
                         .set_app_state(name, AppState::RolledBack, false, ctx.old.as_ref().map(|o| o.id.as_str()))
                         .await?;
                     Outcome::Cancelled
                 }
                 None => Outcome::NeedsManual { class: "rollback".into() },
             };
-            self.store.finish_run(run_id, RunStatus::Done).await?;
+            self.journal.finish_run(run_id, RunStatus::Done).await?;
             Ok(outcome)
         }
         .await;
         keep.abort();
-        self.store.release_lease(name, &self.holder.0).await?;
+        self.journal.release_lease(name, &self.holder.0).await?;
         result
     }
 
@@ -765,17 +768,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     /// Give the lease back through the writer, after the run's last writes (same queue);
     /// not awaited: a lost release only delays the next taker until the lease expires.
     fn release(&self, app: &str) {
-        self.logs.send(WriteOp::ReleaseLease {
-            app: app.to_string(),
-            holder: self.holder.0.clone(),
-        });
+        self.journal.release_lease_later(app, &self.holder.0);
     }
 
     /// A step ends without a next one (failed, cancelled), through the same writer as its
     /// logs so they land first.
     async fn end_step(&self, step: i64, state: StepState) -> Result<()> {
-        self.logs
-            .write(WriteOp::Advance {
+        self.journal
+            .advance(Advance {
                 done: step,
                 state,
                 detail: None,

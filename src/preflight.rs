@@ -26,7 +26,7 @@ const SAMPLE: i64 = 200;
 #[derive(Debug, Clone, Serialize)]
 pub struct Risk {
     /// A failure class id from docs/failures.md.
-    pub class: &'static str,
+    pub class: crate::diagnose::FailureClass,
     pub detail: String,
     /// What `--apply-preflight` applies up front; `None` when a human must act first.
     pub remediation: Option<&'static str>,
@@ -130,7 +130,7 @@ async fn scram(t: &Target, app: &App) -> Result<Option<Risk>> {
     exec(&mut admin, format!("DROP ROLE IF EXISTS {}", ident(&probe))).await?;
     Ok(match asked? {
         AuthRequest::Sasl(mechs) => Some(Risk {
-            class: "libpq-scram",
+            class: crate::diagnose::FailureClass::LibpqScram,
             detail: format!(
                 "NEW hashes new passwords {setting} and asks for {}; the image's {} cannot answer",
                 mechs.join("/"),
@@ -199,7 +199,7 @@ async fn btree(t: &Target) -> Result<Vec<Risk>> {
         if on_new + INDEX_ROW_OVERHEAD > BTREE_MAX {
             let pglz_fits = with_pglz + INDEX_ROW_OVERHEAD <= BTREE_MAX;
             risks.push(Risk {
-                class: "btree-index-row-size",
+                class: crate::diagnose::FailureClass::BtreeIndexRowSize,
                 detail: format!(
                     "index {index} on {table}.{column}: a value compresses to {on_new} bytes with {compression} (limit {BTREE_MAX}), {with_pglz} with pglz"
                 ),
@@ -233,7 +233,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
             .collect();
     for e in exts.iter().filter(|e| !available.contains(*e)) {
         risks.push(Risk {
-            class: "extension-missing",
+            class: crate::diagnose::FailureClass::ExtensionMissing,
             detail: format!("extension {e} is not available on NEW"),
             remediation: None,
         });
@@ -256,7 +256,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
         .await?;
         if trusted == Some(false) {
             risks.push(Risk {
-                class: "privilege",
+                class: crate::diagnose::FailureClass::Privilege,
                 detail: format!(
                     "extension {e} in schema {schema} is not trusted on NEW: the restore, running as the app's role, cannot create it; remedy: have an admin CREATE EXTENSION {e} SCHEMA {schema} on NEW before the restore"
                 ),
@@ -283,7 +283,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
         .await?;
         if !reachable {
             risks.push(Risk {
-                class: "extension-version",
+                class: crate::diagnose::FailureClass::ExtensionVersion,
                 detail: format!(
                     "extension {e} {v} on OLD: NEW has neither that version nor an update path from it to its default; remedy: ALTER EXTENSION {e} UPDATE on OLD to a version NEW ships"
                 ),
@@ -300,7 +300,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
     for (k, v) in opts.role_settings.iter().chain(&opts.database_settings) {
         if !known.contains(&k.to_lowercase()) {
             risks.push(Risk {
-                class: "unknown-setting",
+                class: crate::diagnose::FailureClass::UnknownSetting,
                 detail: format!("{k}={v} is not a setting NEW knows; it will not be copied"),
                 remediation: Some("filter-settings"),
             });
@@ -308,7 +308,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
     }
     if db_owner != t.role {
         risks.push(Risk {
-            class: "public-schema-permission",
+            class: crate::diagnose::FailureClass::PublicSchemaPermission,
             detail: format!(
                 "OLD's database is owned by {db_owner}, not the app role {}: on 15 the app can no longer CREATE in schema public unless it owns the database",
                 t.role
@@ -322,7 +322,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
 /// A check on OLD's catalog: the failure class, the query (one row per object: its name),
 /// and what to tell the operator about each object found.
 struct CatalogCheck {
-    class: &'static str,
+    class: crate::diagnose::FailureClass,
     sql: &'static str,
     why: &'static str,
     remedy: &'static str,
@@ -338,7 +338,7 @@ const OLD_POLYMORPHICS: &str = "ARRAY['array_append(anyarray,anyelement)', 'arra
 fn catalog_checks() -> Vec<CatalogCheck> {
     vec![
         CatalogCheck {
-            class: "pg14-incompatible",
+            class: crate::diagnose::FailureClass::Pg14Incompatible,
             sql: "SELECT format('operator %s.%s (%s, none)', n.nspname, o.oprname, o.oprleft::regtype)
                   FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
                   WHERE o.oprright = 0 AND o.oid >= 16384
@@ -347,7 +347,7 @@ fn catalog_checks() -> Vec<CatalogCheck> {
             remedy: "drop it on OLD (or re-create it as a prefix operator or a function) and change the queries that use it",
         },
         CatalogCheck {
-            class: "pg14-incompatible",
+            class: crate::diagnose::FailureClass::Pg14Incompatible,
             sql: "SELECT 'aggregate ' || p.oid::regprocedure::text || ' over ' || a.aggtransfn::regprocedure::text
                   FROM pg_proc p JOIN pg_aggregate a ON a.aggfnoid = p.oid
                   WHERE p.oid >= 16384 AND a.aggtranstype = ANY (ARRAY['anyarray', 'anyelement']::regtype[])
@@ -363,7 +363,7 @@ fn catalog_checks() -> Vec<CatalogCheck> {
             remedy: "drop it on OLD and re-create it with anycompatible/anycompatiblearray instead of anyelement/anyarray",
         },
         CatalogCheck {
-            class: "pg14-incompatible",
+            class: crate::diagnose::FailureClass::Pg14Incompatible,
             sql: "SELECT format('encoding conversion %I.%I (%s to %s)', n.nspname, c.conname, pg_encoding_to_char(c.conforencoding), pg_encoding_to_char(c.contoencoding))
                   FROM pg_conversion c JOIN pg_namespace n ON n.oid = c.connamespace WHERE c.oid >= 16384 AND c.conproc::oid >= 16384
                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_conversion'::regclass AND d.objid = c.oid AND d.deptype = 'e')",
@@ -375,7 +375,7 @@ fn catalog_checks() -> Vec<CatalogCheck> {
         // pg_upgrade also refuses reg* columns (regproc, regoperator, …): it keeps OIDs. pg_dump
         // writes them as names and pg_restore reads them back, so they are no risk here.
         CatalogCheck {
-            class: "privilege",
+            class: crate::diagnose::FailureClass::Privilege,
             sql: "SELECT format('function %s in language %s', p.oid::regprocedure, l.lanname)
                   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang JOIN pg_namespace n ON n.oid = p.pronamespace
                   WHERE NOT l.lanpltrusted AND p.prokind <> 'a' AND p.oid >= 16384 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -384,7 +384,7 @@ fn catalog_checks() -> Vec<CatalogCheck> {
             remedy: "have an admin create it on NEW before the restore (or drop it on OLD); pgshift does not restore as superuser",
         },
         CatalogCheck {
-            class: "privilege",
+            class: crate::diagnose::FailureClass::Privilege,
             sql: "SELECT format('base type %s', t.oid::regtype)
                   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
                   WHERE t.typtype = 'b' AND t.oid >= 16384 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -394,7 +394,7 @@ fn catalog_checks() -> Vec<CatalogCheck> {
             remedy: "have an admin create the type (and its I/O functions) on NEW before the restore, or drop it on OLD",
         },
         CatalogCheck {
-            class: "privilege",
+            class: crate::diagnose::FailureClass::Privilege,
             sql: "SELECT format('procedural language %I', l.lanname) FROM pg_language l
                   WHERE l.oid >= 16384
                     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_language'::regclass AND d.objid = l.oid AND d.deptype = 'e')",
@@ -402,7 +402,7 @@ fn catalog_checks() -> Vec<CatalogCheck> {
             remedy: "create it on NEW as an extension before the restore",
         },
         CatalogCheck {
-            class: "privilege",
+            class: crate::diagnose::FailureClass::Privilege,
             sql: "SELECT format('operator class %I.%I for %s', n.nspname, c.opcname, am.amname)
                   FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace JOIN pg_am am ON am.oid = c.opcmethod
                   WHERE c.oid >= 16384
@@ -411,7 +411,7 @@ fn catalog_checks() -> Vec<CatalogCheck> {
             remedy: "have an admin create it on NEW before the restore, or drop it on OLD",
         },
         CatalogCheck {
-            class: "privilege",
+            class: crate::diagnose::FailureClass::Privilege,
             sql: "SELECT format('event trigger %I', e.evtname) FROM pg_event_trigger e
                   WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_event_trigger'::regclass AND d.objid = e.oid AND d.deptype = 'e')",
             why: "is an event trigger: only a superuser can create one",
@@ -485,7 +485,7 @@ async fn removed_builtins(old: &mut sqlx::PgConnection, new: &Endpoint) -> Resul
             .await?;
         if there.is_none() {
             risks.push(Risk {
-                class: "pg14-incompatible",
+                class: crate::diagnose::FailureClass::Pg14Incompatible,
                 detail: format!(
                     "{object} uses the built-in function {function}, which NEW no longer has; remedy: rewrite it on OLD over a function NEW has (or drop it)"
                 ),
@@ -500,5 +500,8 @@ async fn removed_builtins(old: &mut sqlx::PgConnection, new: &Endpoint) -> Resul
 /// Classes of preflight findings a migration must not start with: the restore cannot carry
 /// the object, and nothing pgshift applies changes that.
 pub fn blocks_migration(r: &Risk) -> bool {
-    matches!(r.class, "pg14-incompatible" | "privilege")
+    matches!(
+        r.class,
+        crate::diagnose::FailureClass::Pg14Incompatible | crate::diagnose::FailureClass::Privilege
+    )
 }

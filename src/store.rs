@@ -32,13 +32,15 @@ mod macros {
 }
 mod apply;
 mod console_reads;
+mod journal;
 mod probes;
-pub mod queued;
+mod queued;
 mod report_reads;
 mod runs;
 mod writer;
 
-pub use writer::{BackupRecord, Began, BeginRun, StoreWriter, WriteOp};
+pub use journal::{Advance, FailureRecord, Journal};
+pub use writer::{BackupRecord, Began, BeginRun};
 
 pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
 pub use probes::ProbeRow;
@@ -192,14 +194,14 @@ impl Store {
     }
 
     /// Forget every app's migration state (after `lab reset` re-seeded the servers).
-    pub async fn reset_app_states(&self) -> Result<u64> {
+    pub(super) async fn reset_app_states(&self) -> Result<u64> {
         let sql = "UPDATE apps SET state = 'pending', paused = 0, current_service = NULL, needs_rebuild = 0, updated_at = $1";
         let n = on_pool!(self, pool => sqlx::query(sql).bind(now()).execute(pool).await?.rows_affected());
         Ok(n)
     }
 
     /// Forget one app's migration state (after `lab reset --app`).
-    pub async fn reset_app_state(&self, app: &str) -> Result<()> {
+    pub(super) async fn reset_app_state(&self, app: &str) -> Result<()> {
         let sql = "UPDATE apps SET state = 'pending', paused = 0, current_service = NULL, needs_rebuild = 0, updated_at = $1 WHERE name = $2";
         on_pool!(self, pool => { sqlx::query(sql).bind(now()).bind(app).execute(pool).await?; });
         Ok(())

@@ -427,7 +427,7 @@ fn migrating_model() -> Model {
     ]
     .map(|(o, s, t)| StepView {
         operation: o.into(),
-        state: s.into(),
+        state: s.parse().expect("a step state"),
         seconds: t,
     })
     .to_vec();
@@ -543,7 +543,7 @@ fn child_outcomes_reach_the_message_line() {
         Action::Child(ChildMsg::Event {
             event: "done".into(),
             app: Some("shop-live".into()),
-            outcome: Some("migrated".into()),
+            outcome: Some(pgshift::domain::AppState::Migrated),
             class: None,
         }),
     );

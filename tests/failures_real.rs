@@ -170,7 +170,7 @@ fn restore_failures_are_classified_from_real_pg_restore_output() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     let all = diagnose_all(&lines(&err));
-    let classes: Vec<&str> = all.iter().map(|f| f.class).collect();
+    let classes: Vec<&str> = all.iter().map(|f| f.class.as_str()).collect();
     assert!(
         classes.contains(&"aggregate-signature"),
         "{classes:?}\n{err}"
@@ -284,7 +284,10 @@ fn objects_14_removed_and_superuser_only_objects_fail_a_restore_as_the_app_role(
         .expect("pg_restore");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).to_string();
-    let classes: Vec<&str> = diagnose_all(&lines(&err)).iter().map(|f| f.class).collect();
+    let classes: Vec<&str> = diagnose_all(&lines(&err))
+        .iter()
+        .map(|f| f.class.as_str())
+        .collect();
     assert!(classes.contains(&"pg14-incompatible"), "{classes:?}\n{err}");
     assert!(classes.contains(&"privilege"), "{classes:?}\n{err}");
     if std::env::var_os("PGSHIFT_CAPTURE").is_some() {

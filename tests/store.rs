@@ -6,7 +6,7 @@ mod support;
 
 use pgshift::domain::{AppState, RunStatus, StepState};
 use pgshift::inventory::{self, Source};
-use pgshift::store::{Began, BeginRun, Store, StoreWriter, WriteOp};
+use pgshift::store::{Advance, Began, BeginRun, Journal, Store};
 
 fn begin(app: &str, holder: &str) -> BeginRun {
     BeginRun {
@@ -29,7 +29,7 @@ fn begin(app: &str, holder: &str) -> BeginRun {
 /// who holds the lease, a step that starts and ends within one batch ends `done` with its
 /// snapshot, and the run's end lands after its steps.
 async fn exercise_writer(store: &Store) {
-    let (w, task) = StoreWriter::spawn(store.clone());
+    let (w, task) = Journal::spawn(store.clone());
     let Began::Run { run_id, steps } = w.begin(begin("shop-stage", "h1")).await.expect("begin")
     else {
         panic!("shop-stage should start");
@@ -45,33 +45,30 @@ async fn exercise_writer(store: &Store) {
         other => panic!("a second starter must be refused: {other:?}"),
     }
     // Queued, not awaited: both transitions of step 1 can share a batch.
-    w.send(WriteOp::Advance {
+    w.advance_later(Advance {
         done: steps[0].id,
         state: StepState::Done,
         detail: Some("{\"a\":1}".into()),
         paused: Some(("shop-stage".into(), true)),
         next: Some(steps[1].id),
     });
-    w.send(WriteOp::Advance {
+    w.advance_later(Advance {
         done: steps[1].id,
         state: StepState::Done,
         detail: Some("{\"b\":2}".into()),
         paused: Some(("shop-stage".into(), false)),
         next: None,
     });
-    w.write(WriteOp::EndRun {
+    w.end_run(
         run_id,
-        app: "shop-stage".into(),
-        state: AppState::Migrated,
-        service: None,
-        run_status: RunStatus::Done,
-    })
+        "shop-stage",
+        AppState::Migrated,
+        None,
+        RunStatus::Done,
+    )
     .await
     .expect("end run");
-    w.send(WriteOp::ReleaseLease {
-        app: "shop-stage".into(),
-        holder: "h1".into(),
-    });
+    w.release_lease_later("shop-stage", "h1");
     drop(w);
     task.await.expect("writer ends");
     let rows = store.steps(run_id, "shop-stage").await.expect("steps");
@@ -101,7 +98,7 @@ async fn exercise_writer(store: &Store) {
     assert_eq!((st.state.as_str(), st.paused), ("migrated", false));
     assert!(store.lease("shop-stage").await.expect("lease").is_none());
     // A migrated app cannot start again.
-    let (w, task) = StoreWriter::spawn(store.clone());
+    let (w, task) = Journal::spawn(store.clone());
     match w.begin(begin("shop-stage", "h3")).await.expect("begin") {
         Began::State(s) => assert_eq!(s, "migrated"),
         other => panic!("a migrated app must be refused: {other:?}"),
@@ -123,7 +120,11 @@ async fn exercise(store: &Store) {
     // A second sync keeps states; reset puts them back.
     store.sync_inventory(&inv).await.expect("sync again");
     assert_eq!(
-        store.reset_app_states().await.expect("reset"),
+        Journal::spawn(store.clone())
+            .0
+            .reset_app_states()
+            .await
+            .expect("reset"),
         inv.apps.len() as u64
     );
     assert!(store.schema_version().await.expect("version") > 0);

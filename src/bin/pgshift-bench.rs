@@ -681,7 +681,10 @@ END $$;
         }
         let out = child.wait_with_output().await?;
         run.total = started.elapsed().as_secs_f64();
-        if !out.status.success() || outcome != "migrated" {
+        if !out.status.success()
+            || outcome.parse::<pgshift::domain::AppState>()
+                != Ok(pgshift::domain::AppState::Migrated)
+        {
             return Err(eyre!(
                 "pgshift migrate --app {app} ended {outcome:?} ({}): {}; its store is {}",
                 out.status,

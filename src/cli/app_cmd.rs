@@ -6,7 +6,7 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 
 use super::Context;
-use crate::domain::AppState;
+use crate::domain::{AppState, FleetState};
 use crate::error::exit;
 use crate::lab::Lab;
 use crate::platform::Platform;
@@ -43,16 +43,12 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
     let store = Store::open(&ctx.cfg.store_url()).await?;
     let stored = store.app_states().await?.remove(name);
     let needs_rebuild = stored.as_ref().is_some_and(|s| s.needs_rebuild);
-    let state = stored.map_or_else(
-        || {
-            if app.is_candidate() {
-                AppState::Pending.to_string()
-            } else {
-                "not-candidate".into()
-            }
-        },
-        |s| s.state.to_string(),
-    );
+    let state = match stored.map(|s| s.state) {
+        Some(s) => FleetState::App(s),
+        None if app.is_candidate() => FleetState::App(AppState::Pending),
+        None => FleetState::NotCandidate,
+    }
+    .to_string();
     let ep = servers.role(&rec.service.server, &rec.service.user)?;
     let password = if reveal {
         ep.password.expose().to_string()

@@ -8,7 +8,7 @@ use super::{Context, LabAction, ensure_writable};
 use crate::error::{UserError, exit};
 use crate::lab::paas::{self, HookOp};
 use crate::lab::{Lab, LabEvent};
-use crate::store::Store;
+use crate::store::{Journal, Store};
 
 pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
     let lab = Lab::open(&ctx.cfg)?;
@@ -49,8 +49,9 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
                     }
                     lab.reset_app(&inv, &a.name, &print_event).await?;
                     remove_file_if_exists(&platform_dir.join(format!("{name}.json")))?;
-                    store.reset_app_state(&name).await?;
-                    store.close_failures(Some(&name), "dismissed").await?;
+                    let (journal, _) = Journal::spawn(store.clone());
+                    journal.reset_app_state(&name).await?;
+                    journal.close_failures(Some(&name), "dismissed").await?;
                     eprintln!(
                         "{name} reset: OLD re-seeded, NEW dropped ({:.1} s)",
                         t.elapsed().as_secs_f64()
@@ -61,8 +62,9 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
                     if platform_dir.exists() {
                         std::fs::remove_dir_all(&platform_dir)?;
                     }
-                    let n = store.reset_app_states().await?;
-                    store.close_failures(None, "dismissed").await?;
+                    let (journal, _) = Journal::spawn(store.clone());
+                    let n = journal.reset_app_states().await?;
+                    journal.close_failures(None, "dismissed").await?;
                     eprintln!(
                         "lab reset: fixture fleet re-seeded, {n} apps back to pending ({:.1} s)",
                         t.elapsed().as_secs_f64()

@@ -176,7 +176,8 @@ fn run_effect(e: Effect, m: &Model, io: &Io, tx: &mpsc::Sender<Action>) {
         Effect::Run(Command::MarkManual { failure_id, app }) => {
             let tx = tx.clone();
             tokio::spawn(async move {
-                let r = store.set_failure_status(failure_id, "manual").await;
+                let (journal, _) = crate::store::Journal::spawn(store);
+                let r = journal.set_failure_status(failure_id, "manual").await;
                 let cmd = Command::MarkManual { failure_id, app };
                 let _ = tx
                     .send(Action::Child(ChildMsg::Exited {

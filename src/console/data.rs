@@ -2,6 +2,7 @@
 //! single app's run, open failures, the night (plan, running steps, per-app spans).
 
 use crate::diagnose::Matched;
+use crate::domain::StepState;
 use crate::plan::Plan;
 use crate::store::{AppRunSpan, RunningStep};
 
@@ -12,7 +13,7 @@ use super::logbuf::{LogLine, LogPane};
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepView {
     pub operation: String,
-    pub state: String,
+    pub state: StepState,
     /// Seconds it took (finished) or has taken so far (running), when known.
     pub seconds: Option<f64>,
 }
@@ -65,8 +66,13 @@ impl AppWatch {
     pub fn current_step(&self) -> Option<&StepView> {
         self.steps
             .iter()
-            .find(|s| s.state == "running")
-            .or_else(|| self.steps.iter().rev().find(|s| s.state != "pending"))
+            .find(|s| s.state == StepState::Running)
+            .or_else(|| {
+                self.steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.state != StepState::Pending)
+            })
     }
 }
 
@@ -190,7 +196,7 @@ pub enum ChildMsg {
     Event {
         event: String,
         app: Option<String>,
-        outcome: Option<String>,
+        outcome: Option<crate::domain::AppState>,
         class: Option<String>,
     },
     Exited {

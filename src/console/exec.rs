@@ -182,7 +182,7 @@ pub fn parse_event(line: &str) -> Option<ChildMsg> {
     let ev: Event = serde_json::from_str(line).ok()?;
     let (outcome, class) = match &ev {
         Event::Log { .. } => return None,
-        Event::Done { outcome, .. } => (Some(outcome.to_string()), None),
+        Event::Done { outcome, .. } => (Some(*outcome), None),
         Event::Failure { class, .. } => (None, Some(class.clone())),
         _ => (None, None),
     };
@@ -206,7 +206,7 @@ mod tests {
             Some(ChildMsg::Event {
                 event: "done".into(),
                 app: Some("forum-live".into()),
-                outcome: Some("failed".into()),
+                outcome: Some(crate::domain::AppState::Failed),
                 class: None
             })
         );

@@ -25,7 +25,7 @@ pub async fn app(store: &Store, app: &str, known_run: Option<i64>, after: i64) -
                 .map(|s| StepView {
                     seconds: seconds(s.started_at.as_deref(), s.finished_at.as_deref()),
                     operation: s.operation,
-                    state: s.state.to_string(),
+                    state: s.state,
                 })
                 .collect();
             let mut cursor = if known_run == Some(run) { after } else { 0 };

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::AppState as AppStateKind;
+use crate::domain::{AppState as AppStateKind, FleetState, StepState};
 use crate::inventory::{Client, Environment, Inventory};
 use crate::store::AppState;
 
@@ -94,13 +94,13 @@ impl Sort {
     }
 }
 
-fn state_rank(s: &str) -> u8 {
+fn state_rank(s: FleetState) -> u8 {
     match s {
-        "failed" => 0,
-        "running" => 1,
-        "rolled_back" => 2,
-        "pending" => 3,
-        "migrated" => 4,
+        FleetState::App(AppStateKind::Failed) => 0,
+        FleetState::App(AppStateKind::Running) => 1,
+        FleetState::App(AppStateKind::RolledBack) => 2,
+        FleetState::App(AppStateKind::Pending) => 3,
+        FleetState::App(AppStateKind::Migrated) => 4,
         _ => 5,
     }
 }
@@ -127,8 +127,8 @@ pub struct FleetRow {
     pub postgres: String,
     /// The services as the inventory lists them (before any migration).
     pub inventory_postgres: String,
-    /// Store state (`pending`, `migrated`, …), or `not-candidate`.
-    pub state: String,
+    /// Store state (`pending`, `migrated`, …), or not a candidate.
+    pub state: FleetState,
     pub paused: bool,
     /// OLD's size: measured on the lab's servers when the console opens, else the
     /// inventory's hint (`size_mb`).
@@ -246,7 +246,7 @@ impl Model {
                     customer: a.customer.clone(),
                     libpq: a.client,
                     candidate,
-                    postgres: postgres_label(&inventory_postgres, &state),
+                    postgres: postgres_label(&inventory_postgres, state),
                     inventory_postgres,
                     state,
                     paused: st.is_some_and(|s| s.paused),
@@ -309,11 +309,11 @@ impl Model {
     /// Anything running that the operator is watching (polled faster then).
     pub fn busy(&self) -> bool {
         !self.running_children.is_empty()
-            || self.rows.iter().any(|r| r.state == "running")
+            || self.rows.iter().any(|r| r.state == AppStateKind::Running)
             || self
                 .watch
                 .as_ref()
-                .is_some_and(|w| w.steps.iter().any(|s| s.state == "running"))
+                .is_some_and(|w| w.steps.iter().any(|s| s.state == StepState::Running))
     }
 
     /// Failures ordered as triage groups them: by class, then app.
@@ -362,9 +362,14 @@ impl Model {
             .filter(|r| region.is_none_or(|g| r.region == g))
             .filter(|r| {
                 needle.is_empty()
-                    || [&r.name, &r.customer, &r.region, &r.state]
-                        .iter()
-                        .any(|f| f.to_lowercase().contains(&needle))
+                    || [
+                        r.name.as_str(),
+                        r.customer.as_str(),
+                        r.region.as_str(),
+                        r.state.as_str(),
+                    ]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
                     || r.environment.to_string() == needle
             })
             .collect();
@@ -372,7 +377,7 @@ impl Model {
         match self.sort {
             Sort::Inventory => out.sort_by_key(|r| r.region_idx),
             Sort::Name => out.sort_by(|a, b| (a.region_idx, &a.name).cmp(&(b.region_idx, &b.name))),
-            Sort::State => out.sort_by_key(|r| (r.region_idx, state_rank(&r.state))),
+            Sort::State => out.sort_by_key(|r| (r.region_idx, state_rank(r.state))),
             Sort::Risk => out.sort_by_key(|r| (r.region_idx, !r.scram_risk())),
         }
         out
@@ -399,9 +404,9 @@ impl Model {
                 if let Some(c) = out.get_mut(k) {
                     c.apps += 1;
                     c.candidates += usize::from(r.candidate);
-                    c.migrated += usize::from(r.state == "migrated");
-                    c.failed += usize::from(r.state == "failed");
-                    c.running += usize::from(r.state == "running");
+                    c.migrated += usize::from(r.state == AppStateKind::Migrated);
+                    c.failed += usize::from(r.state == AppStateKind::Failed);
+                    c.running += usize::from(r.state == AppStateKind::Running);
                 }
             }
         }
@@ -415,7 +420,7 @@ impl Model {
             let new_state = row_state(r.candidate, st);
             let paused = st.is_some_and(|s| s.paused);
             if new_state != r.state || paused != r.paused {
-                r.postgres = postgres_label(&r.inventory_postgres, &new_state);
+                r.postgres = postgres_label(&r.inventory_postgres, new_state);
                 r.state = new_state;
                 r.paused = paused;
                 changed = true;
@@ -425,18 +430,14 @@ impl Model {
     }
 }
 
-fn postgres_label(inventory: &str, state: &str) -> String {
-    if state == "migrated" {
+fn postgres_label(inventory: &str, state: FleetState) -> String {
+    if state == AppStateKind::Migrated {
         format!("{inventory} → 15")
     } else {
         inventory.to_string()
     }
 }
 
-fn row_state(candidate: bool, st: Option<&AppState>) -> String {
-    match st {
-        Some(s) if s.state != AppStateKind::Pending => s.state.to_string(),
-        _ if !candidate => "not-candidate".into(),
-        _ => "pending".into(),
-    }
+fn row_state(candidate: bool, st: Option<&AppState>) -> FleetState {
+    FleetState::of(candidate, st.map(|s| s.state))
 }

@@ -151,8 +151,8 @@ impl Theme {
             .add_modifier(Modifier::BOLD)
     }
     /// Colour of a state id (`state-<id>`), e.g. `migrated`, `failed`.
-    pub fn state(&self, state: &str) -> Style {
-        self.fg(&format!("state-{}", state.replace('_', "-")))
+    pub fn state(&self, state: impl super::views::Shown) -> Style {
+        self.fg(&format!("state-{}", state.key().replace('_', "-")))
     }
     /// A failure class's colour (`failure-<class>`), danger for classes without their own.
     pub fn failure(&self, class: &str) -> Style {

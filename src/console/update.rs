@@ -663,8 +663,8 @@ fn child(m: &mut Model, c: ChildMsg) {
                 ),
                 "done" => {
                     m.effects.push(Effect::Refresh);
-                    let outcome = outcome.unwrap_or_default();
-                    let ok = outcome == "migrated";
+                    let outcome = outcome.map(|o| o.as_str()).unwrap_or_default();
+                    let ok = outcome == crate::domain::AppState::Migrated.as_str();
                     let sym = if ok { "✓" } else { "✗" };
                     m.say(format!("{sym} {app}: {outcome}"), !ok);
                 }

@@ -18,6 +18,7 @@ use ratatui::text::{Line, Span};
 
 use super::model::{Mode, Model, View};
 use super::theme::Theme;
+use crate::domain::{AppState, FleetState, StepState};
 
 pub use run::{Lane, lanes};
 
@@ -91,18 +92,63 @@ fn header(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     frame.render_widget(Line::from(spans), area);
 }
 
-/// The symbol that carries a state without colour.
-pub fn state_symbol(state: &str) -> &'static str {
-    match state {
-        "migrated" | "done" => "✓",
-        "failed" => "✗",
-        "running" => "⟳",
-        "rolled_back" => "↺",
-        "paused" => "⏸",
-        "cancelled" => "⊘",
-        "excluded" | "not-candidate" | "skipped" => "–",
-        _ => "·",
+/// A state the console shows: an app's, a fleet row's or a step's.
+pub trait Shown: Copy {
+    /// Its stable string: the theme's colour key (`state-<key>`).
+    fn key(self) -> &'static str;
+    /// The symbol that carries it without colour.
+    fn symbol(self) -> &'static str;
+}
+
+impl Shown for AppState {
+    fn key(self) -> &'static str {
+        self.as_str()
     }
+    fn symbol(self) -> &'static str {
+        match self {
+            AppState::Migrated => "✓",
+            AppState::Failed => "✗",
+            AppState::Running => "⟳",
+            AppState::RolledBack => "↺",
+            AppState::Cancelled => "⊘",
+            AppState::Excluded => "–",
+            AppState::Pending | AppState::NeedsManual => "·",
+        }
+    }
+}
+
+impl Shown for StepState {
+    fn key(self) -> &'static str {
+        self.as_str()
+    }
+    fn symbol(self) -> &'static str {
+        match self {
+            StepState::Done => "✓",
+            StepState::Failed => "✗",
+            StepState::Running => "⟳",
+            StepState::RolledBack => "↺",
+            StepState::Cancelled => "⊘",
+            StepState::Skipped => "–",
+            StepState::Pending => "·",
+        }
+    }
+}
+
+impl Shown for FleetState {
+    fn key(self) -> &'static str {
+        self.as_str()
+    }
+    fn symbol(self) -> &'static str {
+        match self {
+            FleetState::App(s) => s.symbol(),
+            FleetState::NotCandidate => "–",
+        }
+    }
+}
+
+/// The symbol that carries a state without colour.
+pub fn state_symbol(state: impl Shown) -> &'static str {
+    state.symbol()
 }
 
 /// `42 s`, `3 m 05 s`, `1 h 20 m`.

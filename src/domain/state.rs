@@ -92,6 +92,46 @@ states! {
     }
 }
 
+/// An app as the fleet views (`app show`, the console's fleet table) show it: its state in
+/// the store, or not a candidate of the runbook at all (the store knows nothing of
+/// candidacy; such an app is never migrated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FleetState {
+    App(AppState),
+    NotCandidate,
+}
+
+impl FleetState {
+    /// The stable string the JSON shows and themes key colours by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FleetState::App(s) => s.as_str(),
+            FleetState::NotCandidate => "not-candidate",
+        }
+    }
+
+    /// A candidate's stored state (`None`: not known yet, pending), or `NotCandidate`.
+    pub fn of(candidate: bool, stored: Option<AppState>) -> Self {
+        match stored {
+            Some(s) if s != AppState::Pending => FleetState::App(s),
+            _ if !candidate => FleetState::NotCandidate,
+            _ => FleetState::App(AppState::Pending),
+        }
+    }
+}
+
+impl fmt::Display for FleetState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<AppState> for FleetState {
+    fn eq(&self, other: &AppState) -> bool {
+        *self == FleetState::App(*other)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

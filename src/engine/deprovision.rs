@@ -89,7 +89,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             format!("DROP ROLE IF EXISTS {}", ident(&old.user)),
         )
         .await?;
-        self.store
+        self.journal
             .set_app_state(
                 name,
                 crate::domain::AppState::Migrated,

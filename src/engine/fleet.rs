@@ -87,15 +87,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 });
                 self.runbook.record_in(&mut params);
                 let params = params.to_string();
-                self.store
+                self.journal
                     .create_run("fleet", &self.runbook.name, &params)
                     .await?
             }
         };
         let lease_name = fleet_lease(run_id);
-        lease::acquire(&self.store, &lease_name, &self.holder).await?;
+        lease::acquire(&self.journal, &lease_name, &self.holder).await?;
         let keep = lease::keep_alive(
-            self.store.clone(),
+            self.journal.clone(),
             lease_name.clone(),
             self.holder.0.clone(),
         );
@@ -201,9 +201,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         } else {
             RunStatus::Done
         };
-        self.store.finish_run(run_id, status).await?;
+        self.journal.finish_run(run_id, status).await?;
         keep.abort();
-        self.store
+        self.journal
             .release_lease(&lease_name, &self.holder.0)
             .await?;
         Ok(report)
@@ -313,15 +313,16 @@ mod tests {
 
     #[test]
     fn failed_apps_start_again_only_with_a_remedy() {
-        let st = |s: &str| AppState {
-            state: s.parse().expect("a stored app state"),
+        use crate::domain::AppState as S;
+        let st = |state: S| AppState {
+            state,
             ..Default::default()
         };
-        assert!(skip_reason(Some(&st("failed")), false).is_some());
-        assert!(skip_reason(Some(&st("failed")), true).is_none());
-        assert!(skip_reason(Some(&st("migrated")), true).is_some());
-        assert!(skip_reason(Some(&st("needs_manual")), true).is_some());
-        assert!(skip_reason(Some(&st("rolled_back")), false).is_none());
+        assert!(skip_reason(Some(&st(S::Failed)), false).is_some());
+        assert!(skip_reason(Some(&st(S::Failed)), true).is_none());
+        assert!(skip_reason(Some(&st(S::Migrated)), true).is_some());
+        assert!(skip_reason(Some(&st(S::NeedsManual)), true).is_some());
+        assert!(skip_reason(Some(&st(S::RolledBack)), false).is_none());
         assert!(skip_reason(None, false).is_none());
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::events::{Event, EventTx};
-use crate::store::{StoreWriter, WriteOp};
+use crate::store::Journal;
 
 /// Strings that must never leave pgshift: every password the engine handled.
 #[derive(Clone, Default)]
@@ -43,7 +43,7 @@ pub struct StepIo {
     pub step: String,
     pub lines: Vec<String>,
     events: EventTx,
-    logs: StoreWriter,
+    journal: Journal,
     scrubber: Scrubber,
 }
 
@@ -54,7 +54,7 @@ impl StepIo {
         app: &str,
         step: &str,
         events: EventTx,
-        logs: StoreWriter,
+        journal: Journal,
         scrubber: Scrubber,
     ) -> Self {
         Self {
@@ -64,18 +64,15 @@ impl StepIo {
             step: step.to_string(),
             lines: Vec::new(),
             events,
-            logs,
+            journal,
             scrubber,
         }
     }
 
     pub fn line(&mut self, stream: &str, text: &str) {
         let text = self.scrubber.scrub(text);
-        self.logs.send(WriteOp::Logs(vec![(
-            self.step_id,
-            stream.to_string(),
-            text.clone(),
-        )]));
+        self.journal
+            .logs(vec![(self.step_id, stream.to_string(), text.clone())]);
         let _ = self.events.send(Event::Log {
             app: self.app.clone(),
             step: self.step.clone(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use color_eyre::eyre::Result;
 
 use crate::error::UserError;
-use crate::store::Store;
+use crate::store::Journal;
 
 pub const TTL_SECS: i64 = 30;
 
@@ -28,7 +28,7 @@ fn alive(pid: i64) -> bool {
 }
 
 /// Take the app's lease or say who has it.
-pub async fn acquire(store: &Store, app: &str, holder: &(String, i64, String)) -> Result<()> {
+pub async fn acquire(store: &Journal, app: &str, holder: &(String, i64, String)) -> Result<()> {
     let (id, pid, host) = holder;
     for _ in 0..2 {
         match store.acquire_lease(app, id, *pid, host, TTL_SECS).await? {
@@ -43,7 +43,7 @@ pub async fn acquire(store: &Store, app: &str, holder: &(String, i64, String)) -
 /// gone), else say who has it.
 /// `host` is ours: only a holder on the same host can be checked for being alive.
 pub async fn take_over_or_refuse(
-    store: &Store,
+    store: &Journal,
     app: &str,
     host: &str,
     l: &crate::store::Lease,
@@ -61,7 +61,7 @@ pub async fn take_over_or_refuse(
 }
 
 /// Renew the lease every third of its TTL until the returned task is aborted.
-pub fn keep_alive(store: Store, app: String, holder: String) -> tokio::task::JoinHandle<()> {
+pub fn keep_alive(store: Journal, app: String, holder: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs((TTL_SECS / 3) as u64)).await;

@@ -3,7 +3,6 @@
 //! on NEW, unpaused, and the failure waits for a human.
 
 use crate::domain::StepState;
-use crate::store::queued::Exec;
 use color_eyre::eyre::Result;
 
 use super::databases::Databases;
@@ -34,25 +33,20 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         }
         let step_id = match existing.iter().find(|r| r.operation == "rollback") {
             Some(r) => r.id,
-            None => self
-                .logs
-                .exec(Exec::append_step(
-                    run_id,
-                    &app.name,
-                    "rollback",
-                    "{\"kind\":\"rollback\"}",
-                ))
-                .await?
-                .ok_or_else(|| color_eyre::eyre::eyre!("the rollback step got no id"))?,
+            None => {
+                self.journal
+                    .append_step(run_id, &app.name, "rollback", "{\"kind\":\"rollback\"}")
+                    .await?
+            }
         };
-        self.logs.exec(Exec::step_started(step_id)).await?;
+        self.journal.step_started_in_order(step_id).await?;
         let mut io = StepIo::new(
             run_id,
             step_id,
             &app.name,
             "rollback",
             self.events.clone(),
-            self.logs.clone(),
+            self.journal.clone(),
             self.scrubber_for(ctx),
         );
         if failed.operation == "requested" {
@@ -134,15 +128,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             ));
         }
         ctx.paused = false;
-        self.logs.exec(Exec::set_paused(&app.name, false)).await?;
+        self.journal.set_paused(&app.name, false).await?;
         if let (Some(new), true) = (&ctx.new, back_on_old) {
             io.say(format!(
                 "NEW {} ({} on server {}) is kept for inspection",
                 new.id, new.database, new.server
             ));
         }
-        self.logs
-            .exec(Exec::step_finished(
+        self.journal
+            .step_finished(
                 step_id,
                 if back_on_old {
                     StepState::Done
@@ -150,7 +144,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     StepState::Failed
                 },
                 Some(&ctx.snapshot()),
-            ))
+            )
             .await?;
         let service = if back_on_old {
             ctx.old.as_ref()

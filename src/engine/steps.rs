@@ -11,7 +11,7 @@ use crate::platform::{Platform, ServiceRef};
 use crate::postgres::provision::RuntimeOptions;
 use crate::postgres::verify::{self, RowHash};
 use crate::runbook::{Step, StepKind};
-use crate::store::{BackupRecord, WriteOp};
+use crate::store::BackupRecord;
 use color_eyre::eyre::WrapErr;
 
 fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
@@ -342,8 +342,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let notes = step.notes.clone().unwrap_or_default();
         tri!(
             io,
-            self.logs
-                .write(WriteOp::Backup(Box::new(BackupRecord {
+            self.journal
+                .backup(BackupRecord {
                     app: app.name.clone(),
                     service_id: old.id.clone(),
                     run_id: io.run_id,
@@ -354,7 +354,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     size_bytes: bytes as i64,
                     sha256: sha.clone(),
                     notes,
-                })))
+                })
                 .await
         );
         io.say(format!(

@@ -6,22 +6,24 @@
 use super::now;
 use crate::domain::{AppState, RunStatus, StepState};
 
-pub(super) const FINISH_RUN: &str = "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3";
-pub(super) const APPEND_STEP: &str = "INSERT INTO steps (run_id, app, seq, operation, params)
+const CREATE_RUN: &str =
+    "INSERT INTO runs (kind, runbook, params, started_at) VALUES ($1, $2, $3, $4) RETURNING id";
+const FINISH_RUN: &str = "UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3";
+const APPEND_STEP: &str = "INSERT INTO steps (run_id, app, seq, operation, params)
     SELECT $1, $2, COALESCE(MAX(seq), -1) + 1, $3, $4 FROM steps WHERE run_id = $1 AND app = $2
     RETURNING id";
-pub(super) const STEP_STARTED: &str =
+const STEP_STARTED: &str =
     "UPDATE steps SET state = 'running', started_at = $1, finished_at = NULL WHERE id = $2";
-pub(super) const STEP_FINISHED: &str =
+const STEP_FINISHED: &str =
     "UPDATE steps SET state = $1, finished_at = $2, detail = COALESCE($3, detail) WHERE id = $4";
-pub(super) const RECORD_FAILURE: &str = "INSERT INTO failures (run_id, step_id, app, region, class, matched, explanation, remediations, created_at)
+const RECORD_FAILURE: &str = "INSERT INTO failures (run_id, step_id, app, region, class, matched, explanation, remediations, created_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
-pub(super) const SET_APP_STATE: &str = "UPDATE apps SET state = $1, paused = $2, current_service = COALESCE($3, current_service), updated_at = $4 WHERE name = $5";
-pub(super) const SET_PAUSED: &str = "UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3";
+const SET_APP_STATE: &str = "UPDATE apps SET state = $1, paused = $2, current_service = COALESCE($3, current_service), updated_at = $4 WHERE name = $5";
+const SET_PAUSED: &str = "UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3";
 
 /// A bound value of a queued statement.
 #[derive(Debug, Clone)]
-pub enum Arg {
+pub(super) enum Arg {
     Int(i64),
     OptInt(Option<i64>),
     Text(String),
@@ -30,7 +32,7 @@ pub enum Arg {
 
 /// One statement for the writer; `returning` ones answer with the id they return.
 #[derive(Debug, Clone)]
-pub struct Exec {
+pub(super) struct Exec {
     pub(super) sql: &'static str,
     pub(super) args: Vec<Arg>,
     pub(super) returning: bool,
@@ -41,7 +43,16 @@ fn t(s: &str) -> Arg {
 }
 
 impl Exec {
-    pub fn finish_run(run_id: i64, status: RunStatus) -> Self {
+    /// A run that is not one app's (a fleet run, an operator's rollback); answers with its id.
+    pub(super) fn create_run(kind: &str, runbook: &str, params: &str) -> Self {
+        Self {
+            sql: CREATE_RUN,
+            args: vec![t(kind), t(runbook), t(params), t(&now())],
+            returning: true,
+        }
+    }
+
+    pub(super) fn finish_run(run_id: i64, status: RunStatus) -> Self {
         Self {
             sql: FINISH_RUN,
             args: vec![t(status.as_str()), t(&now()), Arg::Int(run_id)],
@@ -50,7 +61,7 @@ impl Exec {
     }
 
     /// A step after the planned ones (a rollback); answers with its id.
-    pub fn append_step(run_id: i64, app: &str, op: &str, params: &str) -> Self {
+    pub(super) fn append_step(run_id: i64, app: &str, op: &str, params: &str) -> Self {
         Self {
             sql: APPEND_STEP,
             args: vec![Arg::Int(run_id), t(app), t(op), t(params)],
@@ -58,7 +69,7 @@ impl Exec {
         }
     }
 
-    pub fn step_started(step_id: i64) -> Self {
+    pub(super) fn step_started(step_id: i64) -> Self {
         Self {
             sql: STEP_STARTED,
             args: vec![t(&now()), Arg::Int(step_id)],
@@ -66,7 +77,7 @@ impl Exec {
         }
     }
 
-    pub fn step_finished(step_id: i64, state: StepState, detail: Option<&str>) -> Self {
+    pub(super) fn step_finished(step_id: i64, state: StepState, detail: Option<&str>) -> Self {
         Self {
             sql: STEP_FINISHED,
             args: vec![
@@ -81,7 +92,7 @@ impl Exec {
 
     /// A classified failure; answers with its id.
     #[allow(clippy::too_many_arguments)]
-    pub fn record_failure(
+    pub(super) fn record_failure(
         run_id: i64,
         step_id: Option<i64>,
         app: &str,
@@ -108,7 +119,12 @@ impl Exec {
         }
     }
 
-    pub fn set_app_state(app: &str, state: AppState, paused: bool, service: Option<&str>) -> Self {
+    pub(super) fn set_app_state(
+        app: &str,
+        state: AppState,
+        paused: bool,
+        service: Option<&str>,
+    ) -> Self {
         Self {
             sql: SET_APP_STATE,
             args: vec![
@@ -122,7 +138,7 @@ impl Exec {
         }
     }
 
-    pub fn set_paused(app: &str, paused: bool) -> Self {
+    pub(super) fn set_paused(app: &str, paused: bool) -> Self {
         Self {
             sql: SET_PAUSED,
             args: vec![Arg::Int(i64::from(paused)), t(&now()), t(app)],

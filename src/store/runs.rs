@@ -4,7 +4,7 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 
 use super::{Store, now};
-use crate::domain::{AppState, RunStatus, StepState};
+use crate::domain::StepState;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StepRow {
@@ -78,37 +78,6 @@ pub(super) const STEP_COLUMNS: &str =
     "id, run_id, app, seq, operation, state, attempt, params, detail, started_at, finished_at";
 
 impl Store {
-    pub async fn create_run(&self, kind: &str, runbook: &str, params: &str) -> Result<i64> {
-        let sql = "INSERT INTO runs (kind, runbook, params, started_at) VALUES ($1, $2, $3, $4) RETURNING id";
-        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(kind).bind(runbook).bind(params).bind(now()).fetch_one(pool).await?);
-        Ok(id)
-    }
-
-    pub async fn finish_run(&self, run_id: i64, status: RunStatus) -> Result<()> {
-        let sql = super::queued::FINISH_RUN;
-        on_pool!(self, pool => { sqlx::query(sql).bind(status.as_str()).bind(now()).bind(run_id).execute(pool).await?; });
-        Ok(())
-    }
-
-    /// Add a step after the planned ones (a rollback), returning its id.
-    pub async fn append_step(&self, run_id: i64, app: &str, op: &str, params: &str) -> Result<i64> {
-        let sql = super::queued::APPEND_STEP;
-        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql).bind(run_id).bind(app).bind(op).bind(params).fetch_one(pool).await?);
-        Ok(id)
-    }
-
-    /// Written after the work ends: `done`, `failed`, `skipped` or `rolled_back`.
-    pub async fn step_finished(
-        &self,
-        step_id: i64,
-        state: StepState,
-        detail: Option<&str>,
-    ) -> Result<()> {
-        let sql = super::queued::STEP_FINISHED;
-        on_pool!(self, pool => { sqlx::query(sql).bind(state.as_str()).bind(now()).bind(detail).bind(step_id).execute(pool).await?; });
-        Ok(())
-    }
-
     pub async fn steps(&self, run_id: i64, app: &str) -> Result<Vec<StepRow>> {
         let sql = format!(
             "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = $1 AND app = $2 ORDER BY seq, attempt"
@@ -153,20 +122,20 @@ impl Store {
         Ok(rows)
     }
 
-    pub async fn set_failure_status(&self, id: i64, status: &str) -> Result<()> {
+    pub(super) async fn set_failure_status(&self, id: i64, status: &str) -> Result<()> {
         let sql = "UPDATE failures SET status = $1, resolved_at = CASE WHEN $1 = 'resolved' THEN $2 ELSE resolved_at END WHERE id = $3";
         on_pool!(self, pool => { sqlx::query(sql).bind(status).bind(now()).bind(id).execute(pool).await?; });
         Ok(())
     }
 
     /// Close every open failure of an app (`None`: of every app) with `status`.
-    pub async fn close_failures(&self, app: Option<&str>, status: &str) -> Result<u64> {
+    pub(super) async fn close_failures(&self, app: Option<&str>, status: &str) -> Result<u64> {
         let sql = "UPDATE failures SET status = $1, resolved_at = $2 WHERE status = 'open' AND ($3 IS NULL OR app = $3)";
         let n = on_pool!(self, pool => sqlx::query(sql).bind(status).bind(now()).bind(app).execute(pool).await?.rows_affected());
         Ok(n)
     }
 
-    pub async fn set_needs_rebuild(&self, app: &str) -> Result<()> {
+    pub(super) async fn set_needs_rebuild(&self, app: &str) -> Result<()> {
         let sql = "UPDATE apps SET needs_rebuild = 1, updated_at = $1 WHERE name = $2";
         on_pool!(self, pool => { sqlx::query(sql).bind(now()).bind(app).execute(pool).await?; });
         Ok(())
@@ -181,24 +150,6 @@ impl Store {
             .and_then(|v| v["remediation"].as_str().map(str::to_string)))
     }
 
-    pub async fn set_app_state(
-        &self,
-        app: &str,
-        state: AppState,
-        paused: bool,
-        current_service: Option<&str>,
-    ) -> Result<()> {
-        let sql = super::queued::SET_APP_STATE;
-        on_pool!(self, pool => { sqlx::query(sql).bind(state.as_str()).bind(i32::from(paused)).bind(current_service).bind(now()).bind(app).execute(pool).await?; });
-        Ok(())
-    }
-
-    pub async fn set_paused(&self, app: &str, paused: bool) -> Result<()> {
-        let sql = super::queued::SET_PAUSED;
-        on_pool!(self, pool => { sqlx::query(sql).bind(i32::from(paused)).bind(now()).bind(app).execute(pool).await?; });
-        Ok(())
-    }
-
     pub async fn backups(&self, app: Option<&str>) -> Result<Vec<BackupRow>> {
         let sql = "SELECT id, app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at
                    FROM backups WHERE $1 IS NULL OR app = $1 ORDER BY id";
@@ -207,7 +158,7 @@ impl Store {
     }
 
     /// Take the app's lease unless a live holder has it; returns the holder that blocks.
-    pub async fn acquire_lease(
+    pub(super) async fn acquire_lease(
         &self,
         app: &str,
         holder: &str,
@@ -237,24 +188,18 @@ impl Store {
     }
 
     /// Take over a lease whose holder is known dead (same host, process gone).
-    pub async fn steal_lease(&self, app: &str, dead_holder: &str) -> Result<bool> {
+    pub(super) async fn steal_lease(&self, app: &str, dead_holder: &str) -> Result<bool> {
         let sql = "DELETE FROM leases WHERE app = $1 AND holder = $2";
         let n = on_pool!(self, pool => sqlx::query(sql).bind(app).bind(dead_holder).execute(pool).await?.rows_affected());
         Ok(n == 1)
     }
 
-    pub async fn renew_lease(&self, app: &str, holder: &str, ttl_secs: i64) -> Result<bool> {
+    pub(super) async fn renew_lease(&self, app: &str, holder: &str, ttl_secs: i64) -> Result<bool> {
         let expires = (chrono::Utc::now() + chrono::Duration::seconds(ttl_secs))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let sql = "UPDATE leases SET expires_at = $1 WHERE app = $2 AND holder = $3";
         let n = on_pool!(self, pool => sqlx::query(sql).bind(expires).bind(app).bind(holder).execute(pool).await?.rows_affected());
         Ok(n == 1)
-    }
-
-    pub async fn release_lease(&self, app: &str, holder: &str) -> Result<()> {
-        let sql = "DELETE FROM leases WHERE app = $1 AND holder = $2";
-        on_pool!(self, pool => { sqlx::query(sql).bind(app).bind(holder).execute(pool).await?; });
-        Ok(())
     }
 }
 

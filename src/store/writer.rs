@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Store;
 use super::runs::{Lease, StepRow};
 
-pub enum WriteOp {
+pub(super) enum WriteOp {
     /// A step begins (written before its work).
     Started { step: i64 },
     /// A step ended: its state and context snapshot, the app's paused flag if it changed,
@@ -96,12 +96,12 @@ pub struct BackupRecord {
 type Reply = oneshot::Sender<Result<Applied, String>>;
 
 #[derive(Clone)]
-pub struct StoreWriter {
+pub(super) struct StoreWriter {
     tx: mpsc::UnboundedSender<(WriteOp, Option<Reply>)>,
 }
 
 impl StoreWriter {
-    pub fn spawn(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+    pub(super) fn spawn(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<(WriteOp, Option<Reply>)>();
         let handle = tokio::spawn(async move {
             let mut batch = Vec::new();
@@ -144,12 +144,12 @@ impl StoreWriter {
     }
 
     /// Queue a write and wait until it is committed.
-    pub async fn write(&self, op: WriteOp) -> Result<()> {
+    pub(super) async fn write(&self, op: WriteOp) -> Result<()> {
         self.commit(op).await.map(|_| ())
     }
 
     /// Start an app's run (see `WriteOp::Begin`) once committed.
-    pub async fn begin(&self, run: BeginRun) -> Result<Began> {
+    pub(super) async fn begin(&self, run: BeginRun) -> Result<Began> {
         match self.commit(WriteOp::Begin(Box::new(run))).await? {
             Applied::Began(b) => Ok(b),
             _ => Err(eyre!("the store writer answered a begin with nothing")),
@@ -157,7 +157,7 @@ impl StoreWriter {
     }
 
     /// Run a queued statement once committed; `Some(id)` for one that returns an id.
-    pub async fn exec(&self, e: super::queued::Exec) -> Result<Option<i64>> {
+    pub(super) async fn exec(&self, e: super::queued::Exec) -> Result<Option<i64>> {
         match self.commit(WriteOp::Exec(Box::new(e))).await? {
             Applied::Id(id) => Ok(id),
             _ => Ok(None),
@@ -175,7 +175,7 @@ impl StoreWriter {
     }
 
     /// Queue a write without waiting (step logs).
-    pub fn send(&self, op: WriteOp) {
+    pub(super) fn send(&self, op: WriteOp) {
         let _ = self.tx.send((op, None));
     }
 }

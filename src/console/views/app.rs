@@ -10,6 +10,7 @@ use super::{duration, state_symbol};
 use crate::console::data::AppWatch;
 use crate::console::model::{Mode, Model};
 use crate::console::theme::Theme;
+use crate::domain::StepState;
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let Some(w) = &m.watch else {
@@ -32,8 +33,12 @@ fn draw_info(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &The
             theme.text_dim(),
         ));
         spans.push(Span::styled(
-            format!("{} {}", state_symbol(&r.state), r.state.replace('_', " ")),
-            theme.state(&r.state),
+            format!(
+                "{} {}",
+                state_symbol(r.state),
+                r.state.as_str().replace('_', " ")
+            ),
+            theme.state(r.state),
         ));
         if r.paused {
             spans.push(Span::styled(" ⏸ paused", theme.warning()));
@@ -70,13 +75,10 @@ fn draw_steps(frame: &mut Frame, area: Rect, w: &AppWatch, theme: &Theme) {
             let sel = w.step_sel == Some(i);
             ListItem::new(Line::from(vec![
                 Span::styled(if sel { "▶" } else { " " }, theme.key()),
-                Span::styled(
-                    format!("{} ", state_symbol(&s.state)),
-                    theme.state(&s.state),
-                ),
+                Span::styled(format!("{} ", state_symbol(s.state)), theme.state(s.state)),
                 Span::styled(
                     format!("{:<name_w$}", s.operation),
-                    if s.state == "running" {
+                    if s.state == StepState::Running {
                         theme.header()
                     } else {
                         theme.text()
@@ -86,7 +88,11 @@ fn draw_steps(frame: &mut Frame, area: Rect, w: &AppWatch, theme: &Theme) {
             ]))
         })
         .collect();
-    let done = w.steps.iter().filter(|s| s.state == "done").count();
+    let done = w
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::Done)
+        .count();
     let title = if w.steps.is_empty() {
         " Steps ".to_string()
     } else {

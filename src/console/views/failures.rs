@@ -12,12 +12,16 @@ use crate::console::data::FailureItem;
 use crate::console::model::Model;
 use crate::console::theme::Theme;
 use crate::diagnose::Matched;
+use crate::domain::AppState;
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     if m.failures.is_empty() {
         frame.render_widget(
-            Paragraph::new(Span::styled("✓ no open failures", theme.state("migrated")))
-                .block(block(" Failures · 0 open ", theme, true)),
+            Paragraph::new(Span::styled(
+                "✓ no open failures",
+                theme.state(AppState::Migrated),
+            ))
+            .block(block(" Failures · 0 open ", theme, true)),
             area,
         );
         return;

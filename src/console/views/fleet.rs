@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, List, ListItem, ListState, Row, Tab
 use super::state_symbol;
 use crate::console::model::{FleetRow, Model};
 use crate::console::theme::Theme;
+use crate::domain::{AppState, FleetState};
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let counts = m.region_counts();
@@ -84,9 +85,9 @@ fn draw_regions(
                 theme.text(),
             )];
             for (w, sym, n, state) in [
-                (cols.failed, "✗", c.failed, "failed"),
-                (cols.running, "⟳", c.running, "running"),
-                (cols.migrated, "✓", c.migrated, "migrated"),
+                (cols.failed, "✗", c.failed, AppState::Failed),
+                (cols.running, "⟳", c.running, AppState::Running),
+                (cols.migrated, "✓", c.migrated, AppState::Migrated),
             ] {
                 if w > 0 {
                     spans.push(Span::styled(
@@ -252,21 +253,21 @@ fn app_row<'a>(
     } else {
         Span::styled(r.libpq.to_string(), theme.text())
     };
-    let label = match r.state.as_str() {
-        "not-candidate" if wide => "not a candidate",
-        "not-candidate" => "n/a",
-        other => other,
+    let label = match r.state {
+        FleetState::NotCandidate if wide => "not a candidate",
+        FleetState::NotCandidate => "n/a",
+        FleetState::App(s) => s.as_str(),
     };
-    let mut state_text = format!("{} {label}", state_symbol(&r.state));
+    let mut state_text = format!("{} {label}", state_symbol(r.state));
     if r.paused {
         state_text.push_str(" ⏸ paused");
     }
-    let flagged = r.state != "migrated" && risks.is_some_and(|c| !c.is_empty());
-    if flagged && !wide && r.state == "pending" {
+    let flagged = r.state != AppState::Migrated && risks.is_some_and(|c| !c.is_empty());
+    if flagged && !wide && r.state == AppState::Pending {
         // Narrow: the symbol says pending; the room goes to what preflight predicts.
-        state_text = state_symbol(&r.state).to_string();
+        state_text = state_symbol(r.state).to_string();
     }
-    let mut state_spans = vec![Span::styled(state_text, theme.state(&r.state))];
+    let mut state_spans = vec![Span::styled(state_text, theme.state(r.state))];
     if flagged {
         for c in risks.into_iter().flatten() {
             state_spans.push(Span::styled(

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 use super::{duration, state_symbol};
 use crate::console::model::Model;
 use crate::console::theme::Theme;
+use crate::domain::{AppState, FleetState};
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let Some(plan) = &m.night.plan else {
@@ -32,7 +33,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             let done = b
                 .apps
                 .iter()
-                .filter(|a| m.row(a).is_some_and(|r| r.state == "migrated"))
+                .filter(|a| m.row(a).is_some_and(|r| r.state == AppState::Migrated))
                 .count();
             let mut cells = vec![
                 Cell::from(Span::styled(b.region.clone(), theme.text())),
@@ -109,7 +110,9 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             .iter()
             .enumerate()
             .flat_map(|(k, a)| {
-                let state = m.row(a).map_or("pending", |r| r.state.as_str());
+                let state = m
+                    .row(a)
+                    .map_or(FleetState::App(AppState::Pending), |r| r.state);
                 let (mark, style) = if k == chosen {
                     ("›", theme.selection())
                 } else {

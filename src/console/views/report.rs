@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use super::duration;
 use crate::console::model::Model;
 use crate::console::theme::Theme;
+use crate::domain::AppState;
 use crate::report::{AppOutcome, Input, Report};
 
 /// The report this view draws: the same model as `pgshift report` (`crate::report`), built
@@ -28,7 +29,7 @@ pub fn report(m: &Model) -> Report {
                 name: r.name.clone(),
                 region: r.region.clone(),
                 candidate: r.candidate,
-                state: r.state.clone(),
+                state: r.state.to_string(),
             })
             .collect(),
         regions: m.regions.clone(),
@@ -72,17 +73,23 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         Line::from(vec![
             Span::styled(
                 format!("✓ {} migrated", s.migrated),
-                theme.state("migrated"),
+                theme.state(AppState::Migrated),
             ),
             Span::styled(format!(" of {} candidates", s.candidates), theme.text()),
         ]),
         Line::from(vec![
-            Span::styled(format!("✗ {} failed  ", s.failed), theme.state("failed")),
+            Span::styled(
+                format!("✗ {} failed  ", s.failed),
+                theme.state(AppState::Failed),
+            ),
             Span::styled(
                 format!("↺ {} rolled back  ", s.rolled_back),
-                theme.state("rolled_back"),
+                theme.state(AppState::RolledBack),
             ),
-            Span::styled(format!("⟳ {} running", s.running), theme.state("running")),
+            Span::styled(
+                format!("⟳ {} running", s.running),
+                theme.state(AppState::Running),
+            ),
         ]),
         Line::from(vec![
             Span::styled("success rate ", theme.text_dim()),
@@ -126,7 +133,10 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         })
         .collect();
     if fl.is_empty() {
-        fl.push(Line::from(Span::styled("✓ none", theme.state("migrated"))));
+        fl.push(Line::from(Span::styled(
+            "✓ none",
+            theme.state(AppState::Migrated),
+        )));
     }
     frame.render_widget(
         Paragraph::new(fl).block(block(" Failures by class (all recorded) ".into(), theme)),
@@ -162,7 +172,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             Line::from(vec![
                 Span::styled(format!("{label:>9} "), theme.text_dim()),
                 Span::styled(format!("{n:>5} "), theme.text()),
-                Span::styled(bar(*n, maxc, hw), theme.state("migrated")),
+                Span::styled(bar(*n, maxc, hw), theme.state(AppState::Migrated)),
             ])
         })
         .collect();
@@ -180,11 +190,11 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                 Cell::from(Span::styled(c.candidates.to_string(), theme.text())),
                 Cell::from(Span::styled(
                     format!("✓ {}", c.migrated),
-                    theme.state("migrated"),
+                    theme.state(AppState::Migrated),
                 )),
                 Cell::from(Span::styled(
                     format!("✗ {}", c.failed),
-                    theme.state("failed"),
+                    theme.state(AppState::Failed),
                 )),
                 Cell::from(Span::styled(pct(c.success_rate), theme.text())),
             ])
@@ -205,8 +215,8 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             Row::new(vec![
                 "region",
                 "candidates",
-                "migrated",
-                "failed",
+                AppState::Migrated.as_str(),
+                AppState::Failed.as_str(),
                 "success",
             ])
             .style(theme.header()),

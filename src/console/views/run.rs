@@ -10,6 +10,7 @@ use super::{duration, state_symbol};
 use crate::console::data::unix_seconds;
 use crate::console::model::Model;
 use crate::console::theme::Theme;
+use crate::domain::{AppState, FleetState};
 
 /// One region's progress through the plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,10 +67,10 @@ pub fn lanes(m: &Model) -> Vec<Lane> {
         lane.estimated += b.estimated_seconds;
         for a in &b.apps {
             lane.planned += 1;
-            match m.row(a).map(|r| r.state.as_str()) {
-                Some("migrated") => lane.migrated += 1,
-                Some("failed") | Some("rolled_back") => lane.failed += 1,
-                Some("running") => {
+            match m.row(a).map(|r| r.state) {
+                Some(FleetState::App(AppState::Migrated)) => lane.migrated += 1,
+                Some(FleetState::App(AppState::Failed | AppState::RolledBack)) => lane.failed += 1,
+                Some(FleetState::App(AppState::Running)) => {
                     lane.running += 1;
                     lane.left += per_app;
                 }
@@ -106,7 +107,7 @@ pub fn lanes(m: &Model) -> Vec<Lane> {
                 let (start, finished) = times(i);
                 let start = start? - now;
                 // A failed pass leaves later steps pending: only a running app runs on.
-                let running = m.row(&s.app).is_some_and(|r| r.state == "running");
+                let running = m.row(&s.app).is_some_and(|r| r.state == AppState::Running);
                 let end = match finished {
                     _ if running && s.unfinished > 0 => 0.0,
                     Some(f) => f - now,
@@ -196,13 +197,13 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                 Cell::from(Span::styled(l.region.clone(), theme.text())),
                 Cell::from(Span::styled(
                     format!("{} {done}/{}", gauge(done, l.planned, gauge_w), l.planned),
-                    theme.state("migrated"),
+                    theme.state(AppState::Migrated),
                 )),
                 Cell::from(Line::from({
                     let mut spans = vec![
-                        Span::styled(format!("✓{} ", l.migrated), theme.state("migrated")),
-                        Span::styled(format!("✗{} ", l.failed), theme.state("failed")),
-                        Span::styled(format!("⟳{}", l.running), theme.state("running")),
+                        Span::styled(format!("✓{} ", l.migrated), theme.state(AppState::Migrated)),
+                        Span::styled(format!("✗{} ", l.failed), theme.state(AppState::Failed)),
+                        Span::styled(format!("⟳{}", l.running), theme.state(AppState::Running)),
                     ];
                     // What the operator asked of this region, in words as well as a symbol.
                     let asked = m
@@ -280,8 +281,8 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                 .unwrap_or_default();
             Row::new(vec![
                 Cell::from(Span::styled(
-                    format!("{} {}", state_symbol("running"), r.app),
-                    theme.state("running"),
+                    format!("{} {}", state_symbol(AppState::Running), r.app),
+                    theme.state(AppState::Running),
                 )),
                 Cell::from(Span::styled(r.region.clone(), theme.text_dim())),
                 Cell::from(Span::styled(
@@ -330,9 +331,9 @@ pub fn answer_span<'a>(answer: Option<&str>, theme: &Theme) -> Span<'a> {
     match answer {
         None => Span::raw(""),
         Some(a) if a.starts_with('2') || a.starts_with('3') => {
-            Span::styled(format!("✓ {a}"), theme.state("migrated"))
+            Span::styled(format!("✓ {a}"), theme.state(AppState::Migrated))
         }
         Some("503") => Span::styled("⏸ 503", theme.warning()),
-        Some(a) => Span::styled(format!("✗ {a}"), theme.state("failed")),
+        Some(a) => Span::styled(format!("✗ {a}"), theme.state(AppState::Failed)),
     }
 }

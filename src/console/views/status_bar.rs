@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use crate::console::keymap;
 use crate::console::model::{Model, View};
 use crate::console::theme::Theme;
+use crate::domain::AppState;
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let mut spans = Vec::new();
@@ -29,7 +30,7 @@ pub fn message(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             .collect();
         spans.push(Span::styled(
             format!(" ⟳ {} ", names.join(", ")),
-            theme.state("running"),
+            theme.state(AppState::Running),
         ));
     }
     if let Some(msg) = &m.message {
