@@ -9,6 +9,17 @@ mod check;
 
 pub use check::{Origin, Origins};
 
+/// The built-in colour themes (name, TOML): what a config's `theme` may name besides a file
+/// in the theme dir. The console parses them (`console::theme`).
+pub const BUILTIN_THEMES: &[(&str, &str)] = &[
+    ("default", include_str!("../themes/default.toml")),
+    (
+        "high-contrast",
+        include_str!("../themes/high-contrast.toml"),
+    ),
+    ("colorblind", include_str!("../themes/colorblind.toml")),
+];
+
 /// Defaults, documented; a user's file overrides any of them.
 pub const DEFAULT_CONFIG: &str = include_str!("../fixtures/pgshift.default.toml");
 

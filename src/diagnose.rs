@@ -558,6 +558,17 @@ fn context(lines: &[String], i: usize) -> Vec<Matched> {
     out
 }
 
+/// A failure predicted before the window (preflight): its class, the object or reason, and
+/// the remedy `--apply-preflight` can apply.
+#[derive(Debug, Clone, Serialize)]
+pub struct Risk {
+    /// A failure class id from docs/failures.md.
+    pub class: crate::diagnose::FailureClass,
+    pub detail: String,
+    /// What `--apply-preflight` applies up front; `None` when a human must act first.
+    pub remediation: Option<&'static str>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ pub use client::{Client, ClientFamily};
 pub use model::{
     App, Environment, Inventory, LabSeed, Region, Server, ServerKind, ServiceInstance, ServiceKind,
 };
-pub use secret::{PasswordSource, Secret};
+pub use secret::{PasswordSource, Secret, mask_url};
 
 use std::path::{Path, PathBuf};
 
@@ -105,4 +105,22 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+/// `7d`, `36h`, `90m`, `30s`.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    // A duration that overflows is a typo, not a very long wait.
+    let secs = n.checked_mul(unit_secs)?;
+    Some(std::time::Duration::from_secs(secs))
 }

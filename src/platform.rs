@@ -98,7 +98,7 @@ pub trait Platform: Send + Sync {
 /// nobody could pause or redeploy its apps.
 pub fn real(
     inv: &crate::inventory::Inventory,
-    servers: crate::engine::servers::Servers,
+    servers: servers::Servers,
     state_dir: &std::path::Path,
 ) -> color_eyre::Result<exec::ExecPlatform> {
     let spec = match &inv.platform {

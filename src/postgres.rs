@@ -1,6 +1,7 @@
 //! Real server work shared by the lab and the engine: connection options, SQL quoting and
 //! password hashing done the way libpq's `PQencryptPasswordConn` does it.
 
+pub mod blockers;
 pub mod catalog;
 pub mod leftovers;
 mod password;

@@ -224,6 +224,20 @@ pub fn build(input: &Input) -> Report {
     }
 }
 
+/// Seconds as an operator reads them: "4.2 s", "42 s", "3 m 05 s", "2 h 10 m".
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if secs < 10.0 {
+        format!("{:.1} s", secs.max(0.0))
+    } else if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} m {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} m", s / 3600, (s % 3600) / 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

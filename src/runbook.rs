@@ -8,7 +8,6 @@ pub use estimate::{Throughput, estimated_seconds};
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -418,27 +417,12 @@ fn flatten(
     Ok(())
 }
 
-/// `7d`, `36h`, `90m`, `30s`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = num.parse().ok()?;
-    let unit_secs: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return None,
-    };
-    // A duration that overflows is a typo, not a very long wait.
-    let secs = n.checked_mul(unit_secs)?;
-    Some(Duration::from_secs(secs))
-}
+pub use crate::inventory::parse_duration;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_runs_params_record_its_runbook_file_and_only_a_file() {
@@ -531,7 +515,10 @@ mod tests {
 
     #[test]
     fn durations_parse() {
-        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(
+            parse_duration("7d"),
+            Some(std::time::Duration::from_secs(604_800))
+        );
         assert_eq!(parse_duration("90m"), Some(Duration::from_secs(5_400)));
         assert_eq!(parse_duration("7"), None);
         assert_eq!(parse_duration("d"), None);

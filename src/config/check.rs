@@ -82,8 +82,23 @@ pub(super) fn check(cfg: &Config, file: Option<&Path>) -> Result<(), ConfigError
         ));
     }
 
-    if let Err(e) = crate::console::theme::Theme::load(&cfg.theme, &cfg.theme_dir()) {
-        return Err(fail(&o.theme, "theme", e.to_string()));
+    // A built-in theme or a readable file in the theme dir; its colours are checked when the
+    // console loads it.
+    if !super::BUILTIN_THEMES.iter().any(|(n, _)| *n == cfg.theme) {
+        let path = cfg.theme_dir().join(format!("{}.toml", cfg.theme));
+        if let Err(e) = std::fs::metadata(&path) {
+            let builtin: Vec<&str> = super::BUILTIN_THEMES.iter().map(|(n, _)| *n).collect();
+            return Err(fail(
+                &o.theme,
+                "theme",
+                format!(
+                    "theme \"{}\": {} ({e}); built-in themes: {}",
+                    cfg.theme,
+                    path.display(),
+                    builtin.join(", ")
+                ),
+            ));
+        }
     }
 
     for (port, origin, key) in [
@@ -123,7 +138,7 @@ pub(super) fn check(cfg: &Config, file: Option<&Path>) -> Result<(), ConfigError
 
 /// `sqlite://PATH` or a postgres URL.
 fn check_store(url: &str) -> Result<(), String> {
-    let shown = crate::store::mask_url(url);
+    let shown = crate::inventory::mask_url(url);
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

@@ -35,14 +35,7 @@ pub const KEYS: &[&str] = &[
     "match-bg",
 ];
 
-const BUILTIN: &[(&str, &str)] = &[
-    ("default", include_str!("../../themes/default.toml")),
-    (
-        "high-contrast",
-        include_str!("../../themes/high-contrast.toml"),
-    ),
-    ("colorblind", include_str!("../../themes/colorblind.toml")),
-];
+use crate::config::BUILTIN_THEMES as BUILTIN;
 
 #[derive(Debug, Clone)]
 pub struct Theme {

@@ -152,18 +152,7 @@ pub fn state_symbol(state: impl Shown) -> &'static str {
 }
 
 /// `42 s`, `3 m 05 s`, `1 h 20 m`.
-pub fn duration(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    if secs < 10.0 {
-        format!("{:.1} s", secs.max(0.0))
-    } else if s < 60 {
-        format!("{s} s")
-    } else if s < 3600 {
-        format!("{} m {:02} s", s / 60, s % 60)
-    } else {
-        format!("{} h {:02} m", s / 3600, (s % 3600) / 60)
-    }
-}
+pub use crate::report::duration;
 
 /// A centred rectangle of at most `w`×`h` inside `area`.
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {

@@ -108,7 +108,7 @@ pub(super) fn validate(raw: RawPlatform) -> Result<ExecSpec, (usize, String)> {
         ));
     }
     let duration = |s: &str, offset: usize| {
-        crate::runbook::parse_duration(s)
+        super::parse_duration(s)
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
                 (

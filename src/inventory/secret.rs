@@ -75,3 +75,17 @@ fn read_secret_file(path: &Path) -> Result<Secret, String> {
         .map(|s| Secret(s.trim_end_matches(['\n', '\r']).to_string()))
         .map_err(|e| format!("cannot read password file {}: {e}", path.display()))
 }
+
+/// `postgres://user:secret@host/db` → `postgres://user:****@host/db`.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
+        None => url.to_string(),
+    }
+}

@@ -90,7 +90,7 @@ pub trait Databases: Send + Sync {
         _server: &str,
         _database: &str,
         _new_server: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<crate::preflight::Risk>>> + Send {
+    ) -> impl Future<Output = Result<Vec<crate::diagnose::Risk>>> + Send {
         async { Ok(Vec::new()) }
     }
     /// Does a database survive for inspection (for messages)?
@@ -332,14 +332,16 @@ impl Databases for RealDatabases {
         server: &str,
         database: &str,
         new_server: Option<&str>,
-    ) -> Result<Vec<crate::preflight::Risk>> {
+    ) -> Result<Vec<crate::diagnose::Risk>> {
         let admin = self.servers.admin(server)?;
         let new = new_server.map(|s| self.servers.admin(s)).transpose()?;
-        Ok(crate::preflight::blockers(&admin, database, new.as_ref())
-            .await?
-            .into_iter()
-            .filter(crate::preflight::blocks_migration)
-            .collect())
+        Ok(
+            crate::postgres::blockers::blockers(&admin, database, new.as_ref())
+                .await?
+                .into_iter()
+                .filter(crate::postgres::blockers::blocks_migration)
+                .collect(),
+        )
     }
 
     async fn fingerprint(

@@ -14,8 +14,8 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use super::servers::Servers;
 use super::{AppRecord, Platform, ServiceRef, StepLog};
-use crate::engine::servers::Servers;
 use crate::inventory::platform::{ExecSpec, PlatformOp, substitute};
 use crate::inventory::{App, Secret};
 use crate::postgres::process::{self, ChildSpec, Stream};

@@ -10,7 +10,7 @@ fn pct(x: Option<f64>) -> String {
 
 /// `1 h 02 m`, `3 m 05 s`, `12.3 s` — as the console shows durations.
 pub fn duration(s: f64) -> String {
-    crate::console::views::duration(s)
+    super::duration(s)
 }
 
 fn classes(out: &mut String, title: &str, list: &[ClassShare]) {
