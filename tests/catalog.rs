@@ -145,7 +145,7 @@ fn row_counts(lab: &Lab, major: u32) -> BTreeMap<String, String> {
 #[test]
 fn preflight_flags_exactly_the_new_apps_built_to_fail_naming_each_object() {
     // It reads club-live's OLD, which the migrating tests below drop and re-seed.
-    let _one = CLUB.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = club();
     let lab = support::lab();
     let out = lab
         .cmd()
@@ -303,12 +303,17 @@ fn admin(lab: &Lab, major: u32) -> Endpoint {
 }
 
 /// Two tests below migrate club-live (resetting it drops OLD): no test that reads it may
-/// interleave with them.
-static CLUB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// interleave with them. A lock file, not a mutex: nextest runs each test in its own process.
+fn club() -> std::fs::File {
+    let path = support::state_dir().with_extension("club.lock");
+    let f = std::fs::File::create(&path).expect("club-live lock file");
+    f.lock().expect("club-live lock");
+    f
+}
 
 #[test]
 fn the_catalog_app_migrates_and_old_and_new_are_equal_per_kind_and_per_table() {
-    let _one = CLUB.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = club();
     let lab = support::lab();
     reset(lab, APP);
     let out = lab
@@ -362,7 +367,7 @@ fn the_catalog_app_migrates_and_old_and_new_are_equal_per_kind_and_per_table() {
 
 #[test]
 fn tampering_with_new_after_the_restore_is_caught_and_rolled_back() {
-    let _one = CLUB.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = club();
     let lab = support::lab();
     reset(lab, APP);
     let rt = tokio::runtime::Runtime::new().expect("rt");
