@@ -25,6 +25,20 @@ pub struct ServiceRef {
     pub user: String,
 }
 
+impl ServiceRef {
+    /// An inventory service instance as a reference, when it names its server, database and
+    /// role.
+    pub fn of(s: &crate::inventory::ServiceInstance) -> Option<Self> {
+        Some(Self {
+            id: s.id.clone(),
+            service: s.service.clone(),
+            server: s.server.clone()?,
+            database: s.database.clone()?,
+            user: s.user.clone()?,
+        })
+    }
+}
+
 /// What the platform shows for an app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppRecord {

@@ -78,15 +78,7 @@ impl ExecPlatform {
         app.services
             .iter()
             .filter(|s| s.id == id)
-            .find_map(|s| {
-                Some(ServiceRef {
-                    id: s.id.clone(),
-                    service: s.service.clone(),
-                    server: s.server.clone()?,
-                    database: s.database.clone()?,
-                    user: s.user.clone()?,
-                })
-            })
+            .find_map(ServiceRef::of)
             .or_else(|| self.known().remove(id))
     }
 
@@ -194,8 +186,10 @@ impl ExecPlatform {
         Ok(())
     }
 
-    async fn current(&self, app: &App) -> Result<Option<ServiceRef>> {
-        Ok(Some(self.status(app).await?.service))
+    /// Run an operation that must exit 0, about the service the app uses now.
+    async fn on_current(&self, op: PlatformOp, app: &App, log: &mut dyn StepLog) -> Result<()> {
+        let current = self.status(app).await?.service;
+        self.must(op, app, Some(&current), None, log).await
     }
 }
 
@@ -271,15 +265,11 @@ impl Platform for ExecPlatform {
     }
 
     async fn pause(&self, app: &App, log: &mut dyn StepLog) -> Result<()> {
-        let current = self.current(app).await?;
-        self.must(PlatformOp::Pause, app, current.as_ref(), None, log)
-            .await
+        self.on_current(PlatformOp::Pause, app, log).await
     }
 
     async fn unpause(&self, app: &App, log: &mut dyn StepLog) -> Result<()> {
-        let current = self.current(app).await?;
-        self.must(PlatformOp::Unpause, app, current.as_ref(), None, log)
-            .await
+        self.on_current(PlatformOp::Unpause, app, log).await
     }
 
     async fn set_service(
@@ -315,15 +305,11 @@ impl Platform for ExecPlatform {
     }
 
     async fn redeploy(&self, app: &App, log: &mut dyn StepLog) -> Result<()> {
-        let current = self.current(app).await?;
-        self.must(PlatformOp::Redeploy, app, current.as_ref(), None, log)
-            .await
+        self.on_current(PlatformOp::Redeploy, app, log).await
     }
 
     async fn health(&self, app: &App, log: &mut dyn StepLog) -> Result<()> {
-        let current = self.current(app).await?;
-        self.must(PlatformOp::Health, app, current.as_ref(), None, log)
-            .await
+        self.on_current(PlatformOp::Health, app, log).await
     }
 }
 

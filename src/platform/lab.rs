@@ -49,13 +49,5 @@ pub fn initial_service(app: &App) -> Option<ServiceRef> {
     app.services
         .iter()
         .filter(|s| s.provisioned && matches!(s.kind, ServiceKind::Postgres { .. }))
-        .find_map(|s| {
-            Some(ServiceRef {
-                id: s.id.clone(),
-                service: s.service.clone(),
-                server: s.server.clone()?,
-                database: s.database.clone()?,
-                user: s.user.clone()?,
-            })
-        })
+        .find_map(ServiceRef::of)
 }
