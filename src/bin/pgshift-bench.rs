@@ -391,6 +391,12 @@ fn bench_inventory(sizes: &[u32]) -> String {
             db = db_name(mb)
         ));
     }
+    // The bench times the database half of a migration: its apps are databases only, with
+    // no process to pause or redeploy, so their platform's commands change nothing (and say
+    // so: every app is always serving, on the service pgshift last gave it).
+    s.push_str(
+        "\n[platform]\nkind = \"exec\"\n[platform.commands]\nstatus = \"printf '{\\\"paused\\\": false, \\\"service_id\\\": null}\\\\n'\"\npause = \"true\"\nunpause = \"true\"\nset_database_url = \"true\"\nredeploy = \"true\"\nhealth = \"true\"\n",
+    );
     s
 }
 
