@@ -3,6 +3,7 @@
 
 pub mod blockers;
 pub mod catalog;
+pub mod copy;
 pub mod leftovers;
 mod password;
 pub mod process;
