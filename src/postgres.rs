@@ -4,6 +4,7 @@
 pub mod blockers;
 pub mod catalog;
 pub mod copy;
+pub mod digest;
 pub mod leftovers;
 mod password;
 pub mod process;

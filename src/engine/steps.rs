@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::databases::{BACKUP_COMPRESSION, Databases, NO_TIMEOUTS, VERIFY_CONNECTIONS};
+use super::databases::{BACKUP_COMPRESSION, COPY_JOBS, Databases, NO_TIMEOUTS, VERIFY_CONNECTIONS};
 use super::io::StepIo;
 use super::{Ctx, Engine, StepFailure};
 use crate::inventory::{App, ServiceKind};
@@ -13,6 +13,16 @@ use crate::postgres::verify::{self, RowHash};
 use crate::runbook::{Step, StepKind};
 use crate::store::BackupRecord;
 use color_eyre::eyre::WrapErr;
+
+/// NEW's session settings while it is loaded: no timeouts, and a remediation's own.
+fn restore_settings(ctx: &Ctx) -> Vec<String> {
+    NO_TIMEOUTS
+        .split_whitespace()
+        .filter(|w| *w != "-c")
+        .map(str::to_string)
+        .chain(ctx.restore_options.iter().cloned())
+        .collect()
+}
 
 fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
     let summary = summary.into();
@@ -298,6 +308,20 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .join("backups")
             .join(&app.name)
             .join(format!("step-{}", io.step_id));
+        if let Some(new) = ctx.new.clone() {
+            // NEW must be empty: fresh from reprovision, or created again.
+            let fresh = std::mem::take(&mut ctx.new_untouched);
+            if self.db.streams() {
+                if !fresh {
+                    let opts = ctx.options.clone().unwrap_or_default();
+                    tri!(io, self.db.recreate_database(&new, &opts).await);
+                }
+                return self
+                    .backup_streamed(app, step, ctx, io, &old, &new, &dir)
+                    .await;
+            }
+            ctx.new_untouched = fresh;
+        }
         let compression = match BACKUP_COMPRESSION {
             0 => "no compression".to_string(),
             n => format!("gzip level {n}"),
@@ -366,7 +390,100 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         Ok(())
     }
 
+    /// The backup step on pgshift's own copy: one read of OLD feeds NEW, the kept archive and
+    /// OLD's row hashes at once (`postgres::copy`); NEW's tables are hashed back as they land.
+    #[allow(clippy::too_many_arguments)]
+    async fn backup_streamed(
+        &self,
+        app: &App,
+        step: &Step,
+        ctx: &mut Ctx,
+        io: &mut StepIo,
+        old: &ServiceRef,
+        new: &ServiceRef,
+        dir: &Path,
+    ) -> Result<(), StepFailure> {
+        let settings = restore_settings(ctx);
+        if let (Some(r), false) = (&ctx.remediation, ctx.restore_options.is_empty()) {
+            io.say(format!(
+                "remediation {r}: loading NEW with {}",
+                ctx.restore_options.join(", ")
+            ));
+        }
+        io.say(format!(
+            "copying {} on server {} into {} on server {} as {} in one read of OLD ({COPY_JOBS} tables at once, each table's indexes as it lands); kept backup {} written from the same rows (directory format, no compression)",
+            old.database,
+            old.server,
+            new.database,
+            new.server,
+            new.user,
+            dir.display()
+        ));
+        let outcome = {
+            let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
+            self.db
+                .copy(old, new, settings, dir, &self.cancel, &mut sink)
+                .await
+        };
+        let outcome = match tri!(io, outcome) {
+            Some(o) => o,
+            None => return Err(fail(io, "this world has no streaming copy")),
+        };
+        io.say(format!(
+            "ended after: {}",
+            outcome
+                .seconds
+                .iter()
+                .map(|(what, s)| format!("{what} {s:.2} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        io.say(format!(
+            "OLD in the copy's snapshot: {} tables, {} rows; NEW loaded and {} of its tables hashed back",
+            outcome.tables,
+            outcome.rows,
+            outcome.new_tables.len()
+        ));
+        let (bytes, sha) = outcome.archive;
+        ctx.old_fingerprint = Some(outcome.old);
+        ctx.new_loaded = outcome.new_tables;
+        ctx.new_loaded_by_copy = true;
+        let notes = step.notes.clone().unwrap_or_default();
+        tri!(
+            io,
+            self.journal
+                .backup(BackupRecord {
+                    app: app.name.clone(),
+                    service_id: old.id.clone(),
+                    run_id: io.run_id,
+                    server: old.server.clone(),
+                    database: old.database.clone(),
+                    path: dir.display().to_string(),
+                    format: "directory".into(),
+                    size_bytes: bytes as i64,
+                    sha256: sha.clone(),
+                    notes,
+                })
+                .await
+        );
+        io.say(format!(
+            "backup kept: {} ({bytes} bytes, sha256 {sha})",
+            dir.display()
+        ));
+        ctx.backup_path = Some(dir.display().to_string());
+        ctx.backup_bytes = Some(bytes);
+        Ok(())
+    }
+
     async fn restore(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+        if std::mem::take(&mut ctx.new_loaded_by_copy) {
+            let new = tri!(io, ctx.new.clone().ok_or("no NEW service"));
+            io.say(format!(
+                "{} on server {} was loaded from the backup step's read of OLD: nothing to restore",
+                new.database, new.server
+            ));
+            return Ok(());
+        }
         let new = tri!(
             io,
             ctx.new
@@ -386,10 +503,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         } else {
             tri!(io, self.db.recreate_database(&new, &opts).await);
         }
-        let mut pgoptions = NO_TIMEOUTS.to_string();
-        for o in &ctx.restore_options {
-            pgoptions.push_str(&format!(" -c {o}"));
-        }
+        let pgoptions = restore_settings(ctx)
+            .iter()
+            .map(|s| format!("-c {s}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         if let (Some(r), false) = (&ctx.remediation, ctx.restore_options.is_empty()) {
             io.say(format!(
                 "remediation {r}: restoring with {}",

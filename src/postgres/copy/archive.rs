@@ -133,7 +133,11 @@ impl Toc {
         }
         let version = (buf[5], buf[6]);
         if !KNOWN_VERSIONS.contains(&version) {
-            bail!("archive version {}.{} is not one pgshift can extend", version.0, version.1);
+            bail!(
+                "archive version {}.{} is not one pgshift can extend",
+                version.0,
+                version.1
+            );
         }
         let int_size = buf[8] as usize;
         if buf[10] != 3 {
@@ -370,7 +374,10 @@ mod tests {
         toc.entries.push(e);
         let again = Toc::parse(&toc.to_bytes()).unwrap();
         let d = &again.entries[1];
-        assert_eq!((d.dump_id, d.desc(), d.section), (215, "TABLE DATA", SECTION_DATA));
+        assert_eq!(
+            (d.dump_id, d.desc(), d.section),
+            (215, "TABLE DATA", SECTION_DATA)
+        );
         assert_eq!(d.dep_ids().collect::<Vec<_>>(), vec![214]);
         assert_eq!(d.filename.as_deref(), Some("215.dat"));
     }
