@@ -53,7 +53,11 @@ fn admin(lab: &Lab, major: u32) -> Endpoint {
     let pass = std::fs::read_to_string(lab.state.join("lab/secrets/admin")).expect("admin secret");
     Endpoint {
         host: "127.0.0.1".into(),
-        port: if major == 13 { lab.ports.0 } else { lab.ports.1 },
+        port: if major == 13 {
+            lab.ports.0
+        } else {
+            lab.ports.1
+        },
         user: "pgshift".into(),
         password: Secret::new(pass.trim()),
     }
@@ -143,7 +147,11 @@ fn one_read_of_old_loads_new_and_keeps_a_backup_plain_pg_restore_restores_equal_
         .arg(&archive)
         .output()
         .expect("pg_restore --list");
-    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
     let listed = String::from_utf8_lossy(&list.stdout);
     assert_eq!(listed.matches(" TABLE DATA ").count(), 6, "{listed}");
     let restore = std::process::Command::new(bin.join("pg_restore"))
