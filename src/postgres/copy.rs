@@ -324,10 +324,9 @@ pub async fn copy_database(
     // The data entries the archive will have, and what runs on NEW per table once loaded.
     let at = toc.data_position();
     let pre: BTreeSet<i64> = toc.entries[..at].iter().map(|e| e.dump_id).collect();
-    let mut next_id = toc.next_dump_id();
     let mut data = Vec::with_capacity(tables.len());
     let mut table_ids = BTreeMap::new();
-    for (i, t) in tables.iter().enumerate() {
+    for (next_id, (i, t)) in (toc.next_dump_id()..).zip(tables.iter().enumerate()) {
         let entry = toc
             .table(&t.schema, &t.name)
             .ok_or_else(|| eyre!("pg_dump's TOC has no TABLE entry for {}", t.qualified))?;
@@ -338,7 +337,6 @@ pub async fn copy_database(
             t.toc_copy_stmt(),
             format!("{next_id}.dat"),
         ));
-        next_id += 1;
     }
     let mut per_table: Vec<Vec<String>> = vec![Vec::new(); tables.len()];
     let mut done_here = BTreeSet::new();
