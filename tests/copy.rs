@@ -103,6 +103,7 @@ fn one_read_of_old_loads_new_and_keeps_a_backup_plain_pg_restore_restores_equal_
             database: "copy_dst",
         },
         role: "pgshift",
+        old_settings: vec!["statement_timeout=0".into()],
         settings: vec!["statement_timeout=0".into()],
         archive: archive.clone(),
         pg_bin: &bin,

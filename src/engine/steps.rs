@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::databases::{BACKUP_COMPRESSION, COPY_JOBS, Databases, NO_TIMEOUTS, VERIFY_CONNECTIONS};
+use super::databases::{BACKUP_COMPRESSION, COPY_JOBS, Databases, VERIFY_CONNECTIONS};
 use super::io::StepIo;
 use super::{Ctx, Engine, StepFailure};
 use crate::inventory::{App, ServiceKind};
@@ -16,12 +16,9 @@ use color_eyre::eyre::WrapErr;
 
 /// NEW's session settings while it is loaded: no timeouts, and a remediation's own.
 fn restore_settings(ctx: &Ctx) -> Vec<String> {
-    NO_TIMEOUTS
-        .split_whitespace()
-        .filter(|w| *w != "-c")
-        .map(str::to_string)
-        .chain(ctx.restore_options.iter().cloned())
-        .collect()
+    let mut settings = super::databases::no_timeouts();
+    settings.extend(ctx.restore_options.iter().cloned());
+    settings
 }
 
 fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {

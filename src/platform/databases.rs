@@ -154,6 +154,15 @@ impl CopyPath {
 pub const NO_TIMEOUTS: &str =
     "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
 
+/// [`NO_TIMEOUTS`] as `name=value` settings.
+pub fn no_timeouts() -> Vec<String> {
+    NO_TIMEOUTS
+        .split_whitespace()
+        .filter(|w| *w != "-c")
+        .map(str::to_string)
+        .collect()
+}
+
 pub struct RealDatabases {
     pub servers: Servers,
     /// How the backup step copies OLD (`PGSHIFT_COPY`).
@@ -422,6 +431,7 @@ impl Databases for RealDatabases {
                 database: &new.database,
             },
             role: &new.user,
+            old_settings: no_timeouts(),
             settings,
             archive: dir.to_path_buf(),
             pg_bin: &self.pg_bin,

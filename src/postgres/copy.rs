@@ -58,6 +58,8 @@ pub struct Plan<'a> {
     pub new: Db<'a>,
     /// NEW's objects are created and loaded as this role (pg_restore's `--role`, `--no-owner`).
     pub role: &'a str,
+    /// Session settings for pg_dump's session on OLD, `name=value` (no timeouts, say).
+    pub old_settings: Vec<String>,
     /// Session settings for NEW's sessions, `name=value` (`statement_timeout=0`, a
     /// remediation's `default_toast_compression=pglz`, …); pg_restore gets them as PGOPTIONS.
     pub settings: Vec<String>,
@@ -305,7 +307,7 @@ pub async fn copy_database(
             args,
             env: vec![
                 ("PGPASSFILE".into(), pass.path().display().to_string()),
-                ("PGOPTIONS".into(), pgoptions(&plan.settings)),
+                ("PGOPTIONS".into(), pgoptions(&plan.old_settings)),
             ],
             record_dir: Some(plan.run_dir.to_path_buf()),
             ..Default::default()
