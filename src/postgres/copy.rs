@@ -42,6 +42,9 @@ use archive::{SECTION_POST_DATA, Toc};
 
 /// Bytes gathered from OLD before they go to the file, the hash and NEW.
 const CHUNK: usize = 256 * 1024;
+/// Connections building indexes on NEW, and hashing NEW's tables back, as tables land.
+const INDEX_JOBS: usize = 2;
+const HASH_JOBS: usize = 2;
 /// What pg_dump ends each table's data file with.
 const END_OF_DATA: &[u8] = b"\\.\n\n\n";
 
@@ -415,8 +418,8 @@ pub async fn copy_database(
         });
     }
     drop((loaded_tx, hash_tx));
-    let indexes = build_indexes(plan, &encoding, &per_table, loaded_rx);
-    let hashes = hash_new(plan, &encoding, &tables, hash_rx);
+    let indexes = build_indexes(plan, &encoding, &per_table, loaded_rx, INDEX_JOBS);
+    let hashes = hash_new(plan, &encoding, &tables, hash_rx, HASH_JOBS);
     let fingerprint = async {
         // Everything but the tables' rows, in the same snapshot, meanwhile.
         let how = ReadOptions {
@@ -432,21 +435,28 @@ pub async fn copy_database(
     };
     let work = async {
         tokio::try_join!(
-            async { futures::future::try_join_all(workers).await },
-            indexes,
-            hashes,
+            async {
+                let r = futures::future::try_join_all(workers).await?;
+                Ok::<_, color_eyre::eyre::Report>(stamp(started, "rows streamed", r))
+            },
+            async {
+                Ok::<_, color_eyre::eyre::Report>(stamp(started, "indexes built", indexes.await?))
+            },
+            async {
+                Ok::<_, color_eyre::eyre::Report>(stamp(started, "NEW hashed back", hashes.await?))
+            },
             fingerprint
         )
     };
-    let (streamed, (), new_tables, mut old_fp) = tokio::select! {
+    let ((streamed, t1), ((), t2), (new_tables, t3), mut old_fp) = tokio::select! {
         r = work => r?,
         _ = cancel.cancelled() => bail!("copy cancelled"),
     };
+    seconds.extend([t1, t2, t3]);
     let _ = sqlx::Connection::close(reader).await;
     let _ = sqlx::Connection::close(holder).await;
     let mut streamed: Vec<Streamed> = streamed.into_iter().flatten().collect();
     streamed.sort_by_key(|s| s.index);
-    seconds.push(("rows and indexes", started.elapsed().as_secs_f64()));
 
     // 4. The archive's full TOC, then the rest on NEW from it.
     let rest: Vec<i64> = toc.entries[at..]
@@ -507,6 +517,11 @@ pub async fn copy_database(
         rows,
         seconds,
     })
+}
+
+/// A result with the seconds since `started` it took.
+fn stamp<T>(started: Instant, what: &'static str, r: T) -> (T, (&'static str, f64)) {
+    (r, (what, started.elapsed().as_secs_f64()))
 }
 
 /// Where an archive is written until it is complete.
@@ -639,53 +654,127 @@ async fn stream_table(
     })
 }
 
-/// Each table's indexes and keys on NEW as soon as its rows are in, on one connection.
+/// Tables landed on NEW, shared by the workers that follow up on them.
+type Landed = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<usize>>>;
+
+async fn next_landed(landed: &Landed) -> Option<usize> {
+    landed.lock().await.recv().await
+}
+
+/// Each table's indexes and keys on NEW as soon as its rows are in, on `jobs` connections.
 async fn build_indexes(
     plan: &Plan<'_>,
     encoding: &str,
     per_table: &[Vec<String>],
-    mut loaded: tokio::sync::mpsc::UnboundedReceiver<usize>,
+    loaded: tokio::sync::mpsc::UnboundedReceiver<usize>,
+    jobs: usize,
 ) -> Result<()> {
-    let mut conn: Option<PgConnection> = None;
-    while let Some(i) = loaded.recv().await {
-        for defn in &per_table[i] {
-            let c = match &mut conn {
-                Some(c) => c,
-                None => conn.insert(new_session(plan, encoding).await?),
-            };
-            exec(c, defn.clone())
-                .await
-                .wrap_err_with(|| format!("on NEW: {}", defn.trim()))?;
+    let landed: Landed = Arc::new(tokio::sync::Mutex::new(loaded));
+    let worker = |landed: Landed| async move {
+        let mut conn: Option<PgConnection> = None;
+        while let Some(i) = next_landed(&landed).await {
+            for defn in &per_table[i] {
+                let c = match &mut conn {
+                    Some(c) => c,
+                    None => conn.insert(new_session(plan, encoding).await?),
+                };
+                exec(c, defn.clone())
+                    .await
+                    .wrap_err_with(|| format!("on NEW: {}", defn.trim()))?;
+            }
         }
-    }
-    if let Some(c) = conn {
-        let _ = sqlx::Connection::close(c).await;
-    }
+        if let Some(c) = conn {
+            let _ = sqlx::Connection::close(c).await;
+        }
+        Ok::<_, color_eyre::eyre::Report>(())
+    };
+    futures::future::try_join_all((0..jobs.max(1)).map(|_| worker(landed.clone()))).await?;
     Ok(())
 }
 
-/// NEW's copy of each table hashed back as soon as it is loaded, on one connection.
+/// Tables of NEW larger than this many blocks are hashed back in two block ranges on two
+/// connections (a TID range scan each, PostgreSQL 14 and later): the largest table, last to
+/// land, is not hashed alone at the end. Row hashes are summed, so the parts add up.
+const SPLIT_HASH_BLOCKS: i64 = 4096;
+
+/// NEW's copy of each table hashed back as soon as it is loaded, on `jobs` connections.
 async fn hash_new(
     plan: &Plan<'_>,
     encoding: &str,
     tables: &[Table],
     mut loaded: tokio::sync::mpsc::UnboundedReceiver<usize>,
+    jobs: usize,
 ) -> Result<TableHashes> {
-    let mut out = TableHashes::new();
-    let mut conn: Option<PgConnection> = None;
-    while let Some(i) = loaded.recv().await {
-        let c = match &mut conn {
-            Some(c) => c,
-            None => conn.insert(new_session(plan, encoding).await?),
-        };
-        let t = &tables[i];
-        let h = hash_copy(c, &t.copy_to()).await?;
-        out.insert(t.qualified.clone(), h.value());
+    // (table, COPY statement) parts, from a dispatcher that sizes each landed table.
+    let (parts_tx, parts_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+    let dispatch = async move {
+        let mut conn: Option<PgConnection> = None;
+        while let Some(i) = loaded.recv().await {
+            let t = &tables[i];
+            let c = match &mut conn {
+                Some(c) => c,
+                None => conn.insert(new_session(plan, encoding).await?),
+            };
+            let (blocks, version): (i64, i32) = sqlx::query_as(
+                "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int, current_setting('server_version_num')::int",
+            )
+            .bind(&t.qualified)
+            .fetch_one(&mut *c)
+            .await?;
+            if blocks > SPLIT_HASH_BLOCKS && version >= 140000 && !t.columns.is_empty() {
+                let mid = blocks / 2;
+                let part = |cond: String| {
+                    format!(
+                        "COPY (SELECT {} FROM ONLY {} WHERE {cond}) TO STDOUT",
+                        t.columns, t.qualified
+                    )
+                };
+                let _ = parts_tx.send((i, part(format!("ctid < '({mid},0)'::tid"))));
+                let _ = parts_tx.send((i, part(format!("ctid >= '({mid},0)'::tid"))));
+            } else {
+                let _ = parts_tx.send((i, t.copy_to()));
+            }
+        }
+        drop(parts_tx);
+        if let Some(c) = conn {
+            let _ = sqlx::Connection::close(c).await;
+        }
+        Ok::<_, color_eyre::eyre::Report>(())
+    };
+    let parts = Arc::new(tokio::sync::Mutex::new(parts_rx));
+    let worker = |parts: Arc<
+        tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<(usize, String)>>,
+    >| async move {
+        let mut out = Vec::new();
+        let mut conn: Option<PgConnection> = None;
+        loop {
+            let next = parts.lock().await.recv().await;
+            let Some((i, sql)) = next else { break };
+            let c = match &mut conn {
+                Some(c) => c,
+                None => conn.insert(new_session(plan, encoding).await?),
+            };
+            out.push((i, hash_copy(c, &sql).await?));
+        }
+        if let Some(c) = conn {
+            let _ = sqlx::Connection::close(c).await;
+        }
+        Ok::<_, color_eyre::eyre::Report>(out)
+    };
+    let (hashed, ()) = tokio::try_join!(
+        futures::future::try_join_all((0..jobs.max(1)).map(|_| worker(parts.clone()))),
+        dispatch
+    )?;
+    let mut sums: BTreeMap<usize, LineHash> = BTreeMap::new();
+    for (i, h) in hashed.into_iter().flatten() {
+        let s = sums.entry(i).or_default();
+        s.rows += h.rows;
+        s.sum = s.sum.wrapping_add(h.sum);
     }
-    if let Some(c) = conn {
-        let _ = sqlx::Connection::close(c).await;
-    }
-    Ok(out)
+    Ok(sums
+        .into_iter()
+        .map(|(i, h)| (tables[i].qualified.clone(), h.value()))
+        .collect())
 }
 
 /// The line hash of what a `COPY … TO STDOUT` sends.
