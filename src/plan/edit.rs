@@ -265,40 +265,24 @@ mod tests {
         assert_eq!(p.batches[1].index, 1);
         assert_eq!(p.batches[2].apps, ["b", "c"]);
         let before = p.clone();
-        assert!(
-            apply(
-                &mut p,
-                &Edit::Reorder {
-                    region: "zrh".into(),
-                    batch: 2,
-                    to: 0
-                },
-                &est
-            )
-            .is_err()
-        );
-        assert!(
-            apply(
-                &mut p,
-                &Edit::Move {
-                    app: "zz".into(),
-                    to: 0
-                },
-                &est
-            )
-            .is_err()
-        );
-        assert!(
-            apply(
-                &mut p,
-                &Edit::Move {
-                    app: "a".into(),
-                    to: 7
-                },
-                &est
-            )
-            .is_err()
-        );
+        let refused = [
+            Edit::Reorder {
+                region: "zrh".into(),
+                batch: 2,
+                to: 0,
+            },
+            Edit::Move {
+                app: "zz".into(),
+                to: 0,
+            },
+            Edit::Move {
+                app: "a".into(),
+                to: 7,
+            },
+        ];
+        for edit in &refused {
+            assert!(apply(&mut p, edit, &est).is_err(), "{edit:?} is refused");
+        }
         assert_eq!(p, before, "a refused edit changes nothing");
     }
 }
