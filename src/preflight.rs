@@ -23,6 +23,7 @@ const CANDIDATE_BYTES: i32 = BTREE_MAX - INDEX_ROW_OVERHEAD;
 /// At most this many oversized values are tried per indexed column: bounded cost on big tables.
 const SAMPLE: i64 = 200;
 
+use crate::diagnose::RemediationId;
 pub use crate::diagnose::Risk;
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,8 +37,8 @@ pub struct AppPreflight {
 impl AppPreflight {
     /// The remediations to apply up front, comma-joined for a run's parameters.
     pub fn remediations(&self) -> Option<String> {
-        let r: Vec<&str> = self.risks.iter().filter_map(|r| r.remediation).collect();
-        (!r.is_empty()).then(|| r.join(","))
+        let r: Vec<RemediationId> = self.risks.iter().filter_map(|r| r.remediation).collect();
+        RemediationId::join_list(&r)
     }
 }
 
@@ -129,7 +130,7 @@ async fn scram(t: &Target, app: &App) -> Result<Option<Risk>> {
                 mechs.join("/"),
                 app.client.label()
             ),
-            remediation: Some("md5-password"),
+            remediation: Some(RemediationId::Md5Password),
         }),
         _ => None,
     })
@@ -196,7 +197,7 @@ async fn btree(t: &Target) -> Result<Vec<Risk>> {
                 detail: format!(
                     "index {index} on {table}.{column}: a value compresses to {on_new} bytes with {compression} (limit {BTREE_MAX}), {with_pglz} with pglz"
                 ),
-                remediation: pglz_fits.then_some("pglz-restore"),
+                remediation: pglz_fits.then_some(RemediationId::PglzRestore),
             });
         }
     }
@@ -295,7 +296,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
             risks.push(Risk {
                 class: crate::diagnose::FailureClass::UnknownSetting,
                 detail: format!("{k}={v} is not a setting NEW knows; it will not be copied"),
-                remediation: Some("filter-settings"),
+                remediation: Some(RemediationId::FilterSettings),
             });
         }
     }

@@ -29,7 +29,7 @@ pub fn report(m: &Model) -> Report {
                 name: r.name.clone(),
                 region: r.region.clone(),
                 candidate: r.candidate,
-                state: r.state.to_string(),
+                state: r.state,
             })
             .collect(),
         regions: m.regions.clone(),
