@@ -204,6 +204,12 @@ async fn btree(t: &Target) -> Result<Vec<Risk>> {
     Ok(risks)
 }
 
+/// The one text column of `sql`'s rows, as a set.
+async fn names(conn: &mut sqlx::PgConnection, sql: &'static str) -> Result<HashSet<String>> {
+    let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(conn).await?;
+    Ok(rows.into_iter().collect())
+}
+
 async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
     let mut risks = Vec::new();
     let mut old = t.old.connect(&t.database).await?;
@@ -219,12 +225,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
     .fetch_one(&mut old)
     .await?;
     let mut new = t.new.connect("postgres").await?;
-    let available: HashSet<String> =
-        sqlx::query_scalar::<_, String>("SELECT name::text FROM pg_available_extensions")
-            .fetch_all(&mut new)
-            .await?
-            .into_iter()
-            .collect();
+    let available = names(&mut new, "SELECT name::text FROM pg_available_extensions").await?;
     for e in exts.iter().filter(|e| !available.contains(*e)) {
         risks.push(Risk {
             class: crate::diagnose::FailureClass::ExtensionMissing,
@@ -285,12 +286,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
             });
         }
     }
-    let known: HashSet<String> =
-        sqlx::query_scalar::<_, String>("SELECT lower(name) FROM pg_settings")
-            .fetch_all(&mut new)
-            .await?
-            .into_iter()
-            .collect();
+    let known = names(&mut new, "SELECT lower(name) FROM pg_settings").await?;
     for (k, v) in opts.role_settings.iter().chain(&opts.database_settings) {
         if !known.contains(&k.to_lowercase()) {
             risks.push(Risk {
