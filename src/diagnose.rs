@@ -6,143 +6,122 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-/// Declares the failure classes: each variant with its stable id (docs/failures.md), the only
-/// place the id is spelled. Add a class here and a rule below.
-macro_rules! failure_classes {
-    ($($variant:ident = $id:literal,)+) => {
-        /// A failure class. Its id is stable: the store, the JSON, themes (`failure-<id>`) and
-        /// the sim's "simulated failure <id>" name it.
+/// Declares an enum of stable ids: each variant with its id (docs/failures.md), the only place
+/// the id is spelled; the id is what the store, the JSON and the command line use.
+macro_rules! stable_ids {
+    ($(#[$doc:meta])* $name:ident ($kind:literal) {
+        $($(#[$vdoc:meta])* $variant:ident = $id:literal,)+
+    }) => {
+        $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum FailureClass {
-            $($variant,)+
-            /// No rule matched.
-            Unknown,
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
         }
 
-        impl FailureClass {
-            /// Every class with a rule, in no particular order (`unknown` excluded).
-            pub const RULED: &'static [FailureClass] = &[$(FailureClass::$variant,)+];
-
+        impl $name {
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $(FailureClass::$variant => $id,)+
-                    FailureClass::Unknown => "unknown",
+                    $($name::$variant => $id,)+
                 }
             }
         }
 
-        impl std::str::FromStr for FailureClass {
+        impl std::str::FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 match s {
-                    $($id => Ok(FailureClass::$variant),)+
-                    "unknown" => Ok(FailureClass::Unknown),
-                    _ => Err(format!("unknown failure class \"{s}\"")),
+                    $($id => Ok($name::$variant),)+
+                    _ => Err(format!(concat!("unknown ", $kind, " \"{}\""), s)),
                 }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // `pad`: a width (`{:<22}`) applies, as it did to the id string.
+                f.pad(self.as_str())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(c: $name) -> String {
+                c.as_str().to_string()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
             }
         }
     };
 }
 
-failure_classes! {
-    LibpqScram = "libpq-scram",
-    BtreeIndexRowSize = "btree-index-row-size",
-    ExtensionMissing = "extension-missing",
-    ExtensionVersion = "extension-version",
-    RoleMissing = "role-missing",
-    Ownership = "ownership",
-    PublicSchemaPermission = "public-schema-permission",
-    AggregateSignature = "aggregate-signature",
-    Collation = "collation",
-    UnknownSetting = "unknown-setting",
-    ClientVersion = "client-version",
-    DiskFull = "disk-full",
-    Timeout = "timeout",
-    Connection = "connection",
-    VerificationMismatch = "verification-mismatch",
-    Platform = "platform",
-    Verification = "verification",
-    Pg14Incompatible = "pg14-incompatible",
-    Privilege = "privilege",
-}
-
-impl std::fmt::Display for FailureClass {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `pad`: a width (`{:<22}`) applies, as it did to the id string.
-        f.pad(self.as_str())
+stable_ids! {
+    /// A failure class. Its id is stable: the store, the JSON, themes (`failure-<id>`) and
+    /// the sim's "simulated failure <id>" name it.
+    FailureClass ("failure class") {
+        LibpqScram = "libpq-scram",
+        BtreeIndexRowSize = "btree-index-row-size",
+        ExtensionMissing = "extension-missing",
+        ExtensionVersion = "extension-version",
+        RoleMissing = "role-missing",
+        Ownership = "ownership",
+        PublicSchemaPermission = "public-schema-permission",
+        AggregateSignature = "aggregate-signature",
+        Collation = "collation",
+        UnknownSetting = "unknown-setting",
+        ClientVersion = "client-version",
+        DiskFull = "disk-full",
+        Timeout = "timeout",
+        Connection = "connection",
+        VerificationMismatch = "verification-mismatch",
+        Platform = "platform",
+        Verification = "verification",
+        Pg14Incompatible = "pg14-incompatible",
+        Privilege = "privilege",
+        /// No rule matched.
+        Unknown = "unknown",
     }
 }
 
-impl From<FailureClass> for String {
-    fn from(c: FailureClass) -> String {
-        c.as_str().to_string()
+stable_ids! {
+    /// A remediation's id (what `retry --remediation` takes).
+    RemediationId ("remediation") {
+        Rollback = "rollback",
+        Md5Password = "md5-password",
+        PglzRestore = "pglz-restore",
+        Md5Index = "md5-index",
+        Stop = "stop",
+        UpdateExtension = "update-extension",
+        ProvisionRoles = "provision-roles",
+        Ignore = "ignore",
+        OwnSchema = "own-schema",
+        Manual = "manual",
+        MapCollation = "map-collation",
+        FilterSettings = "filter-settings",
+        NewestClient = "newest-client",
+        StopRegion = "stop-region",
+        Retry = "retry",
     }
-}
-
-impl Serialize for FailureClass {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl PartialEq<&str> for FailureClass {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl PartialEq<str> for FailureClass {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-/// Declares the remediation ids: each variant with its stable id (what `retry --remediation`
-/// takes, the store and the JSON show), the only place the id is spelled.
-macro_rules! remediation_ids {
-    ($($variant:ident = $id:literal,)+) => {
-        /// A remediation's id.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum RemediationId {
-            $($variant,)+
-        }
-
-        impl RemediationId {
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(RemediationId::$variant => $id,)+
-                }
-            }
-        }
-
-        impl std::str::FromStr for RemediationId {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($id => Ok(RemediationId::$variant),)+
-                    _ => Err(format!("unknown remediation \"{s}\"")),
-                }
-            }
-        }
-    };
-}
-
-remediation_ids! {
-    Rollback = "rollback",
-    Md5Password = "md5-password",
-    PglzRestore = "pglz-restore",
-    Md5Index = "md5-index",
-    Stop = "stop",
-    UpdateExtension = "update-extension",
-    ProvisionRoles = "provision-roles",
-    Ignore = "ignore",
-    OwnSchema = "own-schema",
-    Manual = "manual",
-    MapCollation = "map-collation",
-    FilterSettings = "filter-settings",
-    NewestClient = "newest-client",
-    StopRegion = "stop-region",
-    Retry = "retry",
 }
 
 impl RemediationId {
@@ -170,25 +149,6 @@ impl RemediationId {
         list.split(',')
             .filter_map(|r| r.trim().parse().ok())
             .collect()
-    }
-}
-
-impl std::fmt::Display for RemediationId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl Serialize for RemediationId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for RemediationId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
