@@ -221,3 +221,21 @@ fn no_lab_password_reaches_logs_or_status_output() {
         }
     }
 }
+
+#[test]
+fn a_reader_that_leaves_early_ends_the_listing_quietly() {
+    // `pgshift inventory | head -0`: the reader is gone before pgshift writes. pgshift must
+    // end without a panic report on the operator's terminal.
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = support::pgshift(dir.path())
+        .arg("inventory")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
