@@ -239,3 +239,28 @@ fn a_reader_that_leaves_early_ends_the_listing_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn app_show_on_a_sim_inventory_says_the_sim_world_keeps_no_platform_record() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = support::pgshift(dir.path())
+        .args(["sim-fleet", "--apps", "5", "--seed", "1"])
+        .output()
+        .expect("run");
+    support::check(&out, "sim-fleet");
+    let inv = dir.path().join("sim.toml");
+    std::fs::write(&inv, &out.stdout).expect("write");
+    let out = support::pgshift(dir.path())
+        .arg("--inventory")
+        .arg(&inv)
+        .args(["app", "show", "app-00000"])
+        .output()
+        .expect("run");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("app-00000: the sim world keeps no platform record"),
+        "{err}"
+    );
+}
