@@ -307,8 +307,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             old.database, old.server
         ));
         let outcome = {
+            let cancel = io.cancel.clone();
             let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
-            self.db.backup(&old, &dir, &self.cancel, &mut sink).await
+            self.db.backup(&old, &dir, &cancel, &mut sink).await
         };
         let outcome = tri!(io, outcome);
         if !outcome.child.success {
@@ -406,6 +407,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx.new_loaded.clear();
         let row_hash = ctx.old_fingerprint.as_ref().map(|f| f.row_hash);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let cancel = io.cancel.clone();
         let restored = async {
             let tx = row_hash.map(|_| tx);
             let mut sink = |s: crate::postgres::process::Stream, l: String| {
@@ -415,14 +417,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 io.line(s.id(), &l)
             };
             self.db
-                .restore(&new, Path::new(&path), &pgoptions, &self.cancel, &mut sink)
+                .restore(&new, Path::new(&path), &pgoptions, &cancel, &mut sink)
                 .await
         };
         let hashed = async {
             match row_hash {
                 Some(h) => tokio::select! {
                     r = self.db.hash_as_loaded(&new, h, rx) => Some(r),
-                    _ = self.cancel.cancelled() => None,
+                    _ = cancel.cancelled() => None,
                 },
                 None => None,
             }
