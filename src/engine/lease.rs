@@ -90,7 +90,12 @@ impl Drop for Kept {
 
 /// What to do after a renewal: the lease is someone else's when the store says so, or when
 /// renewals have failed for so long that it may have expired before the next one.
-fn lost_after(renewed: &Result<bool>, since_renewed: Duration, every: Duration, ttl: Duration) -> bool {
+fn lost_after(
+    renewed: &Result<bool>,
+    since_renewed: Duration,
+    every: Duration,
+    ttl: Duration,
+) -> bool {
     match renewed {
         Ok(true) => false,
         Ok(false) => true,
@@ -116,13 +121,19 @@ pub fn keep_alive(store: Journal, app: String, holder: String, parent: &Cancella
             match &r {
                 Ok(true) => renewed_at = Instant::now(),
                 Ok(false) => {
-                    tracing::error!(app, "the lease is another pgshift's now: stopping this app's work");
+                    tracing::error!(
+                        app,
+                        "the lease is another pgshift's now: stopping this app's work"
+                    );
                 }
                 Err(e) => tracing::warn!(error = %e, app, "renewing lease failed"),
             }
             if lost_after(&r, renewed_at.elapsed(), every, ttl) {
                 if r.is_err() {
-                    tracing::error!(app, "the lease could not be renewed for its TTL: stopping this app's work");
+                    tracing::error!(
+                        app,
+                        "the lease could not be renewed for its TTL: stopping this app's work"
+                    );
                 }
                 l.cancel();
                 w.cancel();

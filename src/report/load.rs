@@ -71,7 +71,7 @@ pub async fn load(store: &Store, inv: &Inventory, run: Option<i64>) -> Result<Re
                 path: b.path,
                 size_bytes: b.size_bytes,
                 taken_at: b.created_at,
-                expires_at: None,
+                expires_at: b.expires_at,
             })
             .collect(),
         run,
