@@ -36,6 +36,8 @@ pub fn report(m: &Model) -> Report {
         spans: m.night.spans.clone(),
         failures: expand(&m.night.failures_by_class),
         open_failures: expand(&m.night.open_failures_by_class),
+        downtime: m.night.downtime.clone(),
+        backups: m.night.backups.clone(),
         ..Input::default()
     })
 }
@@ -61,7 +63,7 @@ fn bar(n: usize, max: usize, width: usize) -> String {
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let s = report(m);
     let wide = area.width >= 120;
-    let [top, bottom] = Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
+    let [top, bottom] = Layout::vertical([Constraint::Length(8), Constraint::Min(4)]).areas(area);
     let [sum_area, fail_area] = if wide {
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top)
     } else {
@@ -106,6 +108,36 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             Span::styled(stat(0.95), theme.text()),
             Span::styled(" · max ", theme.text_dim()),
             Span::styled(stat(1.0), theme.text()),
+        ]),
+        Line::from(vec![
+            Span::styled("paused max ", theme.text_dim()),
+            Span::styled(
+                s.downtime
+                    .iter()
+                    .filter_map(|d| d.paused_seconds)
+                    .reduce(f64::max)
+                    .map_or_else(|| "—".to_string(), duration),
+                theme.text(),
+            ),
+            Span::styled(" · backups ", theme.text_dim()),
+            Span::styled(
+                format!(
+                    "{} kept, {:.1} MB",
+                    s.backups.len(),
+                    s.backups.iter().map(|b| b.size_bytes as f64).sum::<f64>() / 1e6
+                ),
+                theme.text(),
+            ),
+            Span::styled(" · first expiry ", theme.text_dim()),
+            Span::styled(
+                s.backups
+                    .iter()
+                    .filter_map(|b| b.expires_at.as_deref())
+                    .min()
+                    .map_or("—", |t| t.get(..10).unwrap_or(t))
+                    .to_string(),
+                theme.text(),
+            ),
         ]),
     ];
     frame.render_widget(
