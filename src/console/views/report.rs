@@ -63,7 +63,13 @@ fn bar(n: usize, max: usize, width: usize) -> String {
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let s = report(m);
     let wide = area.width >= 120;
-    let [top, bottom] = Layout::vertical([Constraint::Length(8), Constraint::Min(4)]).areas(area);
+    // Paused time and backups on a line of their own when the screen has room for it.
+    let roomy = area.height >= 30;
+    let [top, bottom] = Layout::vertical([
+        Constraint::Length(if roomy { 8 } else { 7 }),
+        Constraint::Min(4),
+    ])
+    .areas(area);
     let [sum_area, fail_area] = if wide {
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top)
     } else {
@@ -71,7 +77,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     };
     let pct = |x: Option<f64>| x.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
     let stat = |q: f64| s.duration_at(q).map_or_else(|| "—".to_string(), duration);
-    let lines = vec![
+    let mut lines = vec![
         Line::from(vec![
             Span::styled(
                 format!("✓ {} migrated", s.migrated),
@@ -109,7 +115,9 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             Span::styled(" · max ", theme.text_dim()),
             Span::styled(stat(1.0), theme.text()),
         ]),
-        Line::from(vec![
+    ];
+    if roomy {
+        lines.push(Line::from(vec![
             Span::styled("paused max ", theme.text_dim()),
             Span::styled(
                 s.downtime
@@ -124,7 +132,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                 format!(
                     "{} kept, {:.1} MB",
                     s.backups.len(),
-                    s.backups.iter().map(|b| b.size_bytes as f64).sum::<f64>() / 1e6
+                    s.backups.iter().map(|b| b.size_bytes).sum::<i64>() as f64 / 1e6
                 ),
                 theme.text(),
             ),
@@ -138,8 +146,8 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
                     .to_string(),
                 theme.text(),
             ),
-        ]),
-    ];
+        ]));
+    }
     frame.render_widget(
         Paragraph::new(lines).block(block(" The night ".into(), theme)),
         sum_area,
