@@ -529,7 +529,34 @@ mod tests {
                 .unwrap()
                 .starts_with("Backup taken prior")
         );
-        assert_eq!(steps[10].after_seconds, Some(7 * 86_400));
+        assert_eq!(steps[11].kind, StepKind::ScheduleDeprovision);
+        assert_eq!(steps[11].after_seconds, Some(7 * 86_400));
+    }
+
+    #[test]
+    fn a_backup_is_kept_as_long_as_old_unless_told_and_compressed_unless_told() {
+        let text = PG13_TO_PG15.replace(", keep = \"14d\"", "");
+        let rb = Runbook::parse(&text, "rb.toml").expect("valid");
+        let steps = rb.steps().unwrap();
+        let backup = steps.iter().find(|s| s.kind == StepKind::Backup).unwrap();
+        assert_eq!(backup.after_seconds, Some(7 * 86_400), "OLD's retention");
+        let off = text.replace("Postgres 15.\" }", "Postgres 15.\", compress = false }");
+        assert_ne!(off, text);
+        let rb = Runbook::parse(&off, "rb.toml").expect("valid");
+        assert!(
+            !rb.steps()
+                .unwrap()
+                .iter()
+                .any(|s| s.kind == StepKind::CompressBackup)
+        );
+        let bad = PG13_TO_PG15.replace("keep = \"14d\"", "keep = \"soon\"");
+        let e = Runbook::parse(&bad, "rb.toml").expect_err("bad keep");
+        assert!(e.message.contains("keep = \"soon\""), "{e}");
+        assert_eq!(e.line, line_of(&bad, "keep = \"soon\""));
+    }
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text[..text.find(needle).unwrap()].lines().count()
     }
 
     #[test]
