@@ -103,6 +103,10 @@ fn fleet_view_at_250x70_shows_every_app_and_customer() {
         screen.contains("helvetia-bank"),
         "customer column at wide sizes"
     );
+    // A driver that is not libpq is named whole, and its SCRAM risk is flagged like libpq's.
+    assert!(screen.contains("node-postgres 7.8.2 ⚠"), "{screen}");
+    assert!(screen.contains("node-postgres 8.16.3 "), "{screen}");
+    assert!(!screen.contains("node-postgres 8.16.3 ⚠"), "{screen}");
 }
 
 #[test]
@@ -1087,7 +1091,7 @@ fn preflight_findings_flag_apps_in_the_fleet_table() {
     let s = render(&m, 80, 24);
     assert!(s.contains("preflight: 2 at risk"), "{s}");
     assert!(
-        s.contains("forum-live       live  11.20    13         · ⚠ btree"),
+        s.contains("forum-live      live  11.20     13         · ⚠ btree"),
         "{s}"
     );
     insta::assert_snapshot!("fleet_preflight_80x24", s);

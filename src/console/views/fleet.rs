@@ -9,6 +9,7 @@ use super::state_symbol;
 use crate::console::model::{FleetRow, Model};
 use crate::console::theme::Theme;
 use crate::domain::{AppState, FleetState};
+use crate::inventory::client::{Client, ClientFamily};
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let counts = m.region_counts();
@@ -148,7 +149,7 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         title.push_str(&format!("· {} ", m.source));
     }
 
-    let mut header = vec!["", "app", "env", "libpq", "postgres", "state"];
+    let mut header = vec!["", "app", "env", "client", "postgres", "state"];
     if wide {
         header.insert(3, "customer");
         header.insert(4, "size");
@@ -207,9 +208,9 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let selected_display = selected_display.map(|s| s - offset);
     let mut widths = vec![
         Constraint::Length(1),
-        Constraint::Length(18),
+        Constraint::Length(17),
         Constraint::Length(5),
-        Constraint::Length(8),
+        Constraint::Length(if wide { 22 } else { 9 }),
         Constraint::Length(10),
         Constraint::Min(10),
     ];
@@ -241,6 +242,22 @@ fn risk_label(class: &str) -> &str {
     }
 }
 
+/// The image's client as the table has room for it: wide, "node-postgres 7.8.2"; narrow,
+/// libpq's version alone ("9.6", as the column always read) and other families by a short
+/// name, their version left to the app view and the status bar.
+fn client_cell(c: Client, wide: bool) -> String {
+    match c.family {
+        ClientFamily::Libpq => c.to_string(),
+        _ if wide => c.to_string(),
+        ClientFamily::NodePostgres => "node".into(),
+        ClientFamily::Pgjdbc => "jdbc".into(),
+        ClientFamily::GoPq => "lib/pq".into(),
+        ClientFamily::Pgx => "pgx".into(),
+        ClientFamily::Npgsql => "npgsql".into(),
+        ClientFamily::Asyncpg => "asyncpg".into(),
+    }
+}
+
 fn app_row<'a>(
     r: &'a FleetRow,
     marked: bool,
@@ -248,10 +265,11 @@ fn app_row<'a>(
     theme: &Theme,
     wide: bool,
 ) -> Row<'a> {
+    let client = client_cell(r.libpq, wide);
     let risk = if r.scram_risk() {
-        Span::styled(format!("{} ⚠", r.libpq), theme.risk_libpq())
+        Span::styled(format!("{client} ⚠"), theme.risk_libpq())
     } else {
-        Span::styled(r.libpq.to_string(), theme.text())
+        Span::styled(client, theme.text())
     };
     let label = match r.state {
         FleetState::NotCandidate if wide => "not a candidate",

@@ -70,7 +70,7 @@ fn legend(v: View) -> &'static [&'static str] {
     match v {
         View::Fleet => &[
             "regions: candidates/apps (a candidate has a provisioned 13 database)",
-            "• candidate  ◆ marked  – not a candidate  ⚠ libpq < 10: SCRAM risk",
+            "• candidate  ◆ marked  – not a candidate  ⚠ client cannot do SCRAM",
             "✓ migrated  ✗ failed  ⟳ running  ⏸ paused  ↺ rolled back  · pending",
         ],
         View::App => &[
