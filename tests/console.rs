@@ -238,7 +238,7 @@ fn btree_failure() -> (FailureItem, FailureLog) {
         remediations: f
             .remediations
             .iter()
-            .map(|r| (r.id.to_string(), r.description.to_string()))
+            .map(|r| (r.id, r.description.to_string()))
             .collect(),
     };
     (
@@ -274,7 +274,7 @@ fn scram_failure() -> FailureItem {
         remediations: f
             .remediations
             .iter()
-            .map(|r| (r.id.to_string(), r.description.to_string()))
+            .map(|r| (r.id, r.description.to_string()))
             .collect(),
     }
 }
@@ -360,7 +360,7 @@ fn triage_retry_is_confirmed_then_runs_the_chosen_remedy_and_watches_the_app() {
     update(&mut m, Action::Confirm);
     let want = Command::Retry {
         app: "forum-live".into(),
-        remediation: "pglz-restore".into(),
+        remediation: pgshift::diagnose::RemediationId::PglzRestore,
     };
     assert!(m.effects.contains(&Effect::Run(want)), "{:?}", m.effects);
     assert_eq!(m.view, View::App, "the retried app is watched");
@@ -544,12 +544,11 @@ fn child_outcomes_reach_the_message_line() {
     assert!(s.contains("⟳ migrate shop-live now"), "{s}");
     update(
         &mut m,
-        Action::Child(ChildMsg::Event {
-            event: "done".into(),
-            app: Some("shop-live".into()),
-            outcome: Some(pgshift::domain::AppState::Migrated),
-            class: None,
-        }),
+        Action::Child(ChildMsg::Event(pgshift::engine::Event::Done {
+            run_id: 1,
+            app: "shop-live".into(),
+            outcome: pgshift::domain::AppState::Migrated,
+        })),
     );
     update(
         &mut m,

@@ -7,7 +7,7 @@ use color_eyre::eyre::Result;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::UserError;
-use crate::store::Journal;
+use crate::store::{Journal, LeaseHolder};
 
 /// How long a lease lasts without renewal.
 pub const TTL_SECS: i64 = 30;
@@ -42,8 +42,13 @@ fn alive(pid: i64) -> bool {
 /// Take the app's lease or say who has it.
 pub async fn acquire(store: &Journal, app: &str, holder: &(String, i64, String)) -> Result<()> {
     let (id, pid, host) = holder;
+    let asking = LeaseHolder {
+        id,
+        pid: *pid,
+        host,
+    };
     for _ in 0..2 {
-        match store.acquire_lease(app, id, *pid, host, ttl_secs()).await? {
+        match store.acquire_lease(app, asking, ttl_secs()).await? {
             None => return Ok(()),
             Some(l) => take_over_or_refuse(store, app, host, &l).await?,
         }

@@ -3,8 +3,9 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, List, ListItem, ListState, Row, Table, TableState};
+use ratatui::widgets::{Cell, List, ListItem, ListState, Row, Table, TableState};
 
+use super::block;
 use super::state_symbol;
 use crate::console::model::{FleetRow, Model};
 use crate::console::theme::Theme;
@@ -106,19 +107,15 @@ fn draw_regions(
         .collect();
     let mut state = ListState::default().with_selected(Some(m.region));
     let list = List::new(items)
-        .block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border(false))
-                .title(Span::styled(
-                    if area.width >= 28 {
-                        " Regions · candidates/apps "
-                    } else {
-                        " Regions "
-                    },
-                    theme.header(),
-                )),
-        )
+        .block(block(
+            if area.width >= 28 {
+                " Regions · candidates/apps "
+            } else {
+                " Regions "
+            },
+            theme,
+            false,
+        ))
         .highlight_style(theme.selection())
         .highlight_symbol("▶ ");
     frame.render_stateful_widget(list, area, &mut state);
@@ -220,12 +217,7 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.header()))
-        .block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border(true))
-                .title(Span::styled(title, theme.header())),
-        )
+        .block(block(title, theme, true))
         .row_highlight_style(theme.selection())
         .highlight_symbol("▶");
     let mut state = TableState::default().with_selected(selected_display);
