@@ -37,6 +37,7 @@ mod probes;
 mod queued;
 mod report_reads;
 mod runs;
+mod work_queue;
 mod writer;
 
 pub use journal::{Advance, FailureRecord, Journal};
@@ -46,6 +47,7 @@ pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
 pub use probes::ProbeRow;
 pub use report_reads::PausedSpan;
 pub use runs::{BackupRow, FailureRow, Lease, LeaseHolder, LogRow, StepRow};
+pub use work_queue::{Claim, Fence, FenceLost, WorkItem, WorkOutcome, WorkState};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
