@@ -47,7 +47,7 @@ pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
 pub use probes::ProbeRow;
 pub use report_reads::PausedSpan;
 pub use runs::{BackupRow, FailureRow, Lease, LeaseHolder, LogRow, StepRow};
-pub use work_queue::{Claim, Fence, FenceLost, WorkItem, WorkOutcome, WorkState};
+pub use work_queue::{Claim, Fence, FenceLost, WorkItem, WorkOutcome, WorkState, WorkerRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

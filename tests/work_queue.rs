@@ -147,7 +147,7 @@ async fn drain_concurrently(url: &str, claimers: usize) {
     for t in tasks {
         per_claimer.push(t.await.expect("claimer"));
     }
-    let s = seen.lock().expect("lock");
+    let s = std::mem::take(&mut *seen.lock().expect("lock"));
     println!(
         "{} claimers drained {} apps: claims per claimer {per_claimer:?}, max live per region {:?}",
         claimers,
@@ -333,6 +333,80 @@ async fn takeover_fences_the_old_holder(url: &str) {
     );
     other.close().await;
     store.close().await;
+}
+
+/// The console's view of workers: who they are, their apps in hand (live claims only) and
+/// how long the store has not heard from them, on the store's clock.
+async fn workers_are_listed_with_apps_in_hand(url: &str) {
+    let store = Store::open(url).await.expect("open");
+    let run = fleet_run(&store).await;
+    let apps: Vec<(String, String)> = (0..3).map(|i| (format!("app{i}"), "eu".into())).collect();
+    store
+        .enqueue_work(run, &[("eu".into(), 3)], &apps)
+        .await
+        .expect("enqueue");
+    store
+        .register_worker("h1:10:aa", "h1", 10, &["eu".into(), "us".into()])
+        .await
+        .expect("register");
+    store
+        .register_worker("h2:20:bb", "h2", 20, &["eu".into()])
+        .await
+        .expect("register");
+    let long = Duration::from_secs(30);
+    let short = Duration::from_millis(300);
+    store
+        .claim_work(run, "eu", "h1:10:aa", long)
+        .await
+        .expect("claim")
+        .expect("one");
+    store
+        .claim_work(run, "eu", "h1:10:aa", short)
+        .await
+        .expect("claim")
+        .expect("two");
+    store
+        .claim_work(run, "eu", "h2:20:bb", long)
+        .await
+        .expect("claim")
+        .expect("three");
+    let in_hand = |w: &[pgshift::store::WorkerRow]| -> Vec<(String, String, i64)> {
+        w.iter()
+            .map(|w| (w.host.clone(), w.regions.clone(), w.apps_in_hand))
+            .collect()
+    };
+    let w = store.workers().await.expect("workers");
+    assert_eq!(
+        in_hand(&w),
+        vec![
+            ("h1".into(), "eu,us".into(), 2),
+            ("h2".into(), "eu".into(), 1)
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(store.worker_seen("h2:20:bb").await.expect("seen"));
+    assert!(!store.worker_seen("nobody").await.expect("seen"));
+    let w = store.workers().await.expect("workers");
+    assert_eq!(w[0].apps_in_hand, 1, "h1's short claim lapsed: not in hand");
+    assert!(w[0].silent_ms >= 400, "h1 silent {} ms", w[0].silent_ms);
+    assert!(
+        w[1].silent_ms < 400,
+        "h2 just seen, silent {} ms",
+        w[1].silent_ms
+    );
+    assert!(w[1].last_seen_ms > w[1].started_ms);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_workers_are_listed_with_apps_in_hand() {
+    let dir = tempfile::tempdir().expect("tmp");
+    workers_are_listed_with_apps_in_hand(&sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+async fn postgres_workers_are_listed_with_apps_in_hand() {
+    workers_are_listed_with_apps_in_hand(&pg_url("pgshift_work_queue_workers")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -436,3 +436,66 @@ impl Store {
         Ok(v)
     }
 }
+
+/// A worker as the store last heard from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct WorkerRow {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    /// Comma-separated, as registered.
+    pub regions: String,
+    pub started_ms: i64,
+    pub last_seen_ms: i64,
+    /// Its unexpired claims right now.
+    pub apps_in_hand: i64,
+    /// Milliseconds since the store last heard from it (store clock).
+    pub silent_ms: i64,
+}
+
+const REGISTER_WORKER: &str =
+    "INSERT INTO workers (id, host, pid, regions, started_ms, last_seen_ms)
+    VALUES ($1, $2, $3, $4, NOW_MS, NOW_MS)
+    ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+      regions = excluded.regions, last_seen_ms = excluded.last_seen_ms";
+const WORKER_SEEN: &str = "UPDATE workers SET last_seen_ms = NOW_MS WHERE id = $1";
+const WORKERS: &str = "SELECT w.id, w.host, w.pid, w.regions, w.started_ms, w.last_seen_ms,
+      (SELECT count(*) FROM work_items i
+        WHERE i.holder = w.id AND i.state = 'claimed' AND i.expires_ms > c.now) AS apps_in_hand,
+      c.now - w.last_seen_ms AS silent_ms
+    FROM workers w, (SELECT NOW_MS AS now) c
+    ORDER BY w.host, w.id";
+
+impl Store {
+    /// A worker announces itself (again, after a restart with the same id).
+    pub async fn register_worker(
+        &self,
+        id: &str,
+        host: &str,
+        pid: i64,
+        regions: &[String],
+    ) -> Result<()> {
+        let sql = with_now(self, REGISTER_WORKER);
+        let regions = regions.join(",");
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(id).bind(host).bind(pid).bind(&regions).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// The worker is alive (its heartbeat loop calls this beside its claims' heartbeats).
+    /// `false` when the store does not know it.
+    pub async fn worker_seen(&self, id: &str) -> Result<bool> {
+        let sql = with_now(self, WORKER_SEEN);
+        let n =
+            on_pool!(self, pool => sqlx::query(sql).bind(id).execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Every worker the store knows, with its apps in hand and how long it has been silent.
+    pub async fn workers(&self) -> Result<Vec<WorkerRow>> {
+        let sql = with_now(self, WORKERS);
+        let rows = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows)
+    }
+}
