@@ -573,3 +573,130 @@ async fn postgres_round_trips_per_claim() {
     );
     store.close().await;
 }
+
+/// Drain the generated 7,326-app fleet (6 regions, their concurrency) with `workers` claimers,
+/// each its own store: per app a claim, four fenced store writes (pause, point, unpause, end
+/// state: the store half of a migration's side effects) and the completion. No migration work:
+/// this is the store's capacity for the queue. Returns (seconds, round trips on the wire).
+async fn drain_sim_fleet(
+    url: &str,
+    inv: &pgshift::inventory::Inventory,
+    workers: usize,
+) -> (f64, u64) {
+    use std::sync::atomic::Ordering;
+    let store = Store::open(url).await.expect("open");
+    store.sync_inventory(inv).await.expect("sync");
+    let run = fleet_run(&store).await;
+    let regions: Vec<(String, i64)> = inv
+        .regions
+        .iter()
+        .map(|r| (r.name.clone(), i64::from(r.concurrency)))
+        .collect();
+    let apps: Vec<(String, String)> = inv
+        .apps
+        .iter()
+        .map(|a| (a.name.clone(), a.region.clone()))
+        .collect();
+    store
+        .enqueue_work(run, &regions, &apps)
+        .await
+        .expect("enqueue");
+    let (port, turns) = counting_relay(support::PORT15).await;
+    let relayed = url.replace(&format!(":{}/", support::PORT15), &format!(":{port}/"));
+    let names: Vec<String> = regions.iter().map(|(r, _)| r.clone()).collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (url, names) = (relayed.clone(), names.clone());
+        tasks.push(tokio::spawn(async move {
+            let store = Store::open(&url).await.expect("open");
+            let holder = format!("w{w}");
+            let mut done = 0usize;
+            loop {
+                let mut got = false;
+                for region in &names {
+                    let Some(c) = store
+                        .claim_work(run, region, &holder, Duration::from_secs(30))
+                        .await
+                        .expect("claim")
+                    else {
+                        continue;
+                    };
+                    got = true;
+                    store
+                        .fenced_set_paused(&c.fence, true)
+                        .await
+                        .expect("pause");
+                    store
+                        .fenced_set_app_state(
+                            &c.fence,
+                            pgshift::domain::AppState::Running,
+                            true,
+                            Some("new"),
+                        )
+                        .await
+                        .expect("point");
+                    store
+                        .fenced_set_paused(&c.fence, false)
+                        .await
+                        .expect("unpause");
+                    store
+                        .fenced_set_app_state(
+                            &c.fence,
+                            pgshift::domain::AppState::Migrated,
+                            false,
+                            None,
+                        )
+                        .await
+                        .expect("end");
+                    assert!(
+                        store
+                            .complete_work(&c.fence, WorkOutcome::Done)
+                            .await
+                            .expect("complete")
+                    );
+                    done += 1;
+                }
+                if !got {
+                    break;
+                }
+            }
+            store.close().await;
+            done
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("worker");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(total, apps.len());
+    let items = store.work_items(run).await.expect("items");
+    assert!(
+        items
+            .iter()
+            .all(|i| i.state == WorkState::Done && i.attempts == 1)
+    );
+    store.close().await;
+    (secs, turns.load(Ordering::SeqCst))
+}
+
+/// The sim fleet of 7,326 apps on the PostgreSQL store, one worker vs three (figures printed).
+/// Minutes of store traffic: run with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore]
+async fn postgres_sim_fleet_queue_one_vs_three_workers() {
+    let text = pgshift::platform::sim_fleet::generate(7326, 1);
+    let inv = inventory::parse(&text, "generated", std::path::Path::new(".")).expect("fleet");
+    let (one, trips1) = drain_sim_fleet(&pg_url("pgshift_work_queue_sim1"), &inv, 1).await;
+    let (three, trips3) = drain_sim_fleet(&pg_url("pgshift_work_queue_sim3"), &inv, 3).await;
+    let n = inv.apps.len() as f64;
+    println!(
+        "sim fleet {n} apps, queue + fenced store writes only: 1 worker {one:.1} s ({:.0} apps/s), 3 workers {three:.1} s ({:.0} apps/s), speed-up x{:.2}; round trips per migration {:.1} (1 worker), {:.1} (3 workers)",
+        n / one,
+        n / three,
+        one / three,
+        trips1 as f64 / n,
+        trips3 as f64 / n
+    );
+}
