@@ -433,8 +433,15 @@ async fn postgres_takeover_fences_the_old_holder() {
 
 /// A loopback TCP relay in front of the store's server that counts round trips on the wire:
 /// a turn is the client speaking after the server has answered (pipelined messages in one
-/// burst count once, as they cost one wait).
-async fn counting_relay(upstream: u16) -> (u16, Arc<std::sync::atomic::AtomicU64>) {
+/// burst count once, as they cost one wait). Once `cut` is set it forwards nothing either way
+/// (a link taken down: connections stay open, nothing arrives).
+async fn counting_relay(
+    upstream: u16,
+) -> (
+    u16,
+    Arc<std::sync::atomic::AtomicU64>,
+    Arc<std::sync::atomic::AtomicBool>,
+) {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -443,6 +450,8 @@ async fn counting_relay(upstream: u16) -> (u16, Arc<std::sync::atomic::AtomicU64
     let port = listener.local_addr().expect("addr").port();
     let turns = Arc::new(AtomicU64::new(0));
     let counted = turns.clone();
+    let cut = Arc::new(AtomicBool::new(false));
+    let link = cut.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
@@ -452,9 +461,13 @@ async fn counting_relay(upstream: u16) -> (u16, Arc<std::sync::atomic::AtomicU64
             let (mut sr, mut sw) = server.into_split();
             let answered = Arc::new(AtomicBool::new(true));
             let (a, t) = (answered.clone(), counted.clone());
+            let (up, down) = (link.clone(), link.clone());
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
                 while let Ok(n) = cr.read(&mut buf).await {
+                    if up.load(Ordering::SeqCst) && n > 0 {
+                        continue;
+                    }
                     if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
@@ -469,6 +482,9 @@ async fn counting_relay(upstream: u16) -> (u16, Arc<std::sync::atomic::AtomicU64
                     if n == 0 {
                         break;
                     }
+                    if down.load(Ordering::SeqCst) {
+                        continue;
+                    }
                     answered.store(true, Ordering::SeqCst);
                     if cw.write_all(&buf[..n]).await.is_err() {
                         break;
@@ -477,7 +493,7 @@ async fn counting_relay(upstream: u16) -> (u16, Arc<std::sync::atomic::AtomicU64
             });
         }
     });
-    (port, turns)
+    (port, turns, cut)
 }
 
 /// Store round trips per claim, heartbeat and fenced write on PostgreSQL, counted on the wire
@@ -486,7 +502,7 @@ async fn counting_relay(upstream: u16) -> (u16, Arc<std::sync::atomic::AtomicU64
 async fn postgres_round_trips_per_claim() {
     use std::sync::atomic::Ordering;
     let url = pg_url("pgshift_work_queue_trips");
-    let (port, turns) = counting_relay(support::PORT15).await;
+    let (port, turns, _) = counting_relay(support::PORT15).await;
     let url = url.replace(&format!(":{}/", support::PORT15), &format!(":{port}/"));
     let store = Store::open(&url).await.expect("open through the relay");
     let run = fleet_run(&store).await;
@@ -601,7 +617,7 @@ async fn drain_sim_fleet(
         .enqueue_work(run, &regions, &apps)
         .await
         .expect("enqueue");
-    let (port, turns) = counting_relay(support::PORT15).await;
+    let (port, turns, _) = counting_relay(support::PORT15).await;
     let relayed = url.replace(&format!(":{}/", support::PORT15), &format!(":{port}/"));
     let names: Vec<String> = regions.iter().map(|(r, _)| r.clone()).collect();
     let started = Instant::now();
@@ -699,4 +715,82 @@ async fn postgres_sim_fleet_queue_one_vs_three_workers() {
         trips1 as f64 / n,
         trips3 as f64 / n
     );
+}
+
+/// The worker's lease keeper on PostgreSQL: it keeps a claim alive past its TTL; it gives the
+/// lease up at once when the store refuses a heartbeat; and when the worker's link to the
+/// store is cut it stops before the lease can lapse (the store still shows the claim live at
+/// that moment), after which another worker takes the app over with a higher token.
+#[tokio::test]
+async fn postgres_lease_keeper_stops_before_the_lease_lapses() {
+    use pgshift::store::{LeaseKeeper, LeaseLoss};
+    let url = pg_url("pgshift_work_queue_keeper");
+    let store = Store::open(&url).await.expect("open");
+    let run = fleet_run(&store).await;
+    let apps: Vec<(String, String)> = (0..2).map(|i| (format!("app{i}"), "eu".into())).collect();
+    store
+        .enqueue_work(run, &[("eu".into(), 1)], &apps)
+        .await
+        .expect("enqueue");
+    let (port, _, cut) = counting_relay(support::PORT15).await;
+    let relayed = url.replace(&format!(":{}/", support::PORT15), &format!(":{port}/"));
+    let worker = Store::open(&relayed).await.expect("open through the relay");
+    let ttl = Duration::from_millis(900);
+    let margin = Duration::from_millis(150);
+
+    // Kept alive past its TTL; refused at once once the claim is no longer live.
+    let t0 = tokio::time::Instant::now();
+    let a = worker
+        .claim_work(run, "eu", "w", ttl)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    let keeper = LeaseKeeper::start(worker.clone(), a.fence.clone(), ttl, margin, t0);
+    tokio::time::sleep(ttl * 2).await;
+    assert!(!keeper.lost().is_cancelled(), "a kept lease is not lost");
+    assert!(
+        store.fence_check(&a.fence).await.expect("fence"),
+        "still live after 2 TTLs"
+    );
+    assert!(store.release_work(&a.fence).await.expect("release"));
+    tokio::time::timeout(ttl, keeper.lost().cancelled())
+        .await
+        .expect("a refused heartbeat is noticed within a third of the TTL");
+    assert_eq!(keeper.stop().await, Some(LeaseLoss::Refused));
+
+    // The link is cut: the keeper gives up while the store still shows the lease live.
+    let t0 = tokio::time::Instant::now();
+    let b = worker
+        .claim_work(run, "eu", "w", ttl)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    let keeper = LeaseKeeper::start(worker.clone(), b.fence.clone(), ttl, margin, t0);
+    tokio::time::sleep(ttl / 2).await;
+    cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    let cut_at = tokio::time::Instant::now();
+    tokio::time::timeout(ttl * 2, keeper.lost().cancelled())
+        .await
+        .expect("a cut-off worker gives its lease up");
+    let stopped_after = cut_at.elapsed();
+    let live = store.fence_check(&b.fence).await.expect("fence");
+    assert!(
+        live,
+        "the worker stopped before its lease lapsed (after {stopped_after:?})"
+    );
+    assert_eq!(keeper.stop().await, Some(LeaseLoss::Unconfirmed));
+    // After the lapse, another worker takes the app over; the cut worker's token is dead.
+    tokio::time::sleep(ttl).await;
+    let c = store
+        .claim_work(run, "eu", "other", ttl)
+        .await
+        .expect("claim")
+        .expect("taken over");
+    assert_eq!(c.app, b.app);
+    assert!(c.takeover && c.fence.token > b.fence.token);
+    assert!(!store.fence_check(&b.fence).await.expect("fence"));
+    println!(
+        "cut-off worker stopped {stopped_after:?} after the cut (TTL {ttl:?}, margin {margin:?})"
+    );
+    store.close().await;
 }
