@@ -63,6 +63,7 @@ fn leftovers(run_dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn resume_right_after_kill_9_during_restore_never_overlaps_pg_restore() {
     let lab = support::destructive_lab();
+    let _serial = support::app_lock(APP);
     let reset = lab
         .cmd()
         .args(["lab", "reset", "--app", APP])
