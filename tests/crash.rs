@@ -75,6 +75,7 @@ fn tracker() -> std::fs::File {
 fn resume_right_after_kill_9_during_restore_never_overlaps_pg_restore() {
     let _one = tracker();
     let lab = support::destructive_lab();
+    let _serial = support::app_lock(APP);
     let reset = lab
         .cmd()
         .args(["lab", "reset", "--app", APP])

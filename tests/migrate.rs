@@ -154,6 +154,7 @@ fn plain_app_migrates_verified_unpaused_with_a_listed_backup() {
             "redeploy",
             "unpause",
             "health",
+            "compress_backup",
             "schedule_deprovision"
         ]
     );

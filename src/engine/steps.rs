@@ -104,6 +104,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 io.say(format!("{} answers its health check", app.name));
                 Ok(())
             }
+            StepKind::CompressBackup => self.compress_backup(app, ctx, io).await,
             StepKind::ScheduleDeprovision => {
                 let after = step.after_seconds.unwrap_or(7 * 86_400);
                 let when = chrono::Utc::now() + chrono::Duration::seconds(after as i64);
@@ -328,8 +329,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             old.database, old.server
         ));
         let outcome = {
+            let cancel = io.cancel.clone();
             let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
-            self.db.backup(&old, &dir, &self.cancel, &mut sink).await
+            self.db.backup(&old, &dir, &cancel, &mut sink).await
         };
         let outcome = tri!(io, outcome);
         if !outcome.child.success {
@@ -361,6 +363,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         }
         ctx.old_fingerprint = outcome.old;
         let notes = step.notes.clone().unwrap_or_default();
+        let expires_at = step.after_seconds.map(|s| {
+            (chrono::Utc::now() + chrono::Duration::seconds(s as i64))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
         tri!(
             io,
             self.journal
@@ -375,12 +381,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     size_bytes: bytes as i64,
                     sha256: sha.clone(),
                     notes,
+                    expires_at: expires_at.clone(),
                 })
                 .await
         );
         io.say(format!(
-            "backup kept: {} ({bytes} bytes, sha256 {sha})",
-            dir.display()
+            "backup kept: {} ({bytes} bytes, sha256 {sha}), {}",
+            dir.display(),
+            match &expires_at {
+                Some(t) => format!("expires {t}"),
+                None => "no expiry".to_string(),
+            }
         ));
         ctx.backup_path = Some(dir.display().to_string());
         ctx.backup_bytes = Some(bytes);
@@ -446,6 +457,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx.new_loaded = outcome.new_tables;
         ctx.new_loaded_by_copy = true;
         let notes = step.notes.clone().unwrap_or_default();
+        let expires_at = step.after_seconds.map(|s| {
+            (chrono::Utc::now() + chrono::Duration::seconds(s as i64))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
         tri!(
             io,
             self.journal
@@ -460,14 +475,95 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     size_bytes: bytes as i64,
                     sha256: sha.clone(),
                     notes,
+                    expires_at: expires_at.clone(),
                 })
                 .await
         );
         io.say(format!(
-            "backup kept: {} ({bytes} bytes, sha256 {sha})",
-            dir.display()
+            "backup kept: {} ({bytes} bytes, sha256 {sha}), {}",
+            dir.display(),
+            match &expires_at {
+                Some(t) => format!("expires {t}"),
+                None => "no expiry".to_string(),
+            }
         ));
         ctx.backup_path = Some(dir.display().to_string());
+        ctx.backup_bytes = Some(bytes);
+        Ok(())
+    }
+
+    /// Gzip the backup's data files, the app serving again. Never fails the migration: the
+    /// app is on NEW and verified; a backup left (partly) uncompressed is still restorable
+    /// and a later run of this step, or a resume, finishes it.
+    async fn compress_backup(
+        &self,
+        app: &App,
+        ctx: &mut Ctx,
+        io: &mut StepIo,
+    ) -> Result<(), StepFailure> {
+        let Some(path) = ctx.backup_path.clone() else {
+            io.say("no backup to compress");
+            return Ok(());
+        };
+        let dir = std::path::PathBuf::from(&path);
+        if !dir.is_dir() {
+            io.say(format!("{path} holds no files to compress"));
+            return Ok(());
+        }
+        io.say(format!(
+            "gzip (level {}) of each table's data file of {path}, {} serving meanwhile",
+            crate::backups::GZIP_LEVEL,
+            app.name
+        ));
+        let stop = io.cancel.clone();
+        let d = dir.clone();
+        let done =
+            tokio::task::spawn_blocking(move || crate::backups::compress_dir(&d, &stop)).await;
+        let c = match done {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                io.say(format!(
+                    "warning: compressing {path} failed ({e}); the backup stays restorable as it is"
+                ));
+                return Ok(());
+            }
+            Err(e) => {
+                io.say(format!("warning: compressing {path} did not finish ({e})"));
+                return Ok(());
+            }
+        };
+        if c.stopped {
+            io.say(format!(
+                "compression stopped after {} file(s); the backup stays restorable",
+                c.files
+            ));
+            return Ok(());
+        }
+        let (bytes, sha) = match crate::platform::databases::hash_dir(&dir) {
+            Ok(h) => h,
+            Err(e) => {
+                io.say(format!("warning: hashing {path} after compression: {e}"));
+                return Ok(());
+            }
+        };
+        tri!(
+            io,
+            self.journal
+                .backup_compressed(&app.name, io.run_id, bytes as i64, &sha)
+                .await
+        );
+        io.say(format!(
+            "compressed {} data file(s) in {:.2} s: {} → {} bytes on disk ({:.0} %), sha256 {sha}",
+            c.files,
+            c.seconds,
+            c.before,
+            c.after,
+            if c.before > 0 {
+                100.0 * c.after as f64 / c.before as f64
+            } else {
+                100.0
+            }
+        ));
         ctx.backup_bytes = Some(bytes);
         Ok(())
     }
@@ -521,6 +617,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx.new_loaded.clear();
         let row_hash = ctx.old_fingerprint.as_ref().map(|f| f.row_hash);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let cancel = io.cancel.clone();
         let restored = async {
             let tx = row_hash.map(|_| tx);
             let mut sink = |s: crate::postgres::process::Stream, l: String| {
@@ -530,14 +627,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 io.line(s.id(), &l)
             };
             self.db
-                .restore(&new, Path::new(&path), &pgoptions, &self.cancel, &mut sink)
+                .restore(&new, Path::new(&path), &pgoptions, &cancel, &mut sink)
                 .await
         };
         let hashed = async {
             match row_hash {
                 Some(h) => tokio::select! {
                     r = self.db.hash_as_loaded(&new, h, rx) => Some(r),
-                    _ = self.cancel.cancelled() => None,
+                    _ = cancel.cancelled() => None,
                 },
                 None => None,
             }
