@@ -4,6 +4,7 @@
 pub mod blockers;
 pub mod catalog;
 pub mod leftovers;
+pub mod logical;
 mod password;
 pub mod process;
 pub mod provision;

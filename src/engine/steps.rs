@@ -40,6 +40,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     ) -> Result<(), StepFailure> {
         match step.kind {
             StepKind::Collect => {
+                if let Some(n) = &step.notes {
+                    io.say(n);
+                }
                 self.collect(app, ctx, io)?;
                 let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
                 let bytes = tri!(io, self.db.size(&old).await);
@@ -72,7 +75,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         .clone()
                         .ok_or("no NEW service: reprovision did not run")
                 );
-                self.old_took_no_writes(ctx, io).await?;
+                if ctx.logical {
+                    // NEW's write count, for a rollback to see whether NEW took writes.
+                    let (checked, writes) =
+                        tokio::join!(self.old_took_no_writes(ctx, io), self.db.write_count(&new));
+                    checked?;
+                    ctx.new_writes = Some(tri!(io, writes));
+                } else {
+                    self.old_took_no_writes(ctx, io).await?;
+                }
                 ctx.enabled = true;
                 tri!(io, self.platform.set_service(app, &new, io).await);
                 io.say(format!(
@@ -97,6 +108,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 io.say(format!("{} answers its health check", app.name));
                 Ok(())
             }
+            StepKind::Subscribe => self.subscribe(app, ctx, io).await,
+            StepKind::CatchUp => self.catch_up(app, ctx, io).await,
+            StepKind::Sync => self.sync(app, ctx, io).await,
             StepKind::ScheduleDeprovision => {
                 let after = step.after_seconds.unwrap_or(7 * 86_400);
                 let when = chrono::Utc::now() + chrono::Duration::seconds(after as i64);
@@ -291,8 +305,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         io: &mut StepIo,
     ) -> Result<(), StepFailure> {
         let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
-        let writes = tri!(io, self.db.write_count(&old).await);
-        ctx.old_writes = Some(writes);
+        // Logical: OLD keeps serving; sync counts its writes behind the page instead.
+        if !step.logical {
+            let writes = tri!(io, self.db.write_count(&old).await);
+            ctx.old_writes = Some(writes);
+        }
+        let replication = if step.logical {
+            Some(self.start_replication(app, ctx, io).await?)
+        } else {
+            None
+        };
+        let snapshot = replication.as_ref().map(|r| r.holder.snapshot.clone());
         let dir = self
             .state_dir
             .join("backups")
@@ -308,8 +331,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ));
         let outcome = {
             let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
-            self.db.backup(&old, &dir, &self.cancel, &mut sink).await
+            self.db
+                .backup(&old, &dir, snapshot.as_deref(), &self.cancel, &mut sink)
+                .await
         };
+        // The snapshot was imported by the dump's own transaction: the slot's connection can go.
+        if let Some(r) = replication {
+            r.holder.close().await;
+        }
         let outcome = tri!(io, outcome);
         if !outcome.child.success {
             return Err(fail(
@@ -511,7 +540,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             b.rows(),
             b.objects
         ));
-        let diffs = verify::differences(&a, &b);
+        // Logical: sequences are not transactional, so the dump carried their values as the
+        // app (still serving) had moved them, not as of the snapshot; sync sets them behind
+        // the page.
+        let diffs = if ctx.logical {
+            let (mut a, mut b) = (a.clone(), b.clone());
+            a.sequences.clear();
+            b.sequences.clear();
+            verify::differences(&a, &b)
+        } else {
+            verify::differences(&a, &b)
+        };
         if !diffs.is_empty() {
             for d in &diffs {
                 io.say(format!("verification failed: {d}"));
