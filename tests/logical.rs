@@ -29,7 +29,7 @@ fn inventory(lab: &Lab) -> PathBuf {
         for app in [
             "shop-live",
             "booking-live",
-            "ledger-live",
+            "rates-live",
             "newsletter-live",
             "club-live",
         ] {
@@ -41,6 +41,13 @@ fn inventory(lab: &Lab) -> PathBuf {
     let path = lab.state.join("fleet-logical.toml");
     std::fs::write(&path, out).expect("write inventory");
     path
+}
+
+/// One test at a time: `resume` continues every unfinished run of the lab, and resets
+/// restart apps.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn cmd(lab: &Lab) -> std::process::Command {
@@ -266,6 +273,7 @@ fn steps(events: &[serde_json::Value]) -> Vec<String> {
 
 #[test]
 fn writes_on_old_until_the_pause_are_all_on_new_and_no_replication_is_left() {
+    let _one = serial();
     let lab = support::destructive_lab();
     let (app, db) = ("shop-live", "shop_live");
     reset(lab, app, db);
@@ -346,6 +354,7 @@ fn writes_on_old_until_the_pause_are_all_on_new_and_no_replication_is_left() {
 
 #[test]
 fn ddl_on_old_during_catch_up_stops_the_run_before_the_pause_and_drops_the_slot() {
+    let _one = serial();
     let lab = support::destructive_lab();
     let (app, db) = ("newsletter-live", "newsletter_live");
     reset(lab, app, db);
@@ -382,18 +391,36 @@ fn ddl_on_old_during_catch_up_stops_the_run_before_the_pause_and_drops_the_slot(
     assert_eq!(replication_left(lab, db), Vec::<String>::new());
 }
 
-/// Kill pgshift at `when`, then `resume`: migrated, and nothing of the replication left.
-fn kill_then_resume(lab: &Lab, app: &str, db: &str, when: impl Fn(&serde_json::Value) -> bool) {
+/// Kill pgshift at `when`, run `after_kill`, then `resume`: it goes on at `resumed_at`,
+/// ends migrated, and nothing of the replication is left.
+fn kill_then_resume(
+    lab: &Lab,
+    app: &str,
+    db: &str,
+    when: impl FnMut(&serde_json::Value) -> bool,
+    after_kill: impl FnOnce(),
+    resumed_at: &str,
+) {
     reset(lab, app, db);
     let (child, events, hit) = migrate_until(lab, app, when);
     assert!(hit, "never reached the kill point: {:?}", steps(&events));
     kill_9(child);
-    // The slot outlives the dead process (that is the danger) until resume ends the run.
+    after_kill();
     let out = cmd(lab)
         .args(["resume", "--json"])
         .output()
         .expect("resume");
     support::check(&out, "resume");
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "step_started" && v["app"] == app)
+        .map(|v| v["step"].as_str().unwrap_or_default().to_string());
+    assert_eq!(
+        first.as_deref(),
+        Some(resumed_at),
+        "where the resumed run went on"
+    );
     let show = app_show(lab, app);
     assert_eq!(show["state"], "migrated", "{show}");
     assert_eq!(show["paused"], false);
@@ -403,33 +430,98 @@ fn kill_then_resume(lab: &Lab, app: &str, db: &str, when: impl Fn(&serde_json::V
 
 #[test]
 fn kill_9_during_the_initial_copy_then_resume_ends_migrated_with_no_slot_left() {
+    let _one = serial();
     let lab = support::destructive_lab();
     let slot_made = AtomicBool::new(false);
-    kill_then_resume(lab, "booking-live", "booking_live", |v| {
-        if v["event"] == "log"
-            && v["step"] == "backup"
-            && v["line"].as_str().unwrap_or("").contains("logical slot")
-        {
-            slot_made.store(true, Ordering::SeqCst);
-        }
-        // Once the slot exists, while pg_dump copies.
-        slot_made.load(Ordering::SeqCst)
-            && v["event"] == "log"
-            && v["step"] == "backup"
-            && v["line"].as_str().unwrap_or("").contains("pg_dump: ")
-    });
+    kill_then_resume(
+        lab,
+        "booking-live",
+        "booking_live",
+        |v| {
+            if v["event"] == "log"
+                && v["step"] == "backup"
+                && v["line"].as_str().unwrap_or("").contains("logical slot")
+            {
+                slot_made.store(true, Ordering::SeqCst);
+            }
+            // Once the slot exists, while pg_dump copies.
+            slot_made.load(Ordering::SeqCst)
+                && v["event"] == "log"
+                && v["step"] == "backup"
+                && v["line"].as_str().unwrap_or("").contains("pg_dump: ")
+        },
+        || {},
+        "backup",
+    );
 }
 
 #[test]
 fn kill_9_during_catch_up_then_resume_ends_migrated_with_no_slot_left() {
+    let _one = serial();
     let lab = support::destructive_lab();
-    kill_then_resume(lab, "ledger-live", "ledger_live", |v| {
-        v["event"] == "step_started" && v["step"] == "catch_up"
-    });
+    let (app, db) = ("rates-live", "rates_live");
+    // NEW cannot apply while the test holds a lock on one of its tables: catch-up waits, and
+    // the kill lands in it for sure.
+    let holder: Mutex<Option<Child>> = Mutex::new(None);
+    kill_then_resume(
+        lab,
+        app,
+        db,
+        |v| {
+            if v["event"] == "step_started" && v["step"] == "subscribe" {
+                let url = lab.url(15).replacen("/postgres?", &format!("/{db}?"), 1);
+                let mut psql = std::process::Command::new("psql")
+                    .args([url.as_str(), "-X", "-q"])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("psql");
+                use std::io::Write;
+                let stdin = psql.stdin.as_mut().expect("stdin");
+                writeln!(
+                    stdin,
+                    "BEGIN; LOCK TABLE companies IN ACCESS EXCLUSIVE MODE;"
+                )
+                .expect("lock");
+                stdin.flush().expect("flush");
+                *holder.lock().unwrap() = Some(psql);
+                lab.psql(
+                13,
+                db,
+                "INSERT INTO companies (name, country) SELECT 'caught up ' || g, 'CH' FROM generate_series(1, 50) g",
+            );
+            }
+            if v["event"] == "log"
+                && v["step"] == "catch_up"
+                && v["line"].as_str().unwrap_or("").contains("catching up")
+            {
+                // A moment inside the wait, then kill; the lock goes with the holder.
+                std::thread::sleep(Duration::from_millis(500));
+                return true;
+            }
+            false
+        },
+        || {
+            if let Some(mut p) = holder.lock().unwrap().take() {
+                drop(p.stdin.take());
+                let _ = p.wait();
+            }
+        },
+        "catch_up",
+    );
+    assert_eq!(
+        lab.psql(
+            15,
+            db,
+            "select count(*) from companies where name like 'caught up %'"
+        ),
+        "50"
+    );
 }
 
 #[test]
 fn a_table_without_a_primary_key_keeps_club_live_on_dump_and_preflight_says_why() {
+    let _one = serial();
     let lab = support::destructive_lab();
     let out = cmd(lab)
         .args(["preflight", "--app", "club-live"])

@@ -67,7 +67,7 @@ pub async fn blockers(admin: &Endpoint, database: &str) -> Result<Vec<String>> {
     let mut conn = admin.connect(database).await?;
     let mut out = server_blockers(&mut conn).await?;
     let no_key: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND {USER_SCHEMAS}
             AND NOT (c.relreplident = 'f'
                   OR (c.relreplident = 'i' AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident))
@@ -79,11 +79,11 @@ pub async fn blockers(admin: &Endpoint, database: &str) -> Result<Vec<String>> {
     if !no_key.is_empty() {
         out.push(format!(
             "table(s) without a primary key or replica identity: {} (published, OLD would refuse the app's own UPDATE and DELETE on them)",
-            no_key.join(", ")
+            shown(&no_key)
         ));
     }
     let unlogged: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind = 'r' AND c.relpersistence = 'u' AND {USER_SCHEMAS} ORDER BY 1"
     )))
     .fetch_all(&mut conn)
@@ -91,7 +91,7 @@ pub async fn blockers(admin: &Endpoint, database: &str) -> Result<Vec<String>> {
     if !unlogged.is_empty() {
         out.push(format!(
             "unlogged table(s), which logical replication does not carry: {}",
-            unlogged.join(", ")
+            shown(&unlogged)
         ));
     }
     let lobs: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_largeobject_metadata")
@@ -103,6 +103,21 @@ pub async fn blockers(admin: &Endpoint, database: &str) -> Result<Vec<String>> {
         ));
     }
     Ok(out)
+}
+
+/// Names for one line: control characters (a newline in a table's name) escaped.
+fn shown(names: &[String]) -> String {
+    names
+        .join(", ")
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// What OLD's server lacks: wal_level = logical, a free replication slot and WAL sender.
@@ -140,7 +155,7 @@ pub async fn server_blockers(conn: &mut PgConnection) -> Result<Vec<String>> {
 /// The tables a publication lists: permanent user tables (partitions as themselves).
 pub async fn published_tables(conn: &mut PgConnection) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND {USER_SCHEMAS} ORDER BY 1"
     )))
     .fetch_all(conn)
