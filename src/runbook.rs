@@ -562,6 +562,57 @@ mod tests {
     }
 
     #[test]
+    fn the_logical_strategy_copies_before_the_page_and_only_syncs_behind_it() {
+        let rb = Runbook::builtin();
+        let steps = rb.steps_for(Strategy::Logical).unwrap();
+        let kinds: Vec<&str> = steps.iter().map(|s| s.kind.id()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "collect",
+                "reprovision",
+                "backup",
+                "restore",
+                "verify",
+                "subscribe",
+                "catch_up",
+                "pause",
+                "sync",
+                "enable",
+                "redeploy",
+                "unpause",
+                "health",
+                "schedule_deprovision"
+            ]
+        );
+        assert!(steps[2].logical && steps[2].notes.is_some());
+        assert_eq!(rb.steps_for(Strategy::Dump).unwrap(), rb.steps().unwrap());
+    }
+
+    #[test]
+    fn an_apps_own_strategy_wins_over_the_runbooks_size_threshold() {
+        let text = format!("{PG13_TO_PG15}\n").replace(
+            "description = ",
+            "logical_from_mb = 500.0\ndescription = ",
+        );
+        let rb = Runbook::parse(&text, "rb.toml").unwrap();
+        let inv = crate::inventory::load(&crate::inventory::Source::BuiltinLab).unwrap();
+        let mut app = inv.apps[0].clone();
+        app.strategy = None;
+        for s in &mut app.services {
+            s.size_mb = None;
+        }
+        assert_eq!(rb.strategy_for(&app).0, Strategy::Dump);
+        app.services[0].size_mb = Some(800.0);
+        let (s, why) = rb.strategy_for(&app);
+        assert_eq!(s, Strategy::Logical, "{why}");
+        assert!(why.contains("logical_from_mb = 500"), "{why}");
+        app.strategy = Some(Strategy::Dump);
+        assert_eq!(rb.strategy_for(&app).0, Strategy::Dump);
+        assert_eq!(Runbook::builtin().strategy_for(&app).0, Strategy::Dump);
+    }
+
+    #[test]
     fn another_runbook_needs_no_code_changes() {
         let text = PG13_TO_PG15
             .replace("postgresql-database-15", "postgresql-database-16")

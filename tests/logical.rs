@@ -30,6 +30,7 @@ fn inventory(lab: &Lab) -> PathBuf {
             "shop-live",
             "booking-live",
             "rates-live",
+            "school-live",
             "newsletter-live",
             "club-live",
         ] {
@@ -455,6 +456,82 @@ fn kill_9_during_the_initial_copy_then_resume_ends_migrated_with_no_slot_left() 
     );
 }
 
+/// A transaction on NEW holding an exclusive lock on `companies`, and 50 rows for it on OLD:
+/// NEW's apply waits on the lock, so catch-up waits for as long as the holder lives.
+fn hold_apply(lab: &Lab, db: &str) -> Child {
+    let url = lab.url(15).replacen("/postgres?", &format!("/{db}?"), 1);
+    let mut psql = std::process::Command::new("psql")
+        .args([url.as_str(), "-X", "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("psql");
+    use std::io::Write;
+    let stdin = psql.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "BEGIN; LOCK TABLE companies IN ACCESS EXCLUSIVE MODE;").expect("lock");
+    stdin.flush().expect("flush");
+    lab.psql(
+        13,
+        db,
+        "INSERT INTO companies (name, country) SELECT 'caught up ' || g, 'CH' FROM generate_series(1, 50) g",
+    );
+    psql
+}
+
+fn release(holder: Option<Child>) {
+    if let Some(mut p) = holder {
+        drop(p.stdin.take());
+        let _ = p.wait();
+    }
+}
+
+fn in_catch_up(v: &serde_json::Value) -> bool {
+    v["event"] == "log"
+        && v["step"] == "catch_up"
+        && v["line"].as_str().unwrap_or("").contains("catching up")
+}
+
+#[test]
+fn ctrl_c_during_catch_up_rolls_back_and_drops_the_slot() {
+    let _one = serial();
+    let lab = support::destructive_lab();
+    let (app, db) = ("school-live", "school_live");
+    reset(lab, app, db);
+    let mut holder = None;
+    let (child, events, hit) = migrate_until(lab, app, |v| {
+        if v["event"] == "step_started" && v["step"] == "subscribe" {
+            holder = Some(hold_apply(lab, db));
+        }
+        in_catch_up(v)
+    });
+    assert!(hit, "{:?}", steps(&events));
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("ctrl-c");
+    let out = finished(child);
+    release(holder);
+    assert_eq!(out.status.code(), Some(3), "a cancelled run exits 3");
+    let rollback: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "log" && v["step"] == "rollback")
+        .filter_map(|v| v["line"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        rollback
+            .iter()
+            .any(|l| l.contains("dropped") && l.contains("slot")),
+        "{rollback:?}"
+    );
+    let show = app_show(lab, app);
+    assert_eq!(show["state"], "rolled_back", "{show}");
+    assert_eq!(show["paused"], false);
+    assert_eq!(replication_left(lab, db), Vec::<String>::new());
+}
+
 #[test]
 fn kill_9_during_catch_up_then_resume_ends_migrated_with_no_slot_left() {
     let _one = serial();
@@ -469,44 +546,16 @@ fn kill_9_during_catch_up_then_resume_ends_migrated_with_no_slot_left() {
         db,
         |v| {
             if v["event"] == "step_started" && v["step"] == "subscribe" {
-                let url = lab.url(15).replacen("/postgres?", &format!("/{db}?"), 1);
-                let mut psql = std::process::Command::new("psql")
-                    .args([url.as_str(), "-X", "-q"])
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .expect("psql");
-                use std::io::Write;
-                let stdin = psql.stdin.as_mut().expect("stdin");
-                writeln!(
-                    stdin,
-                    "BEGIN; LOCK TABLE companies IN ACCESS EXCLUSIVE MODE;"
-                )
-                .expect("lock");
-                stdin.flush().expect("flush");
-                *holder.lock().unwrap() = Some(psql);
-                lab.psql(
-                13,
-                db,
-                "INSERT INTO companies (name, country) SELECT 'caught up ' || g, 'CH' FROM generate_series(1, 50) g",
-            );
+                *holder.lock().unwrap() = Some(hold_apply(lab, db));
             }
-            if v["event"] == "log"
-                && v["step"] == "catch_up"
-                && v["line"].as_str().unwrap_or("").contains("catching up")
-            {
+            if in_catch_up(v) {
                 // A moment inside the wait, then kill; the lock goes with the holder.
                 std::thread::sleep(Duration::from_millis(500));
                 return true;
             }
             false
         },
-        || {
-            if let Some(mut p) = holder.lock().unwrap().take() {
-                drop(p.stdin.take());
-                let _ = p.wait();
-            }
-        },
+        || release(holder.lock().unwrap().take()),
         "catch_up",
     );
     assert_eq!(

@@ -578,18 +578,23 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             return Ok(());
         };
         let now = tri!(io, self.db.write_count(old).await);
+        let since = if ctx.logical {
+            "NEW caught up behind the page"
+        } else {
+            "the backup's snapshot"
+        };
         if now != before {
             return Err(fail(
                 io,
                 format!(
-                    "OLD {} took {} writes after the backup's snapshot (rows inserted, updated or deleted: {before} → {now}): a process of the app still writes to it, and NEW would miss them",
+                    "OLD {} took {} writes after {since} (rows inserted, updated or deleted: {before} → {now}): a process of the app still writes to it, and NEW would miss them",
                     old.database,
                     now - before
                 ),
             ));
         }
         io.say(format!(
-            "OLD {} took no write since the backup began ({now} rows written in all, per its statistics)",
+            "OLD {} took no write since {since} ({now} rows written in all, per its statistics)",
             old.database
         ));
         Ok(())
