@@ -591,10 +591,8 @@ mod tests {
 
     #[test]
     fn an_apps_own_strategy_wins_over_the_runbooks_size_threshold() {
-        let text = format!("{PG13_TO_PG15}\n").replace(
-            "description = ",
-            "logical_from_mb = 500.0\ndescription = ",
-        );
+        let text = format!("{PG13_TO_PG15}\n")
+            .replace("description = ", "logical_from_mb = 500.0\ndescription = ");
         let rb = Runbook::parse(&text, "rb.toml").unwrap();
         let inv = crate::inventory::load(&crate::inventory::Source::BuiltinLab).unwrap();
         let mut app = inv.apps[0].clone();

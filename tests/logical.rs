@@ -468,7 +468,11 @@ fn hold_apply(lab: &Lab, db: &str) -> Child {
         .expect("psql");
     use std::io::Write;
     let stdin = psql.stdin.as_mut().expect("stdin");
-    writeln!(stdin, "BEGIN; LOCK TABLE companies IN ACCESS EXCLUSIVE MODE;").expect("lock");
+    writeln!(
+        stdin,
+        "BEGIN; LOCK TABLE companies IN ACCESS EXCLUSIVE MODE;"
+    )
+    .expect("lock");
     stdin.flush().expect("flush");
     lab.psql(
         13,

@@ -35,7 +35,11 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<i32> {
 
 /// The planned apps that take the logical strategy (their own setting or the runbook's size
 /// threshold); whether OLD can replicate them is decided by preflight and when each begins.
-fn print_strategies(plan: &Plan, inv: &crate::inventory::Inventory, runbook: &crate::runbook::Runbook) {
+fn print_strategies(
+    plan: &Plan,
+    inv: &crate::inventory::Inventory,
+    runbook: &crate::runbook::Runbook,
+) {
     let logical: Vec<&str> = plan
         .batches
         .iter()
