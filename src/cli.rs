@@ -311,6 +311,7 @@ pub fn main() -> i32 {
     let _ = color_eyre::config::HookBuilder::default()
         .display_env_section(false)
         .install();
+    quiet_when_the_reader_leaves();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -326,6 +327,25 @@ pub fn main() -> i32 {
             code
         }
     }
+}
+
+/// `pgshift inventory | head`: once the reader has gone, `println!` panics on the closed pipe.
+/// There is nobody left to tell; end quietly, as `ls | head` does. (Events during a migration
+/// are written with their errors ignored, so a closed pipe never stops a migration midway.)
+fn quiet_when_the_reader_leaves() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        previous(info);
+    }));
 }
 
 fn one_line(e: &color_eyre::Report) -> String {

@@ -6,102 +6,174 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-/// Declares the failure classes: each variant with its stable id (docs/failures.md), the only
-/// place the id is spelled. Add a class here and a rule below.
-macro_rules! failure_classes {
-    ($($variant:ident = $id:literal,)+) => {
-        /// A failure class. Its id is stable: the store, the JSON, themes (`failure-<id>`) and
-        /// the sim's "simulated failure <id>" name it.
+/// Declares an enum of stable ids: each variant with its id (docs/failures.md), the only place
+/// the id is spelled; the id is what the store, the JSON and the command line use.
+macro_rules! stable_ids {
+    ($(#[$doc:meta])* $name:ident ($kind:literal) {
+        $($(#[$vdoc:meta])* $variant:ident = $id:literal,)+
+    }) => {
+        $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum FailureClass {
-            $($variant,)+
-            /// No rule matched.
-            Unknown,
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
         }
 
-        impl FailureClass {
-            /// Every class with a rule, in no particular order (`unknown` excluded).
-            pub const RULED: &'static [FailureClass] = &[$(FailureClass::$variant,)+];
-
+        impl $name {
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $(FailureClass::$variant => $id,)+
-                    FailureClass::Unknown => "unknown",
+                    $($name::$variant => $id,)+
                 }
             }
         }
 
-        impl std::str::FromStr for FailureClass {
+        impl std::str::FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 match s {
-                    $($id => Ok(FailureClass::$variant),)+
-                    "unknown" => Ok(FailureClass::Unknown),
-                    _ => Err(format!("unknown failure class \"{s}\"")),
+                    $($id => Ok($name::$variant),)+
+                    _ => Err(format!(concat!("unknown ", $kind, " \"{}\""), s)),
                 }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // `pad`: a width (`{:<22}`) applies, as it did to the id string.
+                f.pad(self.as_str())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(c: $name) -> String {
+                c.as_str().to_string()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
             }
         }
     };
 }
 
-failure_classes! {
-    LibpqScram = "libpq-scram",
-    BtreeIndexRowSize = "btree-index-row-size",
-    ExtensionMissing = "extension-missing",
-    ExtensionVersion = "extension-version",
-    RoleMissing = "role-missing",
-    Ownership = "ownership",
-    PublicSchemaPermission = "public-schema-permission",
-    AggregateSignature = "aggregate-signature",
-    Collation = "collation",
-    UnknownSetting = "unknown-setting",
-    ClientVersion = "client-version",
-    DiskFull = "disk-full",
-    Timeout = "timeout",
-    Connection = "connection",
-    VerificationMismatch = "verification-mismatch",
-    Platform = "platform",
-    Verification = "verification",
-    Pg14Incompatible = "pg14-incompatible",
-    Privilege = "privilege",
-}
-
-impl std::fmt::Display for FailureClass {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `pad`: a width (`{:<22}`) applies, as it did to the id string.
-        f.pad(self.as_str())
+stable_ids! {
+    /// A failure class. Its id is stable: the store, the JSON, themes (`failure-<id>`) and
+    /// the sim's "simulated failure <id>" name it.
+    FailureClass ("failure class") {
+        LibpqScram = "libpq-scram",
+        BtreeIndexRowSize = "btree-index-row-size",
+        ExtensionMissing = "extension-missing",
+        ExtensionVersion = "extension-version",
+        RoleMissing = "role-missing",
+        Ownership = "ownership",
+        PublicSchemaPermission = "public-schema-permission",
+        AggregateSignature = "aggregate-signature",
+        Collation = "collation",
+        UnknownSetting = "unknown-setting",
+        ClientVersion = "client-version",
+        DiskFull = "disk-full",
+        Timeout = "timeout",
+        Connection = "connection",
+        VerificationMismatch = "verification-mismatch",
+        Platform = "platform",
+        Verification = "verification",
+        Pg14Incompatible = "pg14-incompatible",
+        Privilege = "privilege",
+        /// No rule matched.
+        Unknown = "unknown",
     }
 }
 
-impl From<FailureClass> for String {
-    fn from(c: FailureClass) -> String {
-        c.as_str().to_string()
+stable_ids! {
+    /// A remediation's id (what `retry --remediation` takes).
+    RemediationId ("remediation") {
+        Rollback = "rollback",
+        Md5Password = "md5-password",
+        PglzRestore = "pglz-restore",
+        Md5Index = "md5-index",
+        Stop = "stop",
+        UpdateExtension = "update-extension",
+        ProvisionRoles = "provision-roles",
+        Ignore = "ignore",
+        OwnSchema = "own-schema",
+        Manual = "manual",
+        MapCollation = "map-collation",
+        FilterSettings = "filter-settings",
+        NewestClient = "newest-client",
+        StopRegion = "stop-region",
+        Retry = "retry",
     }
 }
 
-impl Serialize for FailureClass {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
+impl RemediationId {
+    /// Whether `retry` applies it by itself (the others need a human first, or are not a
+    /// retry at all: rolling back, marking manual).
+    pub fn automatic(self) -> bool {
+        matches!(
+            self,
+            RemediationId::Md5Password
+                | RemediationId::PglzRestore
+                | RemediationId::Retry
+                | RemediationId::FilterSettings
+                | RemediationId::NewestClient
+        )
+    }
+
+    /// A list as a run's parameters keep it: comma-joined; `None` when empty.
+    pub fn join_list(ids: &[RemediationId]) -> Option<String> {
+        let ids: Vec<&str> = ids.iter().map(|r| r.as_str()).collect();
+        (!ids.is_empty()).then(|| ids.join(","))
+    }
+
+    /// The ids of a comma-joined list (a run's parameters), unknown ones left out.
+    pub fn parse_list(list: &str) -> Vec<RemediationId> {
+        list.split(',')
+            .filter_map(|r| r.trim().parse().ok())
+            .collect()
     }
 }
 
-impl PartialEq<&str> for FailureClass {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl PartialEq<str> for FailureClass {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-/// A remediation the operator can pick; `id` is stable (used by `retry --remediation`).
+/// A remediation the operator can pick.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Remediation {
-    pub id: &'static str,
+    pub id: RemediationId,
     pub description: &'static str,
+}
+
+/// A remediation as the store keeps it with a failure (its description as it was offered).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct StoredRemediation {
+    pub id: RemediationId,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The remediations stored with a failure (JSON), the ones pgshift knows.
+pub fn stored_remediations(json: &str) -> Vec<StoredRemediation> {
+    serde_json::from_str::<Vec<serde_json::Value>>(json)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| serde_json::from_value(r).ok())
+        .collect()
 }
 
 /// One matched line: its index in the log, its text and the byte span that matched.
@@ -132,7 +204,7 @@ struct Rule {
     remediations: Vec<Remediation>,
 }
 
-const fn r(id: &'static str, description: &'static str) -> Remediation {
+const fn r(id: RemediationId, description: &'static str) -> Remediation {
     Remediation { id, description }
 }
 
@@ -163,7 +235,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &[r"error: verification: .*"],
             "pgshift's verifier could not read or compare an object (a verifier gap, not a data difference).",
             &[r(
-                "rollback",
+                RemediationId::Rollback,
                 "never enable NEW; roll back; the object is named in the matched line",
             )],
         ),
@@ -186,11 +258,11 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             "NEW hashed the role's password with scram-sha-256 (PostgreSQL 14+ default); the app's client cannot do SCRAM (libpq < 10, or a driver before its first SCRAM release: docs/clients.md).",
             &[
                 r(
-                    "md5-password",
+                    RemediationId::Md5Password,
                     "re-set the NEW role's password hashed md5 (password_encryption = md5 for that session), redeploy; flag the app for an image rebuild",
                 ),
                 r(
-                    "rollback",
+                    RemediationId::Rollback,
                     "put the app back on OLD and rebuild its image first",
                 ),
             ],
@@ -201,11 +273,11 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             "A value that fit the btree limit compressed with pglz on OLD does not with NEW's compression (default_toast_compression = lz4).",
             &[
                 r(
-                    "pglz-restore",
+                    RemediationId::PglzRestore,
                     "retry the restore with PGOPTIONS='-c default_toast_compression=pglz' (keeps the schema exactly)",
                 ),
                 r(
-                    "md5-index",
+                    RemediationId::Md5Index,
                     "replace the index with the md5 expression index from the HINT (changes the schema)",
                 ),
             ],
@@ -218,7 +290,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "NEW lacks an extension OLD uses.",
             &[r(
-                "stop",
+                RemediationId::Stop,
                 "stop before the window: install the extension on NEW (preflight lists them)",
             )],
         ),
@@ -227,7 +299,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &[r#"extension "[^"]+" has no update path from version "[^"]+" to version "[^"]+""#],
             "The extension versions pinned on OLD and NEW differ.",
             &[r(
-                "update-extension",
+                RemediationId::UpdateExtension,
                 "ALTER EXTENSION … UPDATE on OLD first, then retry",
             )],
         ),
@@ -236,7 +308,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &[r#"role "[^"]+" does not exist"#],
             "An owner or grantee of OLD's objects is not provisioned on NEW.",
             &[r(
-                "provision-roles",
+                RemediationId::ProvisionRoles,
                 "provision the roles on NEW first, or restore with --no-owner --no-acl and explicit grants",
             )],
         ),
@@ -247,7 +319,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "A restore as a non-owner could not change ownership or comments of an object it does not own; known harmless.",
             &[r(
-                "ignore",
+                RemediationId::Ignore,
                 "nothing to do: recorded as a warning; verification decides",
             )],
         ),
@@ -256,7 +328,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &[r"permission denied for schema public"],
             "PostgreSQL 15 revoked CREATE on schema public from PUBLIC.",
             &[r(
-                "own-schema",
+                RemediationId::OwnSchema,
                 "make the app role own the database/schema, or GRANT CREATE ON SCHEMA public",
             )],
         ),
@@ -268,7 +340,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "PostgreSQL 14 changed array function signatures used by custom aggregates.",
             &[r(
-                "manual",
+                RemediationId::Manual,
                 "recreate the aggregate with anycompatible types by hand",
             )],
         ),
@@ -280,7 +352,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "OS or ICU collations differ between OLD and NEW.",
             &[r(
-                "map-collation",
+                RemediationId::MapCollation,
                 "map the collation, or REINDEX and ALTER COLLATION … REFRESH VERSION",
             )],
         ),
@@ -289,7 +361,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &[r#"unrecognized configuration parameter "[^"]+""#],
             "A copied ALTER ROLE/DATABASE SET names a setting NEW does not have.",
             &[r(
-                "filter-settings",
+                RemediationId::FilterSettings,
                 "drop the setting from the copy (pgshift filters against NEW's pg_settings)",
             )],
         ),
@@ -301,7 +373,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "An old pg_dump/pg_restore was used.",
             &[r(
-                "newest-client",
+                RemediationId::NewestClient,
                 "use the newest client binaries (PostgreSQL 15's)",
             )],
         ),
@@ -309,7 +381,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             FailureClass::DiskFull,
             &[r"No space left on device", r"could not extend file"],
             "NEW's or the backup volume is full.",
-            &[r("stop-region", "stop the region, free space, retry")],
+            &[r(
+                RemediationId::StopRegion,
+                "stop the region, free space, retry",
+            )],
         ),
         rule(
             FailureClass::Timeout,
@@ -320,7 +395,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "A role or database timeout setting hit a dump/restore session.",
             &[r(
-                "retry",
+                RemediationId::Retry,
                 "retry with statement/lock/idle timeouts set to 0 for the session",
             )],
         ),
@@ -334,7 +409,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r"cannot connect to \S+",
             ],
             "A server is down or restarted.",
-            &[r("retry", "roll back, retry with backoff")],
+            &[r(RemediationId::Retry, "roll back, retry with backoff")],
         ),
         rule(
             FailureClass::Pg14Incompatible,
@@ -345,7 +420,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "OLD holds an object PostgreSQL 14 removed or changed (a user-defined postfix operator, a polymorphic routine over anyarray, a user-defined encoding conversion, a reg* column): it cannot be restored on NEW.",
             &[r(
-                "manual",
+                RemediationId::Manual,
                 "stop before the window: drop or rewrite the named object on OLD (preflight names each one), then migrate",
             )],
         ),
@@ -360,7 +435,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "OLD holds an object only a superuser can create (base type, function in an untrusted language, operator class, untrusted extension); NEW is restored as the app's role.",
             &[r(
-                "manual",
+                RemediationId::Manual,
                 "stop before the window: drop the object on OLD, or have an admin create it on NEW first when the operator says so",
             )],
         ),
@@ -372,7 +447,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             ],
             "NEW differs from OLD: a silent partial copy, or OLD took writes after the backup that NEW would miss.",
             &[r(
-                "rollback",
+                RemediationId::Rollback,
                 "never enable NEW; roll back; keep both for inspection",
             )],
         ),
@@ -385,19 +460,19 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             "A platform command (the operator's PaaS, or the lab's hooks) failed, hung or answered outside the contract of docs/platform.md.",
             &[
                 r(
-                    "retry",
+                    RemediationId::Retry,
                     "retry once the platform answers again (the app was rolled back and unpaused)",
                 ),
-                r("rollback", "put the app back on OLD"),
+                r(RemediationId::Rollback, "put the app back on OLD"),
             ],
         ),
     ]
 });
 
 const UNKNOWN: &[Remediation] = &[
-    r("retry", "retry the failed step"),
-    r("rollback", "put the app back on OLD"),
-    r("manual", "mark for manual handling"),
+    r(RemediationId::Retry, "retry the failed step"),
+    r(RemediationId::Rollback, "put the app back on OLD"),
+    r(RemediationId::Manual, "mark for manual handling"),
 ];
 
 /// Classify a failed step's log: the first non-harmless finding in rule priority order, or
@@ -518,7 +593,7 @@ fn unknown(lines: &[String]) -> Finding {
 }
 
 /// A remediation by id, from any rule.
-pub fn remediation(id: &str) -> Option<Remediation> {
+pub fn remediation(id: RemediationId) -> Option<Remediation> {
     RULES
         .iter()
         .flat_map(|r| r.remediations.iter())
@@ -566,7 +641,7 @@ pub struct Risk {
     pub class: crate::diagnose::FailureClass,
     pub detail: String,
     /// What `--apply-preflight` applies up front; `None` when a human must act first.
-    pub remediation: Option<&'static str>,
+    pub remediation: Option<RemediationId>,
 }
 
 #[cfg(test)]
@@ -774,7 +849,7 @@ mod tests {
         for log in families {
             let f = diagnose(&lines(log));
             assert_eq!(f.class, "libpq-scram", "{log}");
-            assert_eq!(f.remediations[0].id, "md5-password", "{log}");
+            assert_eq!(f.remediations[0].id, RemediationId::Md5Password, "{log}");
         }
         // A driver refusing another method than SASL (code 7, GSS) is not a SCRAM failure.
         assert_ne!(
@@ -795,7 +870,7 @@ mod tests {
         assert!(ctx[1].starts_with("HINT:"));
         assert!(ctx[2].starts_with("Consider a function index"));
         assert!(ctx[3].starts_with("Command was: CREATE INDEX t_v_idx"));
-        assert_eq!(f.remediations[0].id, "pglz-restore");
+        assert_eq!(f.remediations[0].id, RemediationId::PglzRestore);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub use events::{Event, EventTx};
 pub use fleet::{FleetReport, FleetRun};
 use io::{Scrubber, StepIo};
 
-use crate::diagnose;
+use crate::diagnose::{self, RemediationId};
 use crate::error::UserError;
 use crate::inventory::{App, Inventory};
 use crate::platform::Platform;
@@ -259,7 +259,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     /// Apply a remediation to a failed app and run the runbook again. The whole runbook, not
     /// just the failed step: the rollback put the app back on OLD and unpaused it, so OLD has
     /// taken writes since the backup, and NEW must be filled again.
-    pub async fn retry(&self, name: &str, remediation: Option<&str>) -> Result<(String, Outcome)> {
+    pub async fn retry(
+        &self,
+        name: &str,
+        remediation: Option<&str>,
+    ) -> Result<(RemediationId, Outcome)> {
         let app = self.app(name)?;
         match self.store.app_state(name).await?.map(|s| s.state) {
             Some(AppState::NeedsManual) => return Err(needs_manual(name).into()),
@@ -284,24 +288,24 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 ))
             })?;
         let offered: Vec<diagnose::Remediation> =
-            serde_json::from_str::<Vec<serde_json::Value>>(&failure.remediations)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|r| {
-                    let id = r["id"].as_str()?;
-                    diagnose::remediation(id)
-                })
+            diagnose::stored_remediations(&failure.remediations)
+                .into_iter()
+                .filter_map(|r| diagnose::remediation(r.id))
                 .collect();
         let chosen = match remediation {
             Some(id) => offered
                 .iter()
-                .find(|r| r.id == id)
+                .find(|r| Some(r.id) == id.parse().ok())
                 .cloned()
                 .ok_or_else(|| {
                     UserError::new(format!(
                         "remediation \"{id}\" is not offered for {name}'s {} failure (offered: {})",
                         failure.class,
-                        offered.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
+                        offered
+                            .iter()
+                            .map(|r| r.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 })?,
             None => offered.first().cloned().ok_or_else(|| {
@@ -312,10 +316,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             })?,
         };
         match chosen.id {
-            "rollback" => {
+            RemediationId::Rollback => {
                 return Err(UserError::new(format!("{name} is already back on OLD; rebuild its image, then retry with another remediation")).into());
             }
-            "md5-password" | "pglz-restore" | "retry" | "filter-settings" | "newest-client" => {}
+            id if id.automatic() => {}
             other => {
                 return Err(UserError::new(format!(
                     "remediation {other} needs a human ({}); apply it, then `pgshift retry --app {name} --remediation retry`",
@@ -324,7 +328,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 .into());
             }
         }
-        let (run_id, rows) = self.begin(app, "retry", Some(chosen.id)).await?;
+        let (run_id, rows) = self.begin(app, "retry", Some(chosen.id.as_str())).await?;
         let keep = lease::keep_alive(
             self.journal.clone(),
             name.to_string(),
@@ -333,7 +337,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         self.journal
             .set_failure_status(failure.id, "retried")
             .await?;
-        let result = self.drive(run_id, app, rows, Some(chosen.id), false).await;
+        let result = self
+            .drive(run_id, app, rows, Some(chosen.id.as_str()), false)
+            .await;
         keep.abort();
         self.release(name);
         let outcome = result?;
@@ -341,11 +347,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             self.journal
                 .set_failure_status(failure.id, "resolved")
                 .await?;
-            if chosen.id == "md5-password" {
+            if chosen.id == RemediationId::Md5Password {
                 self.journal.set_needs_rebuild(name).await?;
             }
         }
-        Ok((chosen.id.to_string(), outcome))
+        Ok((chosen.id, outcome))
     }
 
     /// Continue every run a crashed or killed pgshift left unfinished.
@@ -573,11 +579,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         step: row.operation.clone(),
                         class: finding.class.to_string(),
                         line: matched,
-                        remediations: finding
-                            .remediations
-                            .iter()
-                            .map(|r| r.id.to_string())
-                            .collect(),
+                        remediations: finding.remediations.iter().map(|r| r.id).collect(),
                     });
                     return self
                         .fail(run_id, app, row, &mut ctx, finding.class.to_string(), true)

@@ -23,6 +23,7 @@ const CANDIDATE_BYTES: i32 = BTREE_MAX - INDEX_ROW_OVERHEAD;
 /// At most this many oversized values are tried per indexed column: bounded cost on big tables.
 const SAMPLE: i64 = 200;
 
+use crate::diagnose::RemediationId;
 pub use crate::diagnose::Risk;
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,8 +46,8 @@ pub struct StrategyNote {
 impl AppPreflight {
     /// The remediations to apply up front, comma-joined for a run's parameters.
     pub fn remediations(&self) -> Option<String> {
-        let r: Vec<&str> = self.risks.iter().filter_map(|r| r.remediation).collect();
-        (!r.is_empty()).then(|| r.join(","))
+        let r: Vec<RemediationId> = self.risks.iter().filter_map(|r| r.remediation).collect();
+        RemediationId::join_list(&r)
     }
 }
 
@@ -154,7 +155,7 @@ async fn scram(t: &Target, app: &App) -> Result<Option<Risk>> {
                 mechs.join("/"),
                 app.client.label()
             ),
-            remediation: Some("md5-password"),
+            remediation: Some(RemediationId::Md5Password),
         }),
         _ => None,
     })
@@ -221,11 +222,17 @@ async fn btree(t: &Target) -> Result<Vec<Risk>> {
                 detail: format!(
                     "index {index} on {table}.{column}: a value compresses to {on_new} bytes with {compression} (limit {BTREE_MAX}), {with_pglz} with pglz"
                 ),
-                remediation: pglz_fits.then_some("pglz-restore"),
+                remediation: pglz_fits.then_some(RemediationId::PglzRestore),
             });
         }
     }
     Ok(risks)
+}
+
+/// The one text column of `sql`'s rows, as a set.
+async fn names(conn: &mut sqlx::PgConnection, sql: &'static str) -> Result<HashSet<String>> {
+    let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(conn).await?;
+    Ok(rows.into_iter().collect())
 }
 
 async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
@@ -243,12 +250,7 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
     .fetch_one(&mut old)
     .await?;
     let mut new = t.new.connect("postgres").await?;
-    let available: HashSet<String> =
-        sqlx::query_scalar::<_, String>("SELECT name::text FROM pg_available_extensions")
-            .fetch_all(&mut new)
-            .await?
-            .into_iter()
-            .collect();
+    let available = names(&mut new, "SELECT name::text FROM pg_available_extensions").await?;
     for e in exts.iter().filter(|e| !available.contains(*e)) {
         risks.push(Risk {
             class: crate::diagnose::FailureClass::ExtensionMissing,
@@ -309,18 +311,13 @@ async fn extensions_and_settings(t: &Target) -> Result<Vec<Risk>> {
             });
         }
     }
-    let known: HashSet<String> =
-        sqlx::query_scalar::<_, String>("SELECT lower(name) FROM pg_settings")
-            .fetch_all(&mut new)
-            .await?
-            .into_iter()
-            .collect();
+    let known = names(&mut new, "SELECT lower(name) FROM pg_settings").await?;
     for (k, v) in opts.role_settings.iter().chain(&opts.database_settings) {
         if !known.contains(&k.to_lowercase()) {
             risks.push(Risk {
                 class: crate::diagnose::FailureClass::UnknownSetting,
                 detail: format!("{k}={v} is not a setting NEW knows; it will not be copied"),
-                remediation: Some("filter-settings"),
+                remediation: Some(RemediationId::FilterSettings),
             });
         }
     }

@@ -10,6 +10,7 @@ pub use load::load;
 
 use serde::Serialize;
 
+use crate::domain::{AppState, FleetState};
 use crate::store::AppRunSpan;
 
 /// One app as the report counts it.
@@ -18,8 +19,8 @@ pub struct AppOutcome {
     pub name: String,
     pub region: String,
     pub candidate: bool,
-    /// Store state: `migrated`, `failed`, `rolled_back`, `running`, `pending`, …
-    pub state: String,
+    /// Its state in the store (pending when none), or not a candidate.
+    pub state: FleetState,
 }
 
 /// A backup pgshift keeps.
@@ -147,26 +148,29 @@ pub fn build(input: &Input) -> Report {
         .filter(|s| input.run.is_none_or(|r| s.run_id == r))
         .collect();
     // With --run, an app's outcome is its pass in that run; otherwise the store's state.
-    let state_of = |a: &AppOutcome| -> String {
+    let state_of = |a: &AppOutcome| -> FleetState {
         match input.run {
-            None => a.state.clone(),
-            Some(_) => match spans.iter().rev().find(|s| s.app == a.name) {
-                Some(s) if s.failed > 0 => "failed".into(),
-                Some(s) if s.unfinished > 0 => "running".into(),
-                Some(_) => "migrated".into(),
-                None => "pending".into(),
-            },
+            None => a.state,
+            Some(_) => FleetState::App(match spans.iter().rev().find(|s| s.app == a.name) {
+                Some(s) if s.failed > 0 => AppState::Failed,
+                Some(s) if s.unfinished > 0 => AppState::Running,
+                Some(_) => AppState::Migrated,
+                None => AppState::Pending,
+            }),
         }
     };
-    let cands: Vec<(&AppOutcome, String)> = input
+    let cands: Vec<(&AppOutcome, FleetState)> = input
         .apps
         .iter()
         .filter(|a| a.candidate)
         .map(|a| (a, state_of(a)))
         .collect();
-    let count = |s: &str| cands.iter().filter(|(_, st)| st == s).count();
-    let (migrated, failed, rolled_back) =
-        (count("migrated"), count("failed"), count("rolled_back"));
+    let count = |s: AppState| cands.iter().filter(|(_, st)| *st == s).count();
+    let (migrated, failed, rolled_back) = (
+        count(AppState::Migrated),
+        count(AppState::Failed),
+        count(AppState::RolledBack),
+    );
     let finished = migrated + failed + rolled_back;
 
     let mut last_ok: std::collections::HashMap<&str, &AppRunSpan> = Default::default();
@@ -175,7 +179,7 @@ pub fn build(input: &Input) -> Report {
     }
     let mut durations: Vec<f64> = cands
         .iter()
-        .filter(|(_, st)| st == "migrated")
+        .filter(|(_, st)| *st == AppState::Migrated)
         .filter_map(|(a, _)| {
             let s = last_ok.get(a.name.as_str())?;
             seconds(s.started_at.as_deref(), s.finished_at.as_deref())
@@ -188,8 +192,14 @@ pub fn build(input: &Input) -> Report {
         .iter()
         .map(|r| {
             let here: Vec<_> = cands.iter().filter(|(a, _)| a.region == *r).collect();
-            let m = here.iter().filter(|(_, st)| st == "migrated").count();
-            let f = here.iter().filter(|(_, st)| st == "failed").count();
+            let m = here
+                .iter()
+                .filter(|(_, st)| *st == AppState::Migrated)
+                .count();
+            let f = here
+                .iter()
+                .filter(|(_, st)| *st == AppState::Failed)
+                .count();
             RegionLine {
                 name: r.clone(),
                 candidates: here.len(),
@@ -207,7 +217,7 @@ pub fn build(input: &Input) -> Report {
         migrated,
         failed,
         rolled_back,
-        running: count("running"),
+        running: count(AppState::Running),
         databases_moved: migrated,
         success_rate: (finished > 0).then(|| migrated as f64 / finished as f64),
         durations,
@@ -247,7 +257,10 @@ mod tests {
             name: name.into(),
             region: region.into(),
             candidate: true,
-            state: state.into(),
+            state: match state {
+                "not-candidate" => FleetState::NotCandidate,
+                s => FleetState::App(s.parse().expect("an app state")),
+            },
         }
     }
 

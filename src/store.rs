@@ -45,7 +45,7 @@ pub use writer::{BackupRecord, Began, BeginRun};
 pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
 pub use probes::ProbeRow;
 pub use report_reads::PausedSpan;
-pub use runs::{BackupRow, FailureRow, Lease, LogRow, StepRow};
+pub use runs::{BackupRow, FailureRow, Lease, LeaseHolder, LogRow, StepRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -74,6 +74,9 @@ impl Store {
     /// is the operator's to fix: it names the store, never its password.
     pub async fn open(url: &str) -> Result<Self> {
         let shown = mask_url(url);
+        let cannot_open =
+            |e: sqlx::Error| UserError::new(format!("cannot open store {shown}: {e}"));
+        let migrating = || format!("migrating store {shown}");
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(|e| UserError::new(format!("store {shown}: {e}")))?;
@@ -87,18 +90,18 @@ impl Store {
             .map_err(|_| {
                 UserError::new(format!("cannot open store {shown}: timed out after 10 s"))
             })?
-            .map_err(|e| UserError::new(format!("cannot open store {shown}: {e}")))?;
+            .map_err(cannot_open)?;
             probe.close().await.ok();
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await
-                .map_err(|e| UserError::new(format!("cannot open store {shown}: {e}")))?;
+                .map_err(cannot_open)?;
             POSTGRES_MIGRATIONS
                 .run(&pool)
                 .await
-                .wrap_err_with(|| format!("migrating store {shown}"))?;
+                .wrap_err_with(migrating)?;
             Store::Postgres(pool)
         } else if let Some(path) = url
             .strip_prefix("sqlite://")
@@ -130,11 +133,11 @@ impl Store {
                 .test_before_acquire(false)
                 .connect_with(opts)
                 .await
-                .map_err(|e| UserError::new(format!("cannot open store {shown}: {e}")))?;
+                .map_err(cannot_open)?;
             SQLITE_MIGRATIONS
                 .run(&pool)
                 .await
-                .wrap_err_with(|| format!("migrating store {shown}"))?;
+                .wrap_err_with(migrating)?;
             Store::Sqlite(pool)
         } else {
             return Err(UserError::new(format!(

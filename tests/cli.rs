@@ -221,3 +221,46 @@ fn no_lab_password_reaches_logs_or_status_output() {
         }
     }
 }
+
+#[test]
+fn a_reader_that_leaves_early_ends_the_listing_quietly() {
+    // `pgshift inventory | head -0`: the reader is gone before pgshift writes. pgshift must
+    // end without a panic report on the operator's terminal.
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = support::pgshift(dir.path())
+        .arg("inventory")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn app_show_on_a_sim_inventory_says_the_sim_world_keeps_no_platform_record() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = support::pgshift(dir.path())
+        .args(["sim-fleet", "--apps", "5", "--seed", "1"])
+        .output()
+        .expect("run");
+    support::check(&out, "sim-fleet");
+    let inv = dir.path().join("sim.toml");
+    std::fs::write(&inv, &out.stdout).expect("write");
+    let out = support::pgshift(dir.path())
+        .arg("--inventory")
+        .arg(&inv)
+        .args(["app", "show", "app-00000"])
+        .output()
+        .expect("run");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("app-00000: the sim world keeps no platform record"),
+        "{err}"
+    );
+}

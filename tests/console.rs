@@ -103,6 +103,10 @@ fn fleet_view_at_250x70_shows_every_app_and_customer() {
         screen.contains("helvetia-bank"),
         "customer column at wide sizes"
     );
+    // A driver that is not libpq is named whole, and its SCRAM risk is flagged like libpq's.
+    assert!(screen.contains("node-postgres 7.8.2 ⚠"), "{screen}");
+    assert!(screen.contains("node-postgres 8.16.3 "), "{screen}");
+    assert!(!screen.contains("node-postgres 8.16.3 ⚠"), "{screen}");
 }
 
 #[test]
@@ -234,7 +238,7 @@ fn btree_failure() -> (FailureItem, FailureLog) {
         remediations: f
             .remediations
             .iter()
-            .map(|r| (r.id.to_string(), r.description.to_string()))
+            .map(|r| (r.id, r.description.to_string()))
             .collect(),
     };
     (
@@ -270,7 +274,7 @@ fn scram_failure() -> FailureItem {
         remediations: f
             .remediations
             .iter()
-            .map(|r| (r.id.to_string(), r.description.to_string()))
+            .map(|r| (r.id, r.description.to_string()))
             .collect(),
     }
 }
@@ -356,7 +360,7 @@ fn triage_retry_is_confirmed_then_runs_the_chosen_remedy_and_watches_the_app() {
     update(&mut m, Action::Confirm);
     let want = Command::Retry {
         app: "forum-live".into(),
-        remediation: "pglz-restore".into(),
+        remediation: pgshift::diagnose::RemediationId::PglzRestore,
     };
     assert!(m.effects.contains(&Effect::Run(want)), "{:?}", m.effects);
     assert_eq!(m.view, View::App, "the retried app is watched");
@@ -540,12 +544,11 @@ fn child_outcomes_reach_the_message_line() {
     assert!(s.contains("⟳ migrate shop-live now"), "{s}");
     update(
         &mut m,
-        Action::Child(ChildMsg::Event {
-            event: "done".into(),
-            app: Some("shop-live".into()),
-            outcome: Some(pgshift::domain::AppState::Migrated),
-            class: None,
-        }),
+        Action::Child(ChildMsg::Event(pgshift::engine::Event::Done {
+            run_id: 1,
+            app: "shop-live".into(),
+            outcome: pgshift::domain::AppState::Migrated,
+        })),
     );
     update(
         &mut m,
@@ -1085,7 +1088,7 @@ fn preflight_findings_flag_apps_in_the_fleet_table() {
     let s = render(&m, 80, 24);
     assert!(s.contains("preflight: 2 at risk"), "{s}");
     assert!(
-        s.contains("forum-live       live  11.20    13         · ⚠ btree"),
+        s.contains("forum-live      live  11.20     13         · ⚠ btree"),
         "{s}"
     );
     insta::assert_snapshot!("fleet_preflight_80x24", s);

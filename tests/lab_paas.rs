@@ -78,6 +78,13 @@ fn environ_url(pid: u64) -> Option<String> {
     })
 }
 
+/// The session id of a process (field 6 of /proc/PID/stat, after the command in parentheses).
+fn session_of(pid: u64) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(3)?.parse().ok()
+}
+
 fn cmdline(pid: u64) -> String {
     String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
         .replace('\0', " ")
@@ -185,6 +192,9 @@ fn lab_apps_are_real_processes_behind_a_real_router() {
                 !argv.contains("postgres://") && !argv.contains(&url),
                 "{name}: {argv}"
             );
+            // Each app process leads its own session, as the servers and nginx do: closing
+            // the shell that ran `lab up` does not take the apps with it.
+            assert_eq!(session_of(pid), Some(pid), "{name}: pid {pid}");
         }
     }
 

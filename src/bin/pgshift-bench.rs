@@ -16,6 +16,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use clap::Parser;
 use pgshift::config::{Config, Overrides};
+use pgshift::domain::AppState;
+use pgshift::engine::Event;
 use pgshift::error::{UserError, exit};
 use pgshift::inventory::Source;
 use pgshift::lab::Lab;
@@ -782,24 +784,22 @@ END $$;
         let mut lines = BufReader::new(stdout).lines();
         let mut run = MigrateRun::default();
         let (mut on, mut off) = (None, None);
-        let mut outcome = String::new();
+        let mut outcome = None;
         while let Some(line) = lines.next_line().await? {
-            let Ok(ev) = serde_json::from_str::<serde_json::Value>(&line) else {
+            let Ok(ev) = serde_json::from_str::<Event>(&line) else {
                 continue;
             };
-            match ev["event"].as_str() {
-                Some("step_finished") => {
-                    let step = ev["step"].as_str().unwrap_or_default().to_string();
+            match ev {
+                Event::StepFinished { step, seconds, .. } => {
                     let at = started.elapsed().as_secs_f64();
                     match step.as_str() {
                         "pause" => on = Some(at),
                         "unpause" => off = Some(at),
                         _ => {}
                     }
-                    run.steps
-                        .push((step, ev["seconds"].as_f64().unwrap_or_default()));
+                    run.steps.push((step, seconds));
                 }
-                Some("done") => outcome = ev["outcome"].as_str().unwrap_or_default().into(),
+                Event::Done { outcome: o, .. } => outcome = Some(o),
                 _ => {}
             }
         }
@@ -820,12 +820,10 @@ END $$;
             run.load_transactions = (history(db.clone()).await? - history_before).max(0) as u64;
             let _ = std::fs::remove_file(self.dir.join("load.pid"));
         }
-        if !out.status.success()
-            || outcome.parse::<pgshift::domain::AppState>()
-                != Ok(pgshift::domain::AppState::Migrated)
-        {
+        if !out.status.success() || outcome != Some(AppState::Migrated) {
             return Err(eyre!(
-                "pgshift migrate --app {app} ended {outcome:?} ({}): {}; its store is {}",
+                "pgshift migrate --app {app} ended {:?} ({}): {}; its store is {}",
+                outcome.map(AppState::as_str).unwrap_or_default(),
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim(),
                 store.display()

@@ -36,6 +36,13 @@ struct AppView {
 pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result<i32> {
     let inv = Arc::new(ctx.load_inventory()?);
     let app = inv.require_app(name)?.clone();
+    if crate::ops::world::World::of(&inv) == crate::ops::world::World::Sim {
+        return Err(crate::error::UserError::new(format!(
+            "{name}: the sim world keeps no platform record of its apps (no URL, no service \
+             to show); its runs are in `pgshift report` and the console"
+        ))
+        .into());
+    }
     let lab = Lab::open(&ctx.cfg).ok().map(Arc::new);
     let servers = Servers::new(inv.clone(), lab).with_state_dir(&ctx.cfg.state_dir());
     let platform = crate::platform::real(&inv, servers.clone(), &ctx.cfg.state_dir())?;

@@ -95,11 +95,7 @@ pub async fn run(ctx: &Context, action: LabAction) -> Result<i32> {
                     r.url
                 );
                 for a in &status.apps {
-                    let state = match (a.running, a.paused) {
-                        (_, true) => "paused",
-                        (true, false) => "running",
-                        (false, false) => "stopped",
-                    };
+                    let state = a.process().as_str();
                     println!("  {:<18} {state:<8} {}", a.name, a.url);
                 }
             }

@@ -103,7 +103,11 @@ fn print_event(out: &mut impl Write, ev: &Event, json: bool) {
         } => writeln!(
             out,
             "✗ {app}: {step} failed — {class}\n    ▶ {line}\n    remediations: {}",
-            remediations.join(", ")
+            remediations
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Event::RolledBack {
             app,

@@ -159,6 +159,26 @@ fn refresh(
     });
 }
 
+/// Run a command the console does itself (a store write, no child process) and report it
+/// back as a child that exited, the way the child commands report.
+fn in_process<T: Send + 'static>(
+    cmd: Command,
+    tx: &mpsc::Sender<Action>,
+    work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let r = work.await;
+        let _ = tx
+            .send(Action::Child(ChildMsg::Exited {
+                cmd,
+                ok: r.is_ok(),
+                last_line: r.err().map(|e| e.to_string()).unwrap_or_default(),
+            }))
+            .await;
+    });
+}
+
 fn run_effect(e: Effect, m: &Model, io: &Io, tx: &mpsc::Sender<Action>) {
     let store = io.store.clone();
     let tx2 = tx.clone();
@@ -174,35 +194,20 @@ fn run_effect(e: Effect, m: &Model, io: &Io, tx: &mpsc::Sender<Action>) {
     };
     match e {
         Effect::Run(Command::MarkManual { failure_id, app }) => {
-            let tx = tx.clone();
-            tokio::spawn(async move {
+            let cmd = Command::MarkManual { failure_id, app };
+            in_process(cmd, tx, async move {
                 let (journal, _) = crate::store::Journal::spawn(store);
-                let r = journal.set_failure_status(failure_id, "manual").await;
-                let cmd = Command::MarkManual { failure_id, app };
-                let _ = tx
-                    .send(Action::Child(ChildMsg::Exited {
-                        cmd,
-                        ok: r.is_ok(),
-                        last_line: r.err().map(|e| e.to_string()).unwrap_or_default(),
-                    }))
-                    .await;
+                journal.set_failure_status(failure_id, "manual").await
             });
         }
         Effect::Run(Command::SavePlan { params, plan }) => {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let r = match serde_json::to_string(&*plan) {
-                    Ok(body) => store.save_plan(&params, &body).await.map(|_| ()),
-                    Err(e) => Err(e.into()),
-                };
-                let cmd = Command::SavePlan { params, plan };
-                let _ = tx
-                    .send(Action::Child(ChildMsg::Exited {
-                        cmd,
-                        ok: r.is_ok(),
-                        last_line: r.err().map(|e| e.to_string()).unwrap_or_default(),
-                    }))
-                    .await;
+            let body = serde_json::to_string(&*plan);
+            let cmd = Command::SavePlan {
+                params: params.clone(),
+                plan,
+            };
+            in_process(cmd, tx, async move {
+                store.save_plan(&params, &body?).await.map(|_| ())
             });
         }
         Effect::Run(cmd) => exec::spawn(cmd, &io.env, tx.clone()),

@@ -1,7 +1,7 @@
 //! What the console reads from the store and hears from its children, as plain data: the
 //! single app's run, open failures, the night (plan, running steps, per-app spans).
 
-use crate::diagnose::Matched;
+use crate::diagnose::{Matched, RemediationId};
 use crate::domain::StepState;
 use crate::plan::Plan;
 use crate::store::{AppRunSpan, RunningStep};
@@ -90,15 +90,23 @@ pub struct FailureItem {
     /// The matching line first (its span is what matched), then its context lines.
     pub matched: Vec<Matched>,
     /// `(id, description)`.
-    pub remediations: Vec<(String, String)>,
+    pub remediations: Vec<(RemediationId, String)>,
 }
 
 impl FailureItem {
     /// Remediations a retry can apply (rolling back and manual have their own keys).
-    pub fn retry_remediations(&self) -> Vec<&(String, String)> {
+    pub fn retry_remediations(&self) -> Vec<&(RemediationId, String)> {
         self.remediations
             .iter()
-            .filter(|(id, _)| !matches!(id.as_str(), "rollback" | "manual" | "stop" | "ignore"))
+            .filter(|(id, _)| {
+                !matches!(
+                    id,
+                    RemediationId::Rollback
+                        | RemediationId::Manual
+                        | RemediationId::Stop
+                        | RemediationId::Ignore
+                )
+            })
             .collect()
     }
 }
@@ -192,13 +200,8 @@ pub enum Data {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChildMsg {
     Started(Command),
-    /// An engine event (JSON line) the console acts on.
-    Event {
-        event: String,
-        app: Option<String>,
-        outcome: Option<crate::domain::AppState>,
-        class: Option<String>,
-    },
+    /// An engine event (JSON line) the console acts on, parsed into the engine's own type.
+    Event(crate::engine::Event),
     Exited {
         cmd: Command,
         ok: bool,

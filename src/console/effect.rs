@@ -2,6 +2,8 @@
 //! (the same binary, config and environment), so the console never migrates in-process and
 //! a crash of the console never leaves a step half-done.
 
+use crate::diagnose::RemediationId;
+
 /// A command that changes something: confirmed first, refused under `--readonly`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -14,7 +16,7 @@ pub enum Command {
     },
     Retry {
         app: String,
-        remediation: String,
+        remediation: RemediationId,
     },
     Rollback {
         app: String,
@@ -76,7 +78,7 @@ impl Command {
                 "--app",
                 app,
                 "--remediation",
-                remediation,
+                remediation.as_str(),
                 "--json",
             ]),
             Command::Rollback { app } => s(&["rollback", "--app", app, "--json"]),

@@ -179,19 +179,10 @@ pub fn parse_preflight(json: &[u8]) -> Result<Vec<(String, Vec<String>)>, String
 /// An engine event the console acts on; log lines are read from the store instead (one
 /// source of truth, and a chatty restore never floods the channel).
 pub fn parse_event(line: &str) -> Option<ChildMsg> {
-    let ev: Event = serde_json::from_str(line).ok()?;
-    let (outcome, class) = match &ev {
-        Event::Log { .. } => return None,
-        Event::Done { outcome, .. } => (Some(*outcome), None),
-        Event::Failure { class, .. } => (None, Some(class.clone())),
-        _ => (None, None),
-    };
-    Some(ChildMsg::Event {
-        event: ev.tag().to_string(),
-        app: ev.app().map(str::to_string),
-        outcome,
-        class,
-    })
+    match serde_json::from_str(line).ok()? {
+        Event::Log { .. } => None,
+        ev => Some(ChildMsg::Event(ev)),
+    }
 }
 
 #[cfg(test)]
@@ -203,12 +194,11 @@ mod tests {
         let done = r#"{"event":"done","run_id":2,"app":"forum-live","outcome":"failed"}"#;
         assert_eq!(
             parse_event(done),
-            Some(ChildMsg::Event {
-                event: "done".into(),
-                app: Some("forum-live".into()),
-                outcome: Some(crate::domain::AppState::Failed),
-                class: None
-            })
+            Some(ChildMsg::Event(Event::Done {
+                run_id: 2,
+                app: "forum-live".into(),
+                outcome: crate::domain::AppState::Failed,
+            }))
         );
         let log = r#"{"event":"log","app":"a","step":"restore","stream":"stderr","line":"x"}"#;
         assert_eq!(parse_event(log), None);

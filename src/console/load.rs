@@ -67,18 +67,9 @@ fn seconds(a: Option<&str>, b: Option<&str>) -> Option<f64> {
 
 pub fn failure_item(f: FailureRow) -> FailureItem {
     let matched: Vec<Matched> = serde_json::from_str(&f.matched).unwrap_or_default();
-    let remediations = serde_json::from_str::<Vec<serde_json::Value>>(&f.remediations)
-        .unwrap_or_default()
+    let remediations = crate::diagnose::stored_remediations(&f.remediations)
         .into_iter()
-        .filter_map(|r| {
-            Some((
-                r.get("id")?.as_str()?.to_string(),
-                r.get("description")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or_default()
-                    .to_string(),
-            ))
-        })
+        .map(|r| (r.id, r.description))
         .collect();
     FailureItem {
         id: f.id,

@@ -70,7 +70,7 @@ pub enum Sort {
     Name,
     /// Failed first, then running, pending, migrated, not candidates.
     State,
-    /// libpq < 10 (SCRAM risk) first.
+    /// Clients that cannot do SCRAM (libpq < 10, node-postgres < 7.9, …) first.
     Risk,
 }
 
@@ -136,7 +136,8 @@ pub struct FleetRow {
 }
 
 impl FleetRow {
-    /// libpq < 10 cannot authenticate against a SCRAM-hashed role.
+    /// A client older than its family's first SCRAM release cannot authenticate against a
+    /// SCRAM-hashed role.
     pub fn scram_risk(&self) -> bool {
         self.candidate && !self.libpq.supports_scram()
     }

@@ -45,11 +45,9 @@ pub fn parse(text: &str) -> Result<Option<Action>, String> {
             let app = app("retry")?;
             let remediation = args
                 .get(1)
-                .ok_or(":retry needs a remediation, e.g. :retry forum-live pglz-restore")?;
-            Action::ConfirmAction(Command::Retry {
-                app,
-                remediation: remediation.to_string(),
-            })
+                .ok_or(":retry needs a remediation, e.g. :retry forum-live pglz-restore")?
+                .parse()?;
+            Action::ConfirmAction(Command::Retry { app, remediation })
         }
         other => {
             let known: Vec<&str> = COMMANDS.iter().map(|(c, _)| *c).collect();
@@ -74,7 +72,7 @@ mod tests {
             parse("retry forum-live pglz-restore"),
             Ok(Some(Action::ConfirmAction(Command::Retry {
                 app: "forum-live".into(),
-                remediation: "pglz-restore".into()
+                remediation: crate::diagnose::RemediationId::PglzRestore
             })))
         );
         assert!(parse("migrate").unwrap_err().contains("needs an app"));

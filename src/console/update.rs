@@ -6,6 +6,7 @@ use super::data::{AppWatch, ChildMsg, Data};
 use super::effect::{Command, Effect, PlanArgs};
 use super::model::{Mode, Model, View};
 use super::palette;
+use crate::engine::Event;
 
 /// Apply an action; returns whether the screen must be redrawn.
 pub fn update(m: &mut Model, action: Action) -> bool {
@@ -165,7 +166,7 @@ pub fn update(m: &mut Model, action: Action) -> bool {
             };
             let cmd = Command::Retry {
                 app: f.app.clone(),
-                remediation: id.clone(),
+                remediation: *id,
             };
             return update(m, Action::ConfirmAction(cmd));
         }
@@ -646,30 +647,20 @@ fn apply_data(m: &mut Model, d: Data) -> bool {
 fn child(m: &mut Model, c: ChildMsg) {
     match c {
         ChildMsg::Started(cmd) => m.running_children.push(cmd),
-        ChildMsg::Event {
-            event,
-            app,
-            outcome,
-            class,
-        } => {
-            let app = app.unwrap_or_default();
-            match event.as_str() {
-                "failure" => m.say(
-                    format!(
-                        "✗ {app} failed: {} — 4 opens triage",
-                        class.unwrap_or_default()
-                    ),
-                    true,
-                ),
-                "done" => {
+        ChildMsg::Event(ev) => {
+            match &ev {
+                Event::Failure { app, class, .. } => {
+                    m.say(format!("✗ {app} failed: {class} — 4 opens triage"), true)
+                }
+                Event::Done { app, outcome, .. } => {
                     m.effects.push(Effect::Refresh);
-                    let outcome = outcome.map(|o| o.as_str()).unwrap_or_default();
-                    let ok = outcome == crate::domain::AppState::Migrated.as_str();
+                    let ok = *outcome == crate::domain::AppState::Migrated;
                     let sym = if ok { "✓" } else { "✗" };
                     m.say(format!("{sym} {app}: {outcome}"), !ok);
                 }
                 _ => {}
             }
+            let app = ev.app().unwrap_or_default().to_string();
             if !app.is_empty() && m.watch.as_ref().is_some_and(|w| w.name == app) {
                 m.effects.push(Effect::WatchApp(app));
             }

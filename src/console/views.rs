@@ -15,6 +15,7 @@ mod status_bar;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::model::{Mode, Model, View};
 use super::theme::Theme;
@@ -164,4 +165,28 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
         .flex(Flex::Center)
         .areas(row);
     r
+}
+
+/// A bordered pane with its title; `focus` lights the border.
+pub fn block<'a>(title: impl Into<String>, theme: &Theme, focus: bool) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(focus))
+        .title(Span::styled(title.into(), theme.header()))
+}
+
+/// A pane that only says, dimmed, why it is empty.
+pub fn empty_pane(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    why: &str,
+    theme: &Theme,
+    focus: bool,
+) {
+    frame.render_widget(
+        Paragraph::new(Span::styled(why.to_string(), theme.text_dim()))
+            .block(block(title, theme, focus)),
+        area,
+    );
 }

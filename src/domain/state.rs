@@ -136,9 +136,25 @@ impl PartialEq<AppState> for FleetState {
 mod tests {
     use super::*;
 
+    /// Each string parses into `T`, and `T` shows and serializes as that very string.
+    fn reads_back<T>(strings: &[&str])
+    where
+        T: FromStr + fmt::Display + Serialize,
+        T::Err: fmt::Debug,
+    {
+        for s in strings {
+            let st: T = s.parse().expect("a state");
+            assert_eq!(st.to_string(), *s);
+            assert_eq!(
+                serde_json::to_string(&st).expect("json"),
+                format!("\"{s}\"")
+            );
+        }
+    }
+
     #[test]
     fn every_state_reads_back_from_its_string_and_its_json() {
-        for s in [
+        reads_back::<AppState>(&[
             "pending",
             "running",
             "migrated",
@@ -147,15 +163,8 @@ mod tests {
             "cancelled",
             "rolled_back",
             "excluded",
-        ] {
-            let st: AppState = s.parse().expect("app state");
-            assert_eq!(st.as_str(), s);
-            assert_eq!(
-                serde_json::to_string(&st).expect("json"),
-                format!("\"{s}\"")
-            );
-        }
-        for s in [
+        ]);
+        reads_back::<StepState>(&[
             "pending",
             "running",
             "done",
@@ -163,10 +172,7 @@ mod tests {
             "cancelled",
             "skipped",
             "rolled_back",
-        ] {
-            let st: StepState = s.parse().expect("step state");
-            assert_eq!(st.to_string(), s);
-        }
+        ]);
         assert!("migrating".parse::<AppState>().is_err());
     }
 }

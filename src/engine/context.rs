@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnose::RemediationId;
 use crate::platform::ServiceRef;
 use crate::postgres::provision::RuntimeOptions;
 use crate::postgres::verify::Fingerprint;
@@ -82,10 +83,13 @@ impl Ctx {
             remediation: remediation.map(str::to_string),
             ..Self::default()
         };
-        for r in remediation.into_iter().flat_map(|r| r.split(',')) {
-            match r.trim() {
-                "md5-password" => c.md5_password = true,
-                "pglz-restore" => c
+        for r in remediation
+            .map(RemediationId::parse_list)
+            .unwrap_or_default()
+        {
+            match r {
+                RemediationId::Md5Password => c.md5_password = true,
+                RemediationId::PglzRestore => c
                     .restore_options
                     .push("default_toast_compression=pglz".into()),
                 _ => {}

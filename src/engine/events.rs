@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnose::RemediationId;
 use crate::domain::{AppState, StepState};
 
 /// One JSON object per event on the headless output (`--json`), tagged by `event`; the
@@ -40,7 +41,7 @@ pub enum Event {
         step: String,
         class: String,
         line: String,
-        remediations: Vec<String>,
+        remediations: Vec<RemediationId>,
     },
     RolledBack {
         app: String,
@@ -138,7 +139,7 @@ mod tests {
                 step: "restore".into(),
                 class: "btree-index-row-size".into(),
                 line: "index row size exceeds".into(),
-                remediations: vec!["pglz-restore".into()],
+                remediations: vec![RemediationId::PglzRestore],
             },
             Event::RolledBack {
                 app: app(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use color_eyre::eyre::Result;
 
 use crate::error::UserError;
-use crate::store::Journal;
+use crate::store::{Journal, LeaseHolder};
 
 pub const TTL_SECS: i64 = 30;
 
@@ -30,8 +30,13 @@ fn alive(pid: i64) -> bool {
 /// Take the app's lease or say who has it.
 pub async fn acquire(store: &Journal, app: &str, holder: &(String, i64, String)) -> Result<()> {
     let (id, pid, host) = holder;
+    let asking = LeaseHolder {
+        id,
+        pid: *pid,
+        host,
+    };
     for _ in 0..2 {
-        match store.acquire_lease(app, id, *pid, host, TTL_SECS).await? {
+        match store.acquire_lease(app, asking, TTL_SECS).await? {
             None => return Ok(()),
             Some(l) => take_over_or_refuse(store, app, host, &l).await?,
         }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-/// One platform operation the runbook needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// One platform operation the runbook needs (and the lab's `lab hook OP` serves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+#[clap(rename_all = "snake_case")]
 pub enum PlatformOp {
     Status,
     Pause,

@@ -71,6 +71,25 @@ pub struct RouterStatus {
     pub pid: Option<u32>,
 }
 
+/// A lab app's processes as `lab status` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppProcess {
+    /// Behind its maintenance page (whether or not its processes run).
+    Paused,
+    Running,
+    Stopped,
+}
+
+impl AppProcess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppProcess::Paused => "paused",
+            AppProcess::Running => "running",
+            AppProcess::Stopped => "stopped",
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct AppStatus {
     pub name: String,
@@ -82,6 +101,16 @@ pub struct AppStatus {
     pub web_pid: Option<u32>,
     pub worker_pid: Option<u32>,
     pub log: PathBuf,
+}
+
+impl AppStatus {
+    pub fn process(&self) -> AppProcess {
+        match (self.running, self.paused) {
+            (_, true) => AppProcess::Paused,
+            (true, false) => AppProcess::Running,
+            (false, false) => AppProcess::Stopped,
+        }
+    }
 }
 
 /// How a start ended.

@@ -89,6 +89,18 @@ pub fn tasks(inv: &Inventory) -> Vec<SeedTask> {
 }
 
 /// Create (or re-create) one fixture database. Idempotent: drops what a half-done seed left.
+/// `ALTER {target} SET k = 'v'` for each setting (`target`: `ROLE r` or `DATABASE d`).
+async fn set_all(
+    admin: &mut sqlx::PgConnection,
+    target: &str,
+    settings: &[(&str, &str)],
+) -> Result<()> {
+    for (k, v) in settings {
+        exec(admin, format!("ALTER {target} SET {k} = {}", literal(v))).await?;
+    }
+    Ok(())
+}
+
 pub async fn seed(ep: &Endpoint, secrets: &Secrets, task: &SeedTask) -> Result<()> {
     let mut admin = ep.connect("postgres").await?;
     let db = ident(&task.database);
@@ -115,25 +127,13 @@ pub async fn seed(ep: &Endpoint, secrets: &Secrets, task: &SeedTask) -> Result<(
     )
     .await?;
     exec(&mut admin, format!("CREATE DATABASE {db} OWNER {role}")).await?;
-    for (k, v) in ROLE_SETTINGS {
-        exec(
-            &mut admin,
-            format!("ALTER ROLE {role} SET {k} = {}", literal(v)),
-        )
-        .await?;
-    }
+    set_all(&mut admin, &format!("ROLE {role}"), ROLE_SETTINGS).await?;
     // A profile's own settings are SQL as written (a list such as search_path must not be
     // quoted into one element).
     for (k, v) in profiles::database_settings(&task.seed.profile) {
         exec(&mut admin, format!("ALTER DATABASE {db} SET {k} = {v}")).await?;
     }
-    for (k, v) in DATABASE_SETTINGS {
-        exec(
-            &mut admin,
-            format!("ALTER DATABASE {db} SET {k} = {}", literal(v)),
-        )
-        .await?;
-    }
+    set_all(&mut admin, &format!("DATABASE {db}"), DATABASE_SETTINGS).await?;
     drop(admin);
 
     let mut conn = ep.connect(&task.database).await?;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use color_eyre::eyre::Result;
 
 use super::{Say, Session, World};
+use crate::diagnose::RemediationId;
 use crate::inventory::Inventory;
 use crate::plan::Plan;
 use crate::platform::servers::Servers;
@@ -82,16 +83,16 @@ fn sim_remediations(inv: &Inventory, runbook: &Runbook) -> HashMap<String, Strin
     for a in inv.apps.iter().filter(|a| runbook.applies_to(a)) {
         let mut r = Vec::new();
         if !a.client.supports_scram() {
-            r.push("md5-password");
+            r.push(RemediationId::Md5Password);
         }
         if a.services
             .iter()
             .any(|s| s.seed.as_ref().is_some_and(|x| x.btree_straddle))
         {
-            r.push("pglz-restore");
+            r.push(RemediationId::PglzRestore);
         }
-        if !r.is_empty() {
-            out.insert(a.name.clone(), r.join(","));
+        if let Some(list) = RemediationId::join_list(&r) {
+            out.insert(a.name.clone(), list);
         }
     }
     out

@@ -165,7 +165,24 @@ mod tests {
         }
     }
 
-    fn fixture() -> (Plan, HashMap<String, f64>, HashMap<String, usize>) {
+    /// A plan and the estimates its edits are applied with.
+    struct Fixture {
+        p: Plan,
+        secs: HashMap<String, f64>,
+        conc: HashMap<String, usize>,
+    }
+
+    impl Fixture {
+        fn edit(&mut self, edit: &Edit) -> Result<(), String> {
+            let est = Estimates {
+                app_seconds: &self.secs,
+                concurrency: &self.conc,
+            };
+            apply(&mut self.p, edit, &est)
+        }
+    }
+
+    fn fixture() -> Fixture {
         let plan = Plan {
             seed: 1,
             batch_size: 2,
@@ -191,114 +208,82 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         let conc = [("zrh".to_string(), 1usize), ("gva".to_string(), 1)].into();
-        (plan, secs, conc)
+        Fixture {
+            p: plan,
+            secs,
+            conc,
+        }
     }
 
     #[test]
     fn moving_an_app_reestimates_both_batches_and_the_window() {
-        let (mut p, s, c) = fixture();
-        let est = Estimates {
-            app_seconds: &s,
-            concurrency: &c,
-        };
-        apply(
-            &mut p,
-            &Edit::Move {
-                app: "d".into(),
-                to: 1,
-            },
-            &est,
-        )
+        let mut f = fixture();
+        f.edit(&Edit::Move {
+            app: "d".into(),
+            to: 1,
+        })
         .unwrap();
-        assert_eq!(p.batches[1].apps, ["b", "c", "d"]);
-        assert_eq!(p.batches[1].estimated_seconds, 250.0);
-        assert_eq!(p.batches[2].apps, ["e"]);
-        assert_eq!(p.batches[2].ends_after_seconds, 360.0);
-        assert!(!p.batches[2].fits_window);
-        assert!(p.batches[0].fits_window);
+        assert_eq!(f.p.batches[1].apps, ["b", "c", "d"]);
+        assert_eq!(f.p.batches[1].estimated_seconds, 250.0);
+        assert_eq!(f.p.batches[2].apps, ["e"]);
+        assert_eq!(f.p.batches[2].ends_after_seconds, 360.0);
+        assert!(!f.p.batches[2].fits_window);
+        assert!(f.p.batches[0].fits_window);
     }
 
     #[test]
     fn excluding_the_last_app_of_a_batch_drops_it_and_renumbers() {
-        let (mut p, s, c) = fixture();
-        let est = Estimates {
-            app_seconds: &s,
-            concurrency: &c,
-        };
-        apply(&mut p, &Edit::Exclude { app: "b".into() }, &est).unwrap();
-        apply(&mut p, &Edit::Exclude { app: "c".into() }, &est).unwrap();
-        let zrh: Vec<(usize, Vec<String>)> = p
-            .batches
-            .iter()
-            .filter(|b| b.region == "zrh")
-            .map(|b| (b.index, b.apps.clone()))
-            .collect();
+        let mut f = fixture();
+        f.edit(&Edit::Exclude { app: "b".into() }).unwrap();
+        f.edit(&Edit::Exclude { app: "c".into() }).unwrap();
+        let zrh: Vec<(usize, Vec<String>)> =
+            f.p.batches
+                .iter()
+                .filter(|b| b.region == "zrh")
+                .map(|b| (b.index, b.apps.clone()))
+                .collect();
         assert_eq!(
             zrh,
             vec![(0, vec!["a".into()]), (1, vec!["d".into(), "e".into()])]
         );
-        assert_eq!(p.excluded, ["b", "c"]);
+        assert_eq!(f.p.excluded, ["b", "c"]);
         assert_eq!(
-            apply(&mut p, &Edit::Exclude { app: "b".into() }, &est),
+            f.edit(&Edit::Exclude { app: "b".into() }),
             Err("b is excluded from this plan".into())
         );
     }
 
     #[test]
     fn reordering_keeps_the_canary_first() {
-        let (mut p, s, c) = fixture();
-        let est = Estimates {
-            app_seconds: &s,
-            concurrency: &c,
-        };
-        apply(
-            &mut p,
-            &Edit::Reorder {
+        let mut f = fixture();
+        f.edit(&Edit::Reorder {
+            region: "zrh".into(),
+            batch: 2,
+            to: 1,
+        })
+        .unwrap();
+        assert_eq!(f.p.batches[1].apps, ["d", "e"]);
+        assert_eq!(f.p.batches[1].index, 1);
+        assert_eq!(f.p.batches[2].apps, ["b", "c"]);
+        let before = f.p.clone();
+        let refused = [
+            Edit::Reorder {
                 region: "zrh".into(),
                 batch: 2,
-                to: 1,
+                to: 0,
             },
-            &est,
-        )
-        .unwrap();
-        assert_eq!(p.batches[1].apps, ["d", "e"]);
-        assert_eq!(p.batches[1].index, 1);
-        assert_eq!(p.batches[2].apps, ["b", "c"]);
-        let before = p.clone();
-        assert!(
-            apply(
-                &mut p,
-                &Edit::Reorder {
-                    region: "zrh".into(),
-                    batch: 2,
-                    to: 0
-                },
-                &est
-            )
-            .is_err()
-        );
-        assert!(
-            apply(
-                &mut p,
-                &Edit::Move {
-                    app: "zz".into(),
-                    to: 0
-                },
-                &est
-            )
-            .is_err()
-        );
-        assert!(
-            apply(
-                &mut p,
-                &Edit::Move {
-                    app: "a".into(),
-                    to: 7
-                },
-                &est
-            )
-            .is_err()
-        );
-        assert_eq!(p, before, "a refused edit changes nothing");
+            Edit::Move {
+                app: "zz".into(),
+                to: 0,
+            },
+            Edit::Move {
+                app: "a".into(),
+                to: 7,
+            },
+        ];
+        for edit in &refused {
+            assert!(f.edit(edit).is_err(), "{edit:?} is refused");
+        }
+        assert_eq!(f.p, before, "a refused edit changes nothing");
     }
 }

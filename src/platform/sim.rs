@@ -60,6 +60,19 @@ impl SimWorld {
         })
     }
 
+    /// A simulated dump or restore: says so on the tool's stream (no tool ran), then takes
+    /// its `seconds`; false when cancelled meanwhile.
+    async fn tool(
+        &self,
+        said: String,
+        seconds: f64,
+        cancel: &CancellationToken,
+        on_line: &mut (dyn FnMut(Stream, String) + Send),
+    ) -> bool {
+        on_line(Stream::Stderr, said);
+        self.work(seconds, cancel).await
+    }
+
     async fn work(&self, seconds: f64, cancel: &CancellationToken) -> bool {
         if self.speed <= 0.0 || seconds <= 0.0 {
             return !cancel.is_cancelled();
@@ -220,25 +233,14 @@ impl Databases for SimDatabases {
         on_line: &mut (dyn FnMut(Stream, String) + Send),
     ) -> Result<BackupOutcome> {
         let (bytes, _) = self.0.db(old);
-        on_line(
-            Stream::Stderr,
-            format!(
-                "simulated: dump of database {} (no pg_dump ran)",
-                old.database
-            ),
+        let said = format!(
+            "simulated: dump of database {} (no pg_dump ran)",
+            old.database
         );
-        let ok = self
-            .0
-            .work(1.0 + bytes as f64 / self.0.throughput.dump_bps, cancel)
-            .await;
+        let seconds = 1.0 + bytes as f64 / self.0.throughput.dump_bps;
+        let ok = self.0.tool(said, seconds, cancel, on_line).await;
         Ok(BackupOutcome {
-            child: ChildOutcome {
-                timed_out: false,
-                signal: None,
-                success: ok,
-                code: Some(if ok { 0 } else { 1 }),
-                cancelled: !ok,
-            },
+            child: exited(Some(if ok { 0 } else { 1 }), !ok),
             files: None,
             old: None,
             seconds: Vec::new(),
@@ -254,25 +256,13 @@ impl Databases for SimDatabases {
         on_line: &mut (dyn FnMut(Stream, String) + Send),
     ) -> Result<ChildOutcome> {
         let (bytes, btree) = self.0.db(new);
-        on_line(
-            Stream::Stderr,
-            format!(
-                "simulated: restore into database {} (no pg_restore ran)",
-                new.database
-            ),
+        let said = format!(
+            "simulated: restore into database {} (no pg_restore ran)",
+            new.database
         );
-        let ok = self
-            .0
-            .work(2.0 + bytes as f64 / self.0.throughput.restore_bps, cancel)
-            .await;
-        if !ok {
-            return Ok(ChildOutcome {
-                timed_out: false,
-                signal: None,
-                success: false,
-                code: None,
-                cancelled: true,
-            });
+        let seconds = 2.0 + bytes as f64 / self.0.throughput.restore_bps;
+        if !self.0.tool(said, seconds, cancel, on_line).await {
+            return Ok(exited(None, true));
         }
         if btree && !pgoptions.contains("default_toast_compression=pglz") {
             on_line(
@@ -282,21 +272,9 @@ impl Databases for SimDatabases {
                     new.database
                 ),
             );
-            return Ok(ChildOutcome {
-                timed_out: false,
-                signal: None,
-                success: false,
-                code: Some(1),
-                cancelled: false,
-            });
+            return Ok(exited(Some(1), false));
         }
-        Ok(ChildOutcome {
-            timed_out: false,
-            signal: None,
-            success: true,
-            code: Some(0),
-            cancelled: false,
-        })
+        Ok(exited(Some(0), false))
     }
 
     async fn fingerprint(
@@ -319,5 +297,16 @@ impl Databases for SimDatabases {
 
     fn keeps_files(&self) -> bool {
         false
+    }
+}
+
+/// How a simulated tool ended: exit `code` (none when it was stopped), never timed out.
+fn exited(code: Option<i32>, cancelled: bool) -> ChildOutcome {
+    ChildOutcome {
+        timed_out: false,
+        signal: None,
+        success: code == Some(0),
+        code,
+        cancelled,
     }
 }

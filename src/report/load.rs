@@ -3,6 +3,7 @@
 use color_eyre::eyre::Result;
 
 use super::{AppOutcome, BackupLine, Downtime, Input, Report, build, seconds};
+use crate::domain::FleetState;
 use crate::inventory::Inventory;
 use crate::store::Store;
 
@@ -18,11 +19,7 @@ pub async fn load(store: &Store, inv: &Inventory, run: Option<i64>) -> Result<Re
                 name: a.name.clone(),
                 region: a.region.clone(),
                 candidate,
-                state: match states.get(&a.name) {
-                    Some(s) if s.state != crate::domain::AppState::Pending => s.state.to_string(),
-                    _ if !candidate => "not-candidate".into(),
-                    _ => "pending".into(),
-                },
+                state: FleetState::of(candidate, states.get(&a.name).map(|s| s.state)),
             }
         })
         .collect();

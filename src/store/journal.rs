@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::queued::Exec;
 use super::writer::{BackupRecord, Began, BeginRun, StoreWriter, WriteOp};
-use super::{Lease, Store};
+use super::{Lease, LeaseHolder, Store};
 use crate::domain::{AppState, RunStatus, StepState};
 
 /// A step ended with a next one to mark running (see `Journal::advance`).
@@ -217,14 +217,10 @@ impl Journal {
     pub async fn acquire_lease(
         &self,
         app: &str,
-        holder: &str,
-        pid: i64,
-        host: &str,
+        holder: LeaseHolder<'_>,
         ttl_secs: i64,
     ) -> Result<Option<Lease>> {
-        self.store
-            .acquire_lease(app, holder, pid, host, ttl_secs)
-            .await
+        self.store.acquire_lease(app, holder, ttl_secs).await
     }
 
     /// Take over a lease whose holder is known dead.

@@ -64,6 +64,15 @@ pub struct BackupRow {
     pub created_at: String,
 }
 
+/// Who asks for a lease: its id, process and host (a holder on the same host whose process
+/// is gone can be taken over).
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseHolder<'a> {
+    pub id: &'a str,
+    pub pid: i64,
+    pub host: &'a str,
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Lease {
     pub app: String,
@@ -161,9 +170,11 @@ impl Store {
     pub(super) async fn acquire_lease(
         &self,
         app: &str,
-        holder: &str,
-        pid: i64,
-        host: &str,
+        LeaseHolder {
+            id: holder,
+            pid,
+            host,
+        }: LeaseHolder<'_>,
         ttl_secs: i64,
     ) -> Result<Option<Lease>> {
         let now_s = now();

@@ -4,8 +4,9 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, List, ListItem, Paragraph, Wrap};
+use ratatui::widgets::{List, ListItem, Paragraph, Wrap};
 
+use super::block;
 use super::{duration, state_symbol};
 use crate::console::data::AppWatch;
 use crate::console::model::{Mode, Model};
@@ -106,15 +107,7 @@ fn draw_steps(frame: &mut Frame, area: Rect, w: &AppWatch, theme: &Theme) {
     } else {
         List::new(items)
     };
-    frame.render_widget(
-        list.block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border(false))
-                .title(Span::styled(title, theme.header())),
-        ),
-        area,
-    );
+    frame.render_widget(list.block(block(title, theme, false)), area);
 }
 
 /// The log pane of a watched app (the App view's right side, the Run view's bottom).
@@ -168,12 +161,7 @@ pub fn draw_log(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &
         }
         title.push(' ');
     }
-    let mut p = Paragraph::new(lines).block(
-        Block::default()
-            .borders(Borders::ALL)
-            .border_style(theme.border(true))
-            .title(Span::styled(title, theme.header())),
-    );
+    let mut p = Paragraph::new(lines).block(block(title, theme, true));
     if log.wrap {
         p = p.wrap(Wrap { trim: false });
     }
@@ -188,12 +176,7 @@ pub fn draw_log(frame: &mut Frame, area: Rect, m: &Model, w: &AppWatch, theme: &
             },
             theme.text_dim(),
         ))
-        .block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border(true))
-                .title(Span::styled(" Log ", theme.header())),
-        );
+        .block(block(" Log ", theme, true));
     }
     frame.render_widget(p, area);
 }

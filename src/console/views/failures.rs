@@ -6,8 +6,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
 
+use super::block;
 use crate::console::data::FailureItem;
 use crate::console::model::Model;
 use crate::console::theme::Theme;
@@ -46,13 +47,6 @@ fn count_classes(m: &Model) -> usize {
     c.sort();
     c.dedup();
     c.len()
-}
-
-fn block<'a>(title: impl Into<String>, theme: &Theme, focus: bool) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border(focus))
-        .title(Span::styled(title.into(), theme.header()))
 }
 
 fn draw_list(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {

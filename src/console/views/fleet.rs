@@ -3,12 +3,14 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, List, ListItem, ListState, Row, Table, TableState};
+use ratatui::widgets::{Cell, List, ListItem, ListState, Row, Table, TableState};
 
+use super::block;
 use super::state_symbol;
 use crate::console::model::{FleetRow, Model};
 use crate::console::theme::Theme;
 use crate::domain::{AppState, FleetState};
+use crate::inventory::client::{Client, ClientFamily};
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let counts = m.region_counts();
@@ -105,19 +107,15 @@ fn draw_regions(
         .collect();
     let mut state = ListState::default().with_selected(Some(m.region));
     let list = List::new(items)
-        .block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border(false))
-                .title(Span::styled(
-                    if area.width >= 28 {
-                        " Regions · candidates/apps "
-                    } else {
-                        " Regions "
-                    },
-                    theme.header(),
-                )),
-        )
+        .block(block(
+            if area.width >= 28 {
+                " Regions · candidates/apps "
+            } else {
+                " Regions "
+            },
+            theme,
+            false,
+        ))
         .highlight_style(theme.selection())
         .highlight_symbol("▶ ");
     frame.render_stateful_widget(list, area, &mut state);
@@ -148,7 +146,7 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         title.push_str(&format!("· {} ", m.source));
     }
 
-    let mut header = vec!["", "app", "env", "libpq", "postgres", "state"];
+    let mut header = vec!["", "app", "env", "client", "postgres", "state"];
     if wide {
         header.insert(3, "customer");
         header.insert(4, "size");
@@ -207,9 +205,9 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let selected_display = selected_display.map(|s| s - offset);
     let mut widths = vec![
         Constraint::Length(1),
-        Constraint::Length(18),
+        Constraint::Length(17),
         Constraint::Length(5),
-        Constraint::Length(8),
+        Constraint::Length(if wide { 22 } else { 9 }),
         Constraint::Length(10),
         Constraint::Min(10),
     ];
@@ -219,12 +217,7 @@ fn draw_table(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.header()))
-        .block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border(true))
-                .title(Span::styled(title, theme.header())),
-        )
+        .block(block(title, theme, true))
         .row_highlight_style(theme.selection())
         .highlight_symbol("▶");
     let mut state = TableState::default().with_selected(selected_display);
@@ -241,6 +234,22 @@ fn risk_label(class: &str) -> &str {
     }
 }
 
+/// The image's client as the table has room for it: wide, "node-postgres 7.8.2"; narrow,
+/// libpq's version alone ("9.6", as the column always read) and other families by a short
+/// name, their version left to the app view and the status bar.
+fn client_cell(c: Client, wide: bool) -> String {
+    match c.family {
+        ClientFamily::Libpq => c.to_string(),
+        _ if wide => c.to_string(),
+        ClientFamily::NodePostgres => "node".into(),
+        ClientFamily::Pgjdbc => "jdbc".into(),
+        ClientFamily::GoPq => "lib/pq".into(),
+        ClientFamily::Pgx => "pgx".into(),
+        ClientFamily::Npgsql => "npgsql".into(),
+        ClientFamily::Asyncpg => "asyncpg".into(),
+    }
+}
+
 fn app_row<'a>(
     r: &'a FleetRow,
     marked: bool,
@@ -248,10 +257,11 @@ fn app_row<'a>(
     theme: &Theme,
     wide: bool,
 ) -> Row<'a> {
+    let client = client_cell(r.libpq, wide);
     let risk = if r.scram_risk() {
-        Span::styled(format!("{} ⚠", r.libpq), theme.risk_libpq())
+        Span::styled(format!("{client} ⚠"), theme.risk_libpq())
     } else {
-        Span::styled(r.libpq.to_string(), theme.text())
+        Span::styled(client, theme.text())
     };
     let label = match r.state {
         FleetState::NotCandidate if wide => "not a candidate",

@@ -3,8 +3,9 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 
+use super::block;
 use crate::console::keymap;
 use crate::console::model::{Model, View};
 use crate::console::theme::Theme;
@@ -52,15 +53,11 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         .areas(row);
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border(true))
-                .title(Span::styled(
-                    format!(" Keys · {} — esc closes ", m.view.title()),
-                    theme.header(),
-                )),
-        ),
+        Paragraph::new(lines).block(block(
+            format!(" Keys · {} — esc closes ", m.view.title()),
+            theme,
+            true,
+        )),
         popup,
     );
 }
@@ -70,7 +67,7 @@ fn legend(v: View) -> &'static [&'static str] {
     match v {
         View::Fleet => &[
             "regions: candidates/apps (a candidate has a provisioned 13 database)",
-            "• candidate  ◆ marked  – not a candidate  ⚠ libpq < 10: SCRAM risk",
+            "• candidate  ◆ marked  – not a candidate  ⚠ client cannot do SCRAM",
             "✓ migrated  ✗ failed  ⟳ running  ⏸ paused  ↺ rolled back  · pending",
         ],
         View::App => &[

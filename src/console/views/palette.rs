@@ -3,8 +3,9 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 
+use super::block;
 use crate::console::model::Model;
 use crate::console::palette::COMMANDS;
 use crate::console::theme::Theme;
@@ -29,12 +30,7 @@ pub fn draw(frame: &mut Frame, main: Rect, input: Rect, m: &Model, theme: &Theme
         .collect();
     frame.render_widget(Clear, list);
     frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border(true))
-                .title(Span::styled(" Commands ", theme.header())),
-        ),
+        Paragraph::new(lines).block(block(" Commands ", theme, true)),
         list,
     );
     frame.render_widget(Clear, input);

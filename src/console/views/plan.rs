@@ -4,22 +4,22 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{duration, state_symbol};
+use super::{block, duration, state_symbol};
 use crate::console::model::Model;
 use crate::console::theme::Theme;
 use crate::domain::{AppState, FleetState};
 
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let Some(plan) = &m.night.plan else {
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                "No plan yet: `pgshift plan --batch-size 10 --window 4h` makes one.",
-                theme.text_dim(),
-            ))
-            .block(block(" Plan ".into(), theme, true)),
+        super::empty_pane(
+            frame,
             area,
+            " Plan ",
+            "No plan yet: `pgshift plan --batch-size 10 --window 4h` makes one.",
+            theme,
+            true,
         );
         return;
     };
@@ -143,11 +143,4 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             detail,
         );
     }
-}
-
-fn block<'a>(title: String, theme: &Theme, focus: bool) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border(focus))
-        .title(Span::styled(title, theme.header()))
 }

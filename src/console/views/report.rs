@@ -4,8 +4,9 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
+use super::block;
 use super::duration;
 use crate::console::model::Model;
 use crate::console::theme::Theme;
@@ -29,7 +30,7 @@ pub fn report(m: &Model) -> Report {
                 name: r.name.clone(),
                 region: r.region.clone(),
                 candidate: r.candidate,
-                state: r.state.to_string(),
+                state: r.state,
             })
             .collect(),
         regions: m.regions.clone(),
@@ -109,7 +110,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         ]),
     ];
     frame.render_widget(
-        Paragraph::new(lines).block(block(" The night ".into(), theme)),
+        Paragraph::new(lines).block(block(" The night ", theme, false)),
         sum_area,
     );
 
@@ -139,7 +140,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         )));
     }
     frame.render_widget(
-        Paragraph::new(fl).block(block(" Failures by class (all recorded) ".into(), theme)),
+        Paragraph::new(fl).block(block(" Failures by class (all recorded) ", theme, false)),
         fail_area,
     );
 
@@ -177,7 +178,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         })
         .collect();
     frame.render_widget(
-        Paragraph::new(hl).block(block(" Migration durations ".into(), theme)),
+        Paragraph::new(hl).block(block(" Migration durations ", theme, false)),
         hist,
     );
 
@@ -221,14 +222,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             ])
             .style(theme.header()),
         )
-        .block(block(" Per region ".into(), theme)),
+        .block(block(" Per region ", theme, false)),
         regions,
     );
-}
-
-fn block<'a>(title: String, theme: &Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border(false))
-        .title(Span::styled(title, theme.header()))
 }

@@ -4,9 +4,9 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Cell, Row, Table, TableState};
 
-use super::{duration, state_symbol};
+use super::{block, duration, state_symbol};
 use crate::console::data::unix_seconds;
 use crate::console::model::Model;
 use crate::console::theme::Theme;
@@ -155,13 +155,13 @@ fn gauge(done: usize, total: usize, width: usize) -> String {
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let lanes = lanes(m);
     if lanes.is_empty() {
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                "No plan yet: 2 shows the plan, `pgshift plan` makes one.",
-                theme.text_dim(),
-            ))
-            .block(block(" Run ", theme, true)),
+        super::empty_pane(
+            frame,
             area,
+            " Run ",
+            "No plan yet: 2 shows the plan, `pgshift plan` makes one.",
+            theme,
+            true,
         );
         return;
     }
@@ -177,13 +177,13 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     if let Some(w) = &m.watch {
         super::app::draw_log(frame, log, m, w, theme);
     } else {
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                "no app running in this region: its log shows here when one is",
-                theme.text_dim(),
-            ))
-            .block(block(" Log ", theme, false)),
+        super::empty_pane(
+            frame,
             log,
+            " Log ",
+            "no app running in this region: its log shows here when one is",
+            theme,
+            false,
         );
     }
     let wide = area.width >= 120;
@@ -316,13 +316,6 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         false,
     ));
     frame.render_widget(table, bottom);
-}
-
-fn block<'a>(title: impl Into<String>, theme: &Theme, focus: bool) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border(focus))
-        .title(Span::styled(title.into(), theme.header()))
 }
 
 /// What a probed app answers now: 200 in the success colour, 503 (its maintenance page) as a

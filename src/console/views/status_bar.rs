@@ -50,7 +50,7 @@ pub fn message(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
         && r.scram_risk()
     {
         spans.push(Span::styled(
-            format!(" ⚠ {}: image libpq {} cannot do SCRAM", r.name, r.libpq),
+            format!(" ⚠ {}: image {} cannot do SCRAM", r.name, r.libpq.label()),
             theme.warning(),
         ));
     }

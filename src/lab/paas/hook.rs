@@ -20,16 +20,8 @@ pub const HOOK_FAILED: i32 = 2;
 /// How long in-flight requests get to finish once the maintenance page is up.
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(300);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-#[clap(rename_all = "snake_case")]
-pub enum HookOp {
-    Status,
-    Pause,
-    Unpause,
-    SetDatabaseUrl,
-    Redeploy,
-    Health,
-}
+/// The hook's operations are the platform contract's, one enum for both sides.
+pub use crate::inventory::platform::PlatformOp as HookOp;
 
 #[derive(Serialize)]
 struct StatusJson<'a> {

@@ -175,8 +175,17 @@ impl PidFiles {
             .current_dir(programs)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .process_group(0);
+            .stderr(Stdio::from(err));
+        // Its own session (and so its own process group), as pg_ctl and nginx detach theirs:
+        // the app outlives the shell that ran `lab up`, and stop() ends the group.
+        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
+        }
         let child = cmd.spawn().wrap_err_with(|| {
             format!("starting {} of {app} ({})", role.id(), rt.program.display())
         })?;
