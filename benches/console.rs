@@ -127,6 +127,8 @@ fn bench_night_views() {
         })
         .collect();
     let night = Night {
+        downtime: Vec::new(),
+        backups: Vec::new(),
         answers: vec![],
         controls: Vec::new(),
         plan: Some(Plan {

@@ -58,6 +58,20 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// What `pgshift backups` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum BackupsAction {
+    /// Delete backups past their expiry whose app is migrated and verified and has no run
+    /// under way. Lists them only, unless --yes
+    Sweep {
+        /// Delete them (default: list what would be deleted)
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The local lab: two real PostgreSQL servers (13 and 15) seeded with the fixture fleet
@@ -204,10 +218,12 @@ pub enum Command {
         #[command(subcommand)]
         action: AppAction,
     },
-    /// List kept backups with notes, size and checksum
+    /// List kept backups: size on disk, expiry, notes, checksum; `sweep` deletes expired ones
     Backups {
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<BackupsAction>,
     },
     /// The night's summary: migrations, failures by class, regions, durations, downtime, backups
     Report {
@@ -536,7 +552,11 @@ fn run(cli: Cli) -> Result<i32> {
                         reveal_secrets,
                     },
             }) => app_cmd::show(&ctx, &app, json, reveal_secrets).await,
-            Some(Command::Backups { json }) => app_cmd::backups(&ctx, json).await,
+            Some(Command::Backups { json, action: None }) => app_cmd::backups(&ctx, json).await,
+            Some(Command::Backups {
+                json,
+                action: Some(BackupsAction::Sweep { yes, json: j }),
+            }) => app_cmd::sweep(&ctx, yes, json || j).await,
             Some(Command::Region { action }) => control_cmd::region(&ctx, action).await,
             Some(Command::Cancel { confirm }) => control_cmd::cancel(&ctx, confirm).await,
             Some(Command::Diagnose { file, json }) => diagnose_cmd::run(file.as_deref(), json),

@@ -668,22 +668,22 @@ mod tests {
         ),
         (
             "libpq-scram",
-            include_str!("../fixtures/captured/libpq-scram-pgjdbc.log"),
+            include_str!("../fixtures/from-source/libpq-scram-pgjdbc.log"),
             "The authentication type 10 is not supported",
         ),
         (
             "libpq-scram",
-            include_str!("../fixtures/captured/libpq-scram-go-pq.log"),
+            include_str!("../fixtures/from-source/libpq-scram-go-pq.log"),
             "pq: unknown authentication response: 10",
         ),
         (
             "libpq-scram",
-            include_str!("../fixtures/captured/libpq-scram-pgx.log"),
+            include_str!("../fixtures/from-source/libpq-scram-pgx.log"),
             "Received unknown authentication message",
         ),
         (
             "libpq-scram",
-            include_str!("../fixtures/captured/libpq-scram-npgsql.log"),
+            include_str!("../fixtures/from-source/libpq-scram-npgsql.log"),
             "Authentication method not supported (Received: 10)",
         ),
         (
@@ -839,10 +839,10 @@ mod tests {
         let families = [
             include_str!("../fixtures/captured/libpq-scram-django-uwsgi.log"),
             include_str!("../fixtures/captured/libpq-scram-rails-old-libpq.log"),
-            include_str!("../fixtures/captured/libpq-scram-pgjdbc.log"),
-            include_str!("../fixtures/captured/libpq-scram-go-pq.log"),
-            include_str!("../fixtures/captured/libpq-scram-pgx.log"),
-            include_str!("../fixtures/captured/libpq-scram-npgsql.log"),
+            include_str!("../fixtures/from-source/libpq-scram-pgjdbc.log"),
+            include_str!("../fixtures/from-source/libpq-scram-go-pq.log"),
+            include_str!("../fixtures/from-source/libpq-scram-pgx.log"),
+            include_str!("../fixtures/from-source/libpq-scram-npgsql.log"),
             include_str!("../fixtures/captured/libpq-scram-asyncpg.log"),
             include_str!("../fixtures/captured/libpq-scram-node-postgres-7.8.2.log"),
         ];

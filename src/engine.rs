@@ -131,9 +131,12 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             self.journal.clone(),
             name.to_string(),
             self.holder.0.clone(),
+            &self.cancel,
         );
-        let result = self.drive(run_id, app, rows, remediations, false).await;
-        keep.abort();
+        let result = self
+            .drive(run_id, app, rows, remediations, false, &keep)
+            .await;
+        drop(keep);
         self.release(name);
         result
     }
@@ -222,7 +225,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     holder: self.holder.0.clone(),
                     pid: self.holder.1,
                     host: self.holder.2.clone(),
-                    ttl_secs: lease::TTL_SECS,
+                    ttl_secs: lease::ttl_secs(),
                 })
                 .await?;
             match began {
@@ -333,14 +336,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             self.journal.clone(),
             name.to_string(),
             self.holder.0.clone(),
+            &self.cancel,
         );
         self.journal
             .set_failure_status(failure.id, "retried")
             .await?;
         let result = self
-            .drive(run_id, app, rows, Some(chosen.id.as_str()), false)
+            .drive(run_id, app, rows, Some(chosen.id.as_str()), false, &keep)
             .await;
-        keep.abort();
+        drop(keep);
         self.release(name);
         let outcome = result?;
         if outcome == Outcome::Migrated {
@@ -388,15 +392,20 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     continue;
                 }
             }
-            let keep = lease::keep_alive(self.journal.clone(), name.clone(), self.holder.0.clone());
+            let keep = lease::keep_alive(
+                self.journal.clone(),
+                name.clone(),
+                self.holder.0.clone(),
+                &self.cancel,
+            );
             let r = async {
                 let rows = self.store.steps(run_id, &name).await?;
                 let remediation = self.store.run_remediation(run_id).await?;
-                self.drive(run_id, app, rows, remediation.as_deref(), true)
+                self.drive(run_id, app, rows, remediation.as_deref(), true, &keep)
                     .await
             }
             .await;
-            keep.abort();
+            drop(keep);
             if let Err(e) = self.journal.release_lease(&name, &self.holder.0).await {
                 tracing::warn!(app = name, error = %e, "releasing lease failed");
             }
@@ -421,6 +430,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         rows: Vec<StepRow>,
         remediation: Option<&str>,
         resumed: bool,
+        lease: &lease::Kept,
     ) -> Result<Outcome> {
         let _ = self.events.send(Event::RunStarted {
             run_id,
@@ -477,6 +487,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .map(|r| r.id);
         let mut paused_in_store = ctx.paused;
         for (k, row) in todo.iter().copied().enumerate() {
+            if lease.lost.is_cancelled() {
+                return self.interrupted(run_id, app, row, None).await;
+            }
             if self.cancel.is_cancelled() {
                 return self.cancelled(run_id, app, row, &mut ctx).await;
             }
@@ -503,6 +516,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 self.journal.clone(),
                 scrubber.clone(),
             );
+            io.cancel = lease.work.clone();
+            io.stop = lease.lost.clone();
             let result = self.run_step(app, &step, &mut ctx, &mut io).await;
             size = ctx.old_bytes;
             self.remember_secrets(&ctx, &scrubber);
@@ -512,7 +527,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     let next = todo
                         .get(k + 1)
                         .map(|r| r.id)
-                        .filter(|_| !self.cancel.is_cancelled());
+                        .filter(|_| !lease.work.is_cancelled());
                     let paused =
                         (ctx.paused != paused_in_store).then(|| (app.name.clone(), ctx.paused));
                     let advance = Advance {
@@ -542,6 +557,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         state: StepState::Done,
                         seconds,
                     });
+                }
+                // Not a failure of the step: this process stopped it; the new holder of
+                // the lease runs it again.
+                Err(_) if lease.lost.is_cancelled() => {
+                    return self.interrupted(run_id, app, row, Some(seconds)).await;
                 }
                 Err(_) if self.cancel.is_cancelled() => {
                     self.end_step(row.id, StepState::Cancelled).await?;
@@ -603,6 +623,40 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             outcome: AppState::Migrated,
         });
         Ok(Outcome::Migrated)
+    }
+
+    /// This process lost the app's lease: its processes are ended; record the step as
+    /// interrupted and stop, touching neither the app nor its databases again. No rollback,
+    /// no app state, no end of run: the app is the lease's new holder's, which resumes the
+    /// run from this step.
+    async fn interrupted(
+        &self,
+        run_id: i64,
+        app: &App,
+        row: &StepRow,
+        seconds: Option<f64>,
+    ) -> Result<Outcome> {
+        tracing::warn!(
+            app = app.name,
+            run_id,
+            step = row.operation,
+            "lease lost: stopped this app's work; its new holder resumes it"
+        );
+        if let Some(seconds) = seconds {
+            self.end_step(row.id, StepState::Interrupted).await?;
+            let _ = self.events.send(Event::StepFinished {
+                app: app.name.clone(),
+                step: row.operation.clone(),
+                state: StepState::Interrupted,
+                seconds,
+            });
+        }
+        let _ = self.events.send(Event::Interrupted {
+            run_id,
+            app: app.name.clone(),
+            step: row.operation.clone(),
+        });
+        Ok(Outcome::Interrupted)
     }
 
     async fn cancelled(
@@ -691,6 +745,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             self.journal.clone(),
             name.to_string(),
             self.holder.0.clone(),
+            &self.cancel,
         );
         let result = async {
             if let (Some(fp), Some(new)) = (&ctx.fingerprint, &ctx.new) {
@@ -723,7 +778,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             Ok(outcome)
         }
         .await;
-        keep.abort();
+        drop(keep);
         self.journal.release_lease(name, &self.holder.0).await?;
         result
     }

@@ -1,6 +1,7 @@
 //! pgshift: move a PaaS fleet of PostgreSQL 13 databases to PostgreSQL 15 in supervised
 //! night windows. See docs/architecture.md for the module map.
 
+pub mod backups;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -6,6 +6,7 @@
 //! results these functions return. See docs/architecture.md.
 
 pub mod app;
+pub mod backups;
 pub mod fleet;
 pub mod plan;
 pub mod preflight;

@@ -69,6 +69,11 @@ impl AppRecord {
 pub trait StepLog: Send {
     fn line(&mut self, stream: &str, text: &str);
     fn secret(&mut self, secret: &str);
+    /// Cancelled when this process must stop the app's work at once (it lost the app's
+    /// lease): a platform command still running then is ended with its process group.
+    fn stop(&self) -> tokio_util::sync::CancellationToken {
+        tokio_util::sync::CancellationToken::new()
+    }
 }
 
 /// The operations a runbook needs from a platform. Every one is idempotent. An `Err` is the

@@ -3,6 +3,8 @@
 
 pub mod blockers;
 pub mod catalog;
+pub mod copy;
+pub mod digest;
 pub mod leftovers;
 pub mod logical;
 mod password;

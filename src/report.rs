@@ -6,7 +6,7 @@
 mod load;
 mod markdown;
 
-pub use load::load;
+pub use load::{backups, downtime, load};
 
 use serde::Serialize;
 

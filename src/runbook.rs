@@ -71,10 +71,16 @@ pub enum Operation {
         pause: bool,
         operations: Vec<Operation>,
     },
-    /// pg_dump of OLD, kept as a listed backup.
+    /// pg_dump of OLD, kept as a listed backup until `keep` has passed (default: as long as
+    /// OLD is kept, the deprovision's `after`), its data files gzipped once the app serves
+    /// again unless `compress = false`.
     BackupCollectedServices {
         #[serde(default)]
         notes: String,
+        #[serde(default)]
+        keep: Option<String>,
+        #[serde(default = "yes")]
+        compress: bool,
     },
     /// pg_restore of the backup into NEW (followed by verification, always).
     RestoreBackupToReprovisionedServices {},
@@ -101,6 +107,8 @@ pub enum StepKind {
     Redeploy,
     /// A real request to the app through its route, after it serves again.
     Health,
+    /// Gzip the backup's data files, after the app serves again (off the paused path).
+    CompressBackup,
     /// Recorded so the operator sees when OLD may go; never executed in the same run.
     ScheduleDeprovision,
     /// Logical strategy: a subscription on NEW to the slot the backup was taken in.
@@ -125,6 +133,7 @@ impl StepKind {
             StepKind::Unpause => "unpause",
             StepKind::Redeploy => "redeploy",
             StepKind::Health => "health",
+            StepKind::CompressBackup => "compress_backup",
             StepKind::ScheduleDeprovision => "schedule_deprovision",
             StepKind::Subscribe => "subscribe",
             StepKind::CatchUp => "catch_up",
@@ -162,7 +171,8 @@ pub struct Step {
     pub overrides: BTreeMap<String, String>,
     #[serde(default)]
     pub copy_runtime_options: bool,
-    /// For `schedule_deprovision`: how long OLD is kept.
+    /// For `schedule_deprovision`: how long OLD is kept; for `backup`: how long the backup
+    /// is kept (its expiry, for `pgshift backups sweep`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_seconds: Option<u64>,
     /// For `backup`: taken in a logical replication slot's snapshot (the logical strategy).
@@ -354,7 +364,32 @@ impl Runbook {
     /// verification follows every restore.
     pub fn steps(&self) -> Result<Vec<Step>, (&'static str, String)> {
         let mut out = Vec::new();
-        flatten(&self.operations, &mut out, false)?;
+        let mut compress = false;
+        flatten(&self.operations, &mut out, false, &mut compress)?;
+        // A backup without its own `keep` is kept as long as OLD is.
+        let old_kept = out
+            .iter()
+            .find(|s| s.kind == StepKind::ScheduleDeprovision)
+            .and_then(|s| s.after_seconds);
+        for s in out.iter_mut().filter(|s| s.kind == StepKind::Backup) {
+            s.after_seconds = s.after_seconds.or(old_kept);
+        }
+        // Compression once the app serves again: after its health check, else before the
+        // deprovision is scheduled, else last.
+        if compress && let Some(b) = out.iter().position(|s| s.kind == StepKind::Backup) {
+            let at = out[b..]
+                .iter()
+                .position(|s| s.kind == StepKind::Health)
+                .map(|k| b + k + 1)
+                .or_else(|| {
+                    out[b..]
+                        .iter()
+                        .position(|s| s.kind == StepKind::ScheduleDeprovision)
+                        .map(|k| b + k)
+                })
+                .unwrap_or(out.len());
+            out.insert(at, Step::new(StepKind::CompressBackup));
+        }
         Ok(out)
     }
 
@@ -445,6 +480,7 @@ fn flatten(
     ops: &[Operation],
     out: &mut Vec<Step>,
     paused: bool,
+    compress: &mut bool,
 ) -> Result<(), (&'static str, String)> {
     for op in ops {
         match op {
@@ -474,15 +510,31 @@ fn flatten(
                 if *pause {
                     out.push(Step::new(StepKind::Pause));
                 }
-                flatten(operations, out, *pause)?;
+                flatten(operations, out, *pause, compress)?;
                 if *pause {
                     out.push(Step::new(StepKind::Unpause));
                     out.push(Step::new(StepKind::Health));
                 }
             }
-            Operation::BackupCollectedServices { notes } => {
+            Operation::BackupCollectedServices {
+                notes,
+                keep,
+                compress: c,
+            } => {
                 let mut s = Step::new(StepKind::Backup);
                 s.notes = Some(notes.clone());
+                if let Some(keep) = keep {
+                    let Some(d) = parse_duration(keep) else {
+                        return Err((
+                            "keep =",
+                            format!(
+                                "keep = \"{keep}\" is not a duration like \"14d\", \"36h\" or \"90m\""
+                            ),
+                        ));
+                    };
+                    s.after_seconds = Some(d.as_secs());
+                }
+                *compress |= *c;
                 out.push(s);
             }
             Operation::RestoreBackupToReprovisionedServices {} => {
@@ -546,10 +598,21 @@ mod tests {
                 "redeploy",
                 "unpause",
                 "health",
+                "compress_backup",
                 "schedule_deprovision"
             ]
         );
         assert_eq!(rb.target_major(), Some(15));
+        let backup = rb
+            .steps()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.kind == StepKind::Backup);
+        assert_eq!(
+            backup.and_then(|b| b.after_seconds),
+            Some(14 * 86_400),
+            "the built-in runbook keeps backups 14 days"
+        );
         let steps = rb.steps().unwrap();
         assert!(
             steps[3]
@@ -558,7 +621,34 @@ mod tests {
                 .unwrap()
                 .starts_with("Backup taken prior")
         );
-        assert_eq!(steps[10].after_seconds, Some(7 * 86_400));
+        assert_eq!(steps[11].kind, StepKind::ScheduleDeprovision);
+        assert_eq!(steps[11].after_seconds, Some(7 * 86_400));
+    }
+
+    #[test]
+    fn a_backup_is_kept_as_long_as_old_unless_told_and_compressed_unless_told() {
+        let text = PG13_TO_PG15.replace(", keep = \"14d\"", "");
+        let rb = Runbook::parse(&text, "rb.toml").expect("valid");
+        let steps = rb.steps().unwrap();
+        let backup = steps.iter().find(|s| s.kind == StepKind::Backup).unwrap();
+        assert_eq!(backup.after_seconds, Some(7 * 86_400), "OLD's retention");
+        let off = text.replace("Postgres 15.\" }", "Postgres 15.\", compress = false }");
+        assert_ne!(off, text);
+        let rb = Runbook::parse(&off, "rb.toml").expect("valid");
+        assert!(
+            !rb.steps()
+                .unwrap()
+                .iter()
+                .any(|s| s.kind == StepKind::CompressBackup)
+        );
+        let bad = PG13_TO_PG15.replace("keep = \"14d\"", "keep = \"soon\"");
+        let e = Runbook::parse(&bad, "rb.toml").expect_err("bad keep");
+        assert!(e.message.contains("keep = \"soon\""), "{e}");
+        assert_eq!(e.line, line_of(&bad, "keep = \"soon\""));
+    }
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text[..text.find(needle).unwrap()].lines().count()
     }
 
     #[test]

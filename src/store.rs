@@ -37,6 +37,8 @@ mod probes;
 mod queued;
 mod report_reads;
 mod runs;
+mod work_lease;
+mod work_queue;
 mod writer;
 
 pub use journal::{Advance, FailureRecord, Journal};
@@ -46,6 +48,8 @@ pub use console_reads::{AppRunSpan, RunLogLine, RunningStep};
 pub use probes::ProbeRow;
 pub use report_reads::PausedSpan;
 pub use runs::{BackupRow, FailureRow, Lease, LeaseHolder, LogRow, StepRow};
+pub use work_lease::{LeaseKeeper, LeaseLoss};
+pub use work_queue::{Claim, Fence, FenceLost, WorkItem, WorkOutcome, WorkState, WorkerRow};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

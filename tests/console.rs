@@ -667,6 +667,8 @@ fn night_model() -> Model {
     .collect();
     let mut m = model(&states);
     let night = Night {
+        downtime: Vec::new(),
+        backups: Vec::new(),
         // A prober asks two of the running apps: one behind its page, one serving again.
         answers: vec![
             ("tracker-live".into(), "503".into()),

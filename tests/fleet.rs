@@ -392,6 +392,8 @@ fn the_whole_fixture_fleet_runs_on_a_real_lab_and_preflight_makes_it_clean() {
         );
     }
 
+    report_matches_the_console(lab, r);
+
     let reset = lab.cmd().args(["lab", "reset"]).output().expect("reset");
     support::check(&reset, "lab reset");
     let out = lab
@@ -657,4 +659,103 @@ fn a_saved_plan_can_be_edited_and_the_edit_is_what_runs_next() {
         w["id"].as_i64(),
         "the edited plan is the latest"
     );
+}
+
+/// `pgshift report` of the fixture fleet's night says what the console's Report view computes
+/// from the same store (one model): every figure, each failure class and region, each backup
+/// with its expiry; and both agree with the fleet run's own report `r`.
+fn report_matches_the_console(lab: &support::Lab, r: &serde_json::Value) {
+    use pgshift::console::{model::Model, update::update, views};
+    let json = lab
+        .cmd()
+        .args(["report", "--format", "json"])
+        .output()
+        .expect("report");
+    support::check(&json, "report --format json");
+    let cli: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let md = lab
+        .cmd()
+        .args(["report", "--format", "md"])
+        .output()
+        .expect("report md");
+    support::check(&md, "report --format md");
+    let md = String::from_utf8_lossy(&md.stdout).to_string();
+
+    let inv = inventory::load(&Source::BuiltinLab).expect("fixture fleet");
+    let url = format!("sqlite://{}", lab.state.join("pgshift.db").display());
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let (states, night) = rt.block_on(async {
+        let store = pgshift::store::Store::open(&url).await.expect("store");
+        (
+            store.app_states().await.expect("states"),
+            pgshift::console::load::night(&store, true)
+                .await
+                .expect("night"),
+        )
+    });
+    let states: HashMap<_, _> = states;
+    let mut m = Model::new(&inv, &states, "fleet".into(), url);
+    update(&mut m, night);
+    let console = views::report::report(&m);
+    let c = serde_json::to_value(&console).expect("json");
+    for key in [
+        "candidates",
+        "migrated",
+        "failed",
+        "rolled_back",
+        "running",
+        "databases_moved",
+        "success_rate",
+        "durations",
+        "failures_happened",
+        "failures_remaining",
+        "regions",
+        "downtime",
+        "backups",
+    ] {
+        assert_eq!(cli[key], c[key], "{key}");
+    }
+    assert_eq!(r["migrated"], console.migrated, "{r}");
+    assert_eq!(r["failed"], console.failed, "{r}");
+    assert!(
+        md.contains(&format!(
+            "- migrated: {} of {} candidates",
+            console.migrated, console.candidates
+        )),
+        "{md}"
+    );
+    for f in &console.failures_happened {
+        assert!(
+            md.contains(&format!("| {} | {} |", f.class, f.count)),
+            "{md}"
+        );
+    }
+    for g in &console.regions {
+        assert!(
+            md.contains(&format!(
+                "| {} | {} | {} | {} |",
+                g.name, g.candidates, g.migrated, g.failed
+            )),
+            "{md}"
+        );
+    }
+    // Tonight's backups have an expiry (a store older than retention holds some without).
+    let expiring = console
+        .backups
+        .iter()
+        .filter(|b| b.expires_at.is_some())
+        .count();
+    assert!(expiring >= console.migrated, "{console:?}");
+    for b in &console.backups {
+        let expires = b.expires_at.as_deref().unwrap_or("kept (no retention)");
+        assert!(
+            md.contains(&format!(
+                "| {} | {:.1} MB | {} | {expires} |",
+                b.app,
+                b.size_bytes as f64 / 1e6,
+                b.taken_at
+            )),
+            "{md}"
+        );
+    }
 }

@@ -154,15 +154,24 @@ fn plain_app_migrates_verified_unpaused_with_a_listed_backup() {
             "redeploy",
             "unpause",
             "health",
+            "compress_backup",
             "schedule_deprovision"
         ]
     );
-    assert!(
+    // pgshift's own copy: one read of OLD in the backup step loaded NEW too.
+    let logged = |step: &str, what: &str| {
         events_of(&events, "log")
             .iter()
-            .any(|e| e["step"] == "restore"
-                && e["line"].as_str().unwrap().starts_with("pg_restore: ")),
-        "restore output streamed"
+            .any(|e| e["step"] == step && e["line"].as_str().unwrap().contains(what))
+    };
+    assert!(
+        logged("backup", "in one read of OLD"),
+        "the copy is announced"
+    );
+    assert!(logged("backup", "backup kept: "), "the backup is kept");
+    assert!(
+        logged("restore", "was loaded from the backup step's read of OLD"),
+        "nothing left to restore"
     );
 
     // NEW equals OLD, by our own queries; OLD is untouched.
@@ -377,7 +386,7 @@ fn libpq9_app_fails_at_redeploy_rolls_back_and_retry_with_md5_migrates_it() {
 }
 
 #[test]
-fn btree_app_fails_in_restore_rolls_back_and_retry_with_pglz_migrates_it() {
+fn btree_app_fails_building_its_index_rolls_back_and_retry_with_pglz_migrates_it() {
     let lab = support::lab();
     let app = "forum-live";
     reset(lab, app);
@@ -388,8 +397,9 @@ fn btree_app_fails_in_restore_rolls_back_and_retry_with_pglz_migrates_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The index is built as soon as its table is copied, in the backup step's copy.
     let failure = events_of(&events, "failure");
-    assert_eq!(failure[0]["step"], "restore");
+    assert_eq!(failure[0]["step"], "backup");
     assert_eq!(failure[0]["class"], "btree-index-row-size");
     assert!(
         failure[0]["line"]
@@ -418,7 +428,7 @@ fn btree_app_fails_in_restore_rolls_back_and_retry_with_pglz_migrates_it() {
         .expect("failure listed");
     assert_eq!(mine["class"], "btree-index-row-size");
     assert_eq!(mine["region"], "ch-zrh");
-    assert_eq!(mine["step"], "restore");
+    assert_eq!(mine["step"], "backup");
     let m = &mine["matched"][0];
     let line = m["line"].as_str().unwrap();
     let span = &line[m["start"].as_u64().unwrap() as usize..m["end"].as_u64().unwrap() as usize];
@@ -471,8 +481,11 @@ fn kill_9_during_restore_then_resume_ends_migrated_never_paused() {
     let lab = support::lab();
     let app = "tracker-live";
     reset(lab, app);
+    // The dump path (`PGSHIFT_COPY=dump`): pg_restore runs in the restore step there. The
+    // stream path's kill -9 is tests/crash.rs's.
     let mut child = lab
         .cmd()
+        .env("PGSHIFT_COPY", "dump")
         .args(["migrate", "--app", app, "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -528,6 +541,7 @@ fn kill_9_during_restore_then_resume_ends_migrated_never_paused() {
 
     let out = lab
         .cmd()
+        .env("PGSHIFT_COPY", "dump")
         .args(["resume", "--json"])
         .output()
         .expect("resume");

@@ -117,6 +117,8 @@ fn report_of_a_sim_night_matches_the_console_report() {
         "failures_happened",
         "failures_remaining",
         "regions",
+        "downtime",
+        "backups",
     ] {
         assert_eq!(cli[key], c[key], "{key}");
     }
@@ -159,4 +161,18 @@ fn report_of_a_sim_night_matches_the_console_report() {
     let downtime = cli["downtime"].as_array().expect("downtime");
     assert!(!downtime.is_empty(), "{cli}");
     assert!(md.contains("## Downtime per app"));
+    // Backups kept, each with its expiry (the built-in runbook keeps them 14 days).
+    assert!(console.backups.len() >= console.migrated, "{console:?}");
+    for b in &console.backups {
+        let expires = b.expires_at.as_deref().expect("an expiry");
+        assert!(
+            md.contains(&format!(
+                "| {} | {:.1} MB | {} | {expires} |",
+                b.app,
+                b.size_bytes as f64 / 1e6,
+                b.taken_at
+            )),
+            "{md}"
+        );
+    }
 }

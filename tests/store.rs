@@ -176,7 +176,7 @@ async fn postgres_store_migrates_on_the_lab_15_server() {
     );
     assert_eq!(
         tables,
-        "_sqlx_migrations,apps,backups,controls,failures,leases,plans,probes,runs,step_logs,steps"
+        "_sqlx_migrations,apps,backups,controls,failures,fences,leases,plans,probes,runs,step_logs,steps,work_items,work_regions,workers"
     );
     store.close().await;
     Store::open(&url).await.expect("reopen is a no-op");

@@ -113,8 +113,7 @@ pub async fn show(ctx: &Context, name: &str, json: bool, reveal: bool) -> Result
 }
 
 pub async fn backups(ctx: &Context, json: bool) -> Result<i32> {
-    let store = Store::open(&ctx.cfg.store_url()).await?;
-    let rows = store.backups(None).await?;
+    let rows = crate::ops::backups::list(ctx).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(exit::OK);
@@ -122,18 +121,63 @@ pub async fn backups(ctx: &Context, json: bool) -> Result<i32> {
     if rows.is_empty() {
         println!("no backups yet");
     }
-    for b in rows {
+    for l in rows {
+        let b = &l.row;
+        let disk = match l.disk_bytes {
+            Some(n) => mb(n),
+            None => "missing".to_string(),
+        };
+        let dumped = match (b.dump_bytes, &b.compressed_at) {
+            (Some(d), Some(_)) => format!(" (gzipped; pg_dump wrote {})", mb(d as u64)),
+            _ => String::new(),
+        };
         println!(
-            "{:<4} {:<16} {:<18} {:>10} B  {}  sha256 {}…  {}\n     {}",
+            "{:<4} {:<16} {:<18} {:>10}{dumped}  taken {}  expires {}  sha256 {}…\n     {}\n     {}  [{}]",
             b.id,
             b.app,
             b.database,
-            b.size_bytes,
+            disk,
             b.created_at,
+            b.expires_at.as_deref().unwrap_or("never"),
             &b.sha256[..12.min(b.sha256.len())],
+            b.path,
             b.notes,
-            b.path
+            l.retention,
         );
+    }
+    Ok(exit::OK)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+pub async fn sweep(ctx: &Context, yes: bool, json: bool) -> Result<i32> {
+    let swept = crate::ops::backups::sweep(ctx, yes).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&swept)?);
+        return Ok(exit::OK);
+    }
+    let total: u64 = swept.iter().map(|s| s.bytes).sum();
+    for s in &swept {
+        println!(
+            "{} backup {} of {} (expired {}): {}, {}",
+            if s.deleted { "deleted" } else { "would delete" },
+            s.id,
+            s.app,
+            s.expires_at.as_deref().unwrap_or("?"),
+            mb(s.bytes),
+            s.path
+        );
+    }
+    match (swept.is_empty(), yes) {
+        (true, _) => println!("no expired backup to delete"),
+        (false, true) => println!("{} backup(s) deleted, {} freed", swept.len(), mb(total)),
+        (false, false) => println!(
+            "{} backup(s), {} — dry run: `pgshift backups sweep --yes` deletes them",
+            swept.len(),
+            mb(total)
+        ),
     }
     Ok(exit::OK)
 }

@@ -119,6 +119,10 @@ fn print_event(out: &mut impl Write, ev: &Event, json: bool) {
             outcome,
             run_id,
         } => writeln!(out, "■ {app}: {outcome} (run {run_id})"),
+        Event::Interrupted { run_id, app, step } => writeln!(
+            out,
+            "⏸ {app}: another pgshift took its lease during {step}; stopped here, not rolled back (run {run_id} is the new holder's to resume)"
+        ),
         Event::Progress {
             region,
             done,

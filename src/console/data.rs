@@ -143,6 +143,10 @@ pub struct Night {
     pub controls: Vec<(String, String)>,
     /// When this was read (RFC 3339): the "now" elapsed times and ETAs count to.
     pub now: String,
+    /// Each app's paused time per pass, and the backups kept: the Report view's, read with
+    /// the spans (the costly read).
+    pub downtime: Vec<crate::report::Downtime>,
+    pub backups: Vec<crate::report::BackupLine>,
     /// What each probed app answered through its route in the last few seconds (`--probe`):
     /// app → "200", "503" or "error: …".
     pub answers: Vec<(String, String)>,

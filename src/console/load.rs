@@ -124,10 +124,14 @@ pub async fn night(store: &Store, with_spans: bool) -> Result<Action> {
     };
     let by_class = count(store.failures(false).await?);
     let open_by_class = count(store.failures(true).await?);
-    let spans = if with_spans {
-        store.app_run_spans().await?
+    let (spans, downtime, backups) = if with_spans {
+        (
+            store.app_run_spans().await?,
+            crate::report::downtime(store).await?,
+            crate::report::backups(store, None).await?,
+        )
     } else {
-        Vec::new()
+        Default::default()
     };
     let mut night = Night {
         plan,
@@ -136,6 +140,8 @@ pub async fn night(store: &Store, with_spans: bool) -> Result<Action> {
         running: store.running_steps().await?,
         spans,
         spans_read: with_spans,
+        downtime,
+        backups,
         span_times: Vec::new(),
         failures_by_class: by_class,
         open_failures_by_class: open_by_class,

@@ -628,6 +628,8 @@ fn apply_data(m: &mut Model, d: Data) -> bool {
             let local = m.night.plan.take();
             let spans = std::mem::take(&mut m.night.spans);
             let times = std::mem::take(&mut m.night.span_times);
+            let downtime = std::mem::take(&mut m.night.downtime);
+            let backups = std::mem::take(&mut m.night.backups);
             m.night = *n;
             if m.plan_edited {
                 m.night.plan = local;
@@ -635,6 +637,8 @@ fn apply_data(m: &mut Model, d: Data) -> bool {
             if !m.night.spans_read {
                 m.night.spans = spans;
                 m.night.span_times = times;
+                m.night.downtime = downtime;
+                m.night.backups = backups;
             }
             if m.view == View::Run {
                 watch_running(m);

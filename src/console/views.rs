@@ -129,6 +129,7 @@ impl Shown for StepState {
             StepState::Running => "⟳",
             StepState::RolledBack => "↺",
             StepState::Cancelled => "⊘",
+            StepState::Interrupted => "⏸",
             StepState::Skipped => "–",
             StepState::Pending => "·",
         }

@@ -16,6 +16,10 @@ pub enum Outcome {
     },
     /// Cancelled by the operator; rolled back, unpaused.
     Cancelled,
+    /// Another pgshift took the app's lease (this one's had expired): this process stopped
+    /// the app's work where it was, without rolling back; the app stays mid-run for the new
+    /// holder (`resume`) to finish.
+    Interrupted,
 }
 
 impl Outcome {
@@ -26,11 +30,15 @@ impl Outcome {
             Outcome::Failed { .. } => AppState::Failed,
             Outcome::NeedsManual { .. } => AppState::NeedsManual,
             Outcome::Cancelled => AppState::Cancelled,
+            Outcome::Interrupted => AppState::Running,
         }
     }
 
     /// Its stable string (the `done` event's `outcome`).
     pub fn id(&self) -> &'static str {
-        self.state().as_str()
+        match self {
+            Outcome::Interrupted => "interrupted",
+            _ => self.state().as_str(),
+        }
     }
 }

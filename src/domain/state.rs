@@ -78,8 +78,11 @@ states! {
 states! {
     /// A runbook step of one run.
     StepState ("step state") {
+        /// `Interrupted`: this process lost the app's lease mid-step and stopped; the lease's
+        /// new holder runs the step again (no rollback).
         Pending = "pending", Running = "running", Done = "done", Failed = "failed",
         Cancelled = "cancelled", Skipped = "skipped", RolledBack = "rolled_back",
+        Interrupted = "interrupted",
     }
 }
 
@@ -172,6 +175,7 @@ mod tests {
             "cancelled",
             "skipped",
             "rolled_back",
+            "interrupted",
         ]);
         assert!("migrating".parse::<AppState>().is_err());
     }

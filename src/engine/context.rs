@@ -31,6 +31,11 @@ pub struct Ctx {
     /// the restore can skip re-creating it. Never stored, so a resumed run re-creates NEW.
     #[serde(skip)]
     pub new_untouched: bool,
+    /// NEW was loaded by pgshift's own copy during the backup step of this very process: the
+    /// restore step has nothing left to do. Never stored: a resumed run restores NEW from the
+    /// kept backup instead.
+    #[serde(skip)]
+    pub new_loaded_by_copy: bool,
     /// NEW's tables hashed as pg_restore finished loading each (while indexes were built).
     #[serde(default)]
     pub new_loaded: crate::postgres::verify::TableHashes,

@@ -53,6 +53,13 @@ pub enum Event {
         app: String,
         outcome: AppState,
     },
+    /// This pgshift lost the app's lease at `step`: it stopped the app's work there, without
+    /// rolling back; the lease's new holder resumes the run.
+    Interrupted {
+        run_id: i64,
+        app: String,
+        step: String,
+    },
     /// A region's progress in a fleet run, and the seconds it has left at its pace so far
     /// (the plan's estimate before its first app is done).
     Progress {
@@ -79,6 +86,7 @@ impl Event {
             Event::Failure { .. } => "failure",
             Event::RolledBack { .. } => "rolled_back",
             Event::Done { .. } => "done",
+            Event::Interrupted { .. } => "interrupted",
             Event::Progress { .. } => "progress",
             Event::Control { .. } => "control",
         }
@@ -93,7 +101,8 @@ impl Event {
             | Event::StepFinished { app, .. }
             | Event::Failure { app, .. }
             | Event::RolledBack { app, .. }
-            | Event::Done { app, .. } => Some(app),
+            | Event::Done { app, .. }
+            | Event::Interrupted { app, .. } => Some(app),
             Event::Progress { .. } | Event::Control { .. } => None,
         }
     }
@@ -150,6 +159,11 @@ mod tests {
                 run_id: 3,
                 app: app(),
                 outcome: AppState::Failed,
+            },
+            Event::Interrupted {
+                run_id: 3,
+                app: app(),
+                step: "restore".into(),
             },
             Event::Progress {
                 region: "ch-gva".into(),

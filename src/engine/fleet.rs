@@ -32,6 +32,8 @@ pub struct FleetReport {
     pub skipped: usize,
     /// Left for another run: their region was stopped, or the run was cancelled first.
     pub not_started: usize,
+    /// Stopped where they were: another pgshift took their lease and resumes them.
+    pub interrupted: usize,
     pub failures_by_class: HashMap<String, usize>,
     pub seconds: f64,
 }
@@ -98,6 +100,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             self.journal.clone(),
             lease_name.clone(),
             self.holder.0.clone(),
+            &self.cancel,
         );
         // Requests left from an earlier run would surprise this one.
         self.store.clear_controls(None).await?;
@@ -154,6 +157,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                                     Some(None) => r.skipped += 1,
                                     Some(Some(Ok(Outcome::Migrated))) => r.migrated += 1,
                                     Some(Some(Ok(Outcome::Cancelled))) => r.cancelled += 1,
+                                    Some(Some(Ok(Outcome::Interrupted))) => r.interrupted += 1,
                                     Some(Some(Ok(
                                         Outcome::Failed { class } | Outcome::NeedsManual { class },
                                     ))) => {
@@ -202,7 +206,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             RunStatus::Done
         };
         self.journal.finish_run(run_id, status).await?;
-        keep.abort();
+        drop(keep);
         self.journal
             .release_lease(&lease_name, &self.holder.0)
             .await?;

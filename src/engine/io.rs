@@ -42,6 +42,11 @@ pub struct StepIo {
     pub app: String,
     pub step: String,
     pub lines: Vec<String>,
+    /// Ends the step's child processes: the operator's cancel, or a lost lease.
+    pub cancel: tokio_util::sync::CancellationToken,
+    /// Ends the step's platform commands too: only a lost lease (a cancelled run still
+    /// needs its platform to put the app back).
+    pub stop: tokio_util::sync::CancellationToken,
     events: EventTx,
     journal: Journal,
     scrubber: Scrubber,
@@ -63,6 +68,8 @@ impl StepIo {
             app: app.to_string(),
             step: step.to_string(),
             lines: Vec::new(),
+            cancel: Default::default(),
+            stop: Default::default(),
             events,
             journal,
             scrubber,
@@ -100,5 +107,9 @@ impl crate::platform::StepLog for StepIo {
 
     fn secret(&mut self, secret: &str) {
         StepIo::secret(self, secret);
+    }
+
+    fn stop(&self) -> tokio_util::sync::CancellationToken {
+        self.stop.clone()
     }
 }

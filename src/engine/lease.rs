@@ -1,14 +1,26 @@
 //! One migrator per app: a lease in the store, renewed while the work goes on, taken over
 //! only from a holder that is provably gone (same host, process dead) or expired.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::Result;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::UserError;
 use crate::store::{Journal, LeaseHolder};
 
+/// How long a lease lasts without renewal.
 pub const TTL_SECS: i64 = 30;
+
+/// The lease's TTL: `TTL_SECS`, or `PGSHIFT_LEASE_TTL_SECS` (≥ 3; tests shorten it to see a
+/// lost lease acted on within seconds).
+pub fn ttl_secs() -> i64 {
+    std::env::var("PGSHIFT_LEASE_TTL_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|&t| t >= 3)
+        .unwrap_or(TTL_SECS)
+}
 
 pub fn holder_id() -> (String, i64, String) {
     let host = nix::unistd::gethostname()
@@ -36,7 +48,7 @@ pub async fn acquire(store: &Journal, app: &str, holder: &(String, i64, String))
         host,
     };
     for _ in 0..2 {
-        match store.acquire_lease(app, asking, TTL_SECS).await? {
+        match store.acquire_lease(app, asking, ttl_secs()).await? {
             None => return Ok(()),
             Some(l) => take_over_or_refuse(store, app, host, &l).await?,
         }
@@ -65,14 +77,89 @@ pub async fn take_over_or_refuse(
     .into())
 }
 
-/// Renew the lease every third of its TTL until the returned task is aborted.
-pub fn keep_alive(store: Journal, app: String, holder: String) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// An app's lease kept alive while its work goes on; stops renewing when dropped.
+pub struct Kept {
+    task: tokio::task::JoinHandle<()>,
+    /// Cancelled by the operator's cancel or when the lease is lost: what ends the app's
+    /// child processes.
+    pub work: CancellationToken,
+    /// Cancelled only when the lease is lost: another pgshift owns the app now.
+    pub lost: CancellationToken,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What to do after a renewal: the lease is someone else's when the store says so, or when
+/// renewals have failed for so long that it may have expired before the next one.
+fn lost_after(
+    renewed: &Result<bool>,
+    since_renewed: Duration,
+    every: Duration,
+    ttl: Duration,
+) -> bool {
+    match renewed {
+        Ok(true) => false,
+        Ok(false) => true,
+        Err(_) => since_renewed + every >= ttl,
+    }
+}
+
+/// Renew the lease every third of its TTL until the returned `Kept` is dropped. When the
+/// lease is lost — another holder has it, or renewals failed for longer than the TTL allows
+/// — `work` and `lost` are cancelled: the app's processes end and the engine stops its run
+/// where it is, leaving it to the new holder.
+pub fn keep_alive(store: Journal, app: String, holder: String, parent: &CancellationToken) -> Kept {
+    let work = parent.child_token();
+    let lost = CancellationToken::new();
+    let (w, l) = (work.clone(), lost.clone());
+    let task = tokio::spawn(async move {
+        let ttl = Duration::from_secs(ttl_secs() as u64);
+        let every = ttl / 3;
+        let mut renewed_at = Instant::now();
         loop {
-            tokio::time::sleep(Duration::from_secs((TTL_SECS / 3) as u64)).await;
-            if let Err(e) = store.renew_lease(&app, &holder, TTL_SECS).await {
-                tracing::warn!(error = %e, app, "renewing lease failed");
+            tokio::time::sleep(every).await;
+            let r = store.renew_lease(&app, &holder, ttl.as_secs() as i64).await;
+            match &r {
+                Ok(true) => renewed_at = Instant::now(),
+                Ok(false) => {
+                    tracing::error!(
+                        app,
+                        "the lease is another pgshift's now: stopping this app's work"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, app, "renewing lease failed"),
+            }
+            if lost_after(&r, renewed_at.elapsed(), every, ttl) {
+                if r.is_err() {
+                    tracing::error!(
+                        app,
+                        "the lease could not be renewed for its TTL: stopping this app's work"
+                    );
+                }
+                l.cancel();
+                w.cancel();
+                return;
             }
         }
-    })
+    });
+    Kept { task, work, lost }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_lost_when_taken_or_unrenewed_for_its_ttl() {
+        let (every, ttl) = (Duration::from_secs(10), Duration::from_secs(30));
+        let err = || -> Result<bool> { Err(color_eyre::eyre::eyre!("store down")) };
+        assert!(!lost_after(&Ok(true), Duration::from_secs(100), every, ttl));
+        assert!(lost_after(&Ok(false), Duration::ZERO, every, ttl));
+        assert!(!lost_after(&err(), Duration::from_secs(10), every, ttl));
+        assert!(lost_after(&err(), Duration::from_secs(20), every, ttl));
+    }
 }

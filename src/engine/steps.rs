@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::databases::{BACKUP_COMPRESSION, Databases, NO_TIMEOUTS, VERIFY_CONNECTIONS};
+use super::databases::{BACKUP_COMPRESSION, COPY_JOBS, Databases, VERIFY_CONNECTIONS};
 use super::io::StepIo;
 use super::{Ctx, Engine, StepFailure};
 use crate::inventory::{App, ServiceKind};
@@ -13,6 +13,13 @@ use crate::postgres::verify::{self, RowHash};
 use crate::runbook::{Step, StepKind};
 use crate::store::BackupRecord;
 use color_eyre::eyre::WrapErr;
+
+/// NEW's session settings while it is loaded: no timeouts, and a remediation's own.
+fn restore_settings(ctx: &Ctx) -> Vec<String> {
+    let mut settings = super::databases::no_timeouts();
+    settings.extend(ctx.restore_options.iter().cloned());
+    settings
+}
 
 fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
     let summary = summary.into();
@@ -111,6 +118,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             StepKind::Subscribe => self.subscribe(app, ctx, io).await,
             StepKind::CatchUp => self.catch_up(app, ctx, io).await,
             StepKind::Sync => self.sync(app, ctx, io).await,
+            StepKind::CompressBackup => self.compress_backup(app, ctx, io).await,
             StepKind::ScheduleDeprovision => {
                 let after = step.after_seconds.unwrap_or(7 * 86_400);
                 let when = chrono::Utc::now() + chrono::Duration::seconds(after as i64);
@@ -321,6 +329,21 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .join("backups")
             .join(&app.name)
             .join(format!("step-{}", io.step_id));
+        if let Some(new) = ctx.new.clone() {
+            // NEW must be empty: fresh from reprovision, or created again.
+            let fresh = std::mem::take(&mut ctx.new_untouched);
+            // Logical: the copy must be the slot's snapshot, which only the dump imports.
+            if self.db.streams() && !step.logical {
+                if !fresh {
+                    let opts = ctx.options.clone().unwrap_or_default();
+                    tri!(io, self.db.recreate_database(&new, &opts).await);
+                }
+                return self
+                    .backup_streamed(app, step, ctx, io, &old, &new, &dir)
+                    .await;
+            }
+            ctx.new_untouched = fresh;
+        }
         let compression = match BACKUP_COMPRESSION {
             0 => "no compression".to_string(),
             n => format!("gzip level {n}"),
@@ -330,9 +353,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             old.database, old.server
         ));
         let outcome = {
+            let cancel = io.cancel.clone();
             let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
             self.db
-                .backup(&old, &dir, snapshot.as_deref(), &self.cancel, &mut sink)
+                .backup(&old, &dir, snapshot.as_deref(), &cancel, &mut sink)
                 .await
         };
         // The snapshot was imported by the dump's own transaction: the slot's connection can go.
@@ -369,6 +393,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         }
         ctx.old_fingerprint = outcome.old;
         let notes = step.notes.clone().unwrap_or_default();
+        let expires_at = step.after_seconds.map(|s| {
+            (chrono::Utc::now() + chrono::Duration::seconds(s as i64))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
         tri!(
             io,
             self.journal
@@ -383,19 +411,202 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                     size_bytes: bytes as i64,
                     sha256: sha.clone(),
                     notes,
+                    expires_at: expires_at.clone(),
                 })
                 .await
         );
         io.say(format!(
-            "backup kept: {} ({bytes} bytes, sha256 {sha})",
-            dir.display()
+            "backup kept: {} ({bytes} bytes, sha256 {sha}), {}",
+            dir.display(),
+            match &expires_at {
+                Some(t) => format!("expires {t}"),
+                None => "no expiry".to_string(),
+            }
         ));
         ctx.backup_path = Some(dir.display().to_string());
         ctx.backup_bytes = Some(bytes);
         Ok(())
     }
 
+    /// The backup step on pgshift's own copy: one read of OLD feeds NEW, the kept archive and
+    /// OLD's row hashes at once (`postgres::copy`); NEW's tables are hashed back as they land.
+    #[allow(clippy::too_many_arguments)]
+    async fn backup_streamed(
+        &self,
+        app: &App,
+        step: &Step,
+        ctx: &mut Ctx,
+        io: &mut StepIo,
+        old: &ServiceRef,
+        new: &ServiceRef,
+        dir: &Path,
+    ) -> Result<(), StepFailure> {
+        let settings = restore_settings(ctx);
+        if let (Some(r), false) = (&ctx.remediation, ctx.restore_options.is_empty()) {
+            io.say(format!(
+                "remediation {r}: loading NEW with {}",
+                ctx.restore_options.join(", ")
+            ));
+        }
+        io.say(format!(
+            "copying {} on server {} into {} on server {} as {} in one read of OLD ({COPY_JOBS} tables at once, each table's indexes as it lands); kept backup {} written from the same rows (directory format, no compression)",
+            old.database,
+            old.server,
+            new.database,
+            new.server,
+            new.user,
+            dir.display()
+        ));
+        let outcome = {
+            let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
+            self.db
+                .copy(old, new, settings, dir, &self.cancel, &mut sink)
+                .await
+        };
+        let outcome = match tri!(io, outcome) {
+            Some(o) => o,
+            None => return Err(fail(io, "this world has no streaming copy")),
+        };
+        io.say(format!(
+            "ended after: {}",
+            outcome
+                .seconds
+                .iter()
+                .map(|(what, s)| format!("{what} {s:.2} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        io.say(format!(
+            "OLD in the copy's snapshot: {} tables, {} rows; NEW loaded and {} of its tables hashed back",
+            outcome.tables,
+            outcome.rows,
+            outcome.new_tables.len()
+        ));
+        let (bytes, sha) = outcome.archive;
+        ctx.old_fingerprint = Some(outcome.old);
+        ctx.new_loaded = outcome.new_tables;
+        ctx.new_loaded_by_copy = true;
+        let notes = step.notes.clone().unwrap_or_default();
+        let expires_at = step.after_seconds.map(|s| {
+            (chrono::Utc::now() + chrono::Duration::seconds(s as i64))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
+        tri!(
+            io,
+            self.journal
+                .backup(BackupRecord {
+                    app: app.name.clone(),
+                    service_id: old.id.clone(),
+                    run_id: io.run_id,
+                    server: old.server.clone(),
+                    database: old.database.clone(),
+                    path: dir.display().to_string(),
+                    format: "directory".into(),
+                    size_bytes: bytes as i64,
+                    sha256: sha.clone(),
+                    notes,
+                    expires_at: expires_at.clone(),
+                })
+                .await
+        );
+        io.say(format!(
+            "backup kept: {} ({bytes} bytes, sha256 {sha}), {}",
+            dir.display(),
+            match &expires_at {
+                Some(t) => format!("expires {t}"),
+                None => "no expiry".to_string(),
+            }
+        ));
+        ctx.backup_path = Some(dir.display().to_string());
+        ctx.backup_bytes = Some(bytes);
+        Ok(())
+    }
+
+    /// Gzip the backup's data files, the app serving again. Never fails the migration: the
+    /// app is on NEW and verified; a backup left (partly) uncompressed is still restorable
+    /// and a later run of this step, or a resume, finishes it.
+    async fn compress_backup(
+        &self,
+        app: &App,
+        ctx: &mut Ctx,
+        io: &mut StepIo,
+    ) -> Result<(), StepFailure> {
+        let Some(path) = ctx.backup_path.clone() else {
+            io.say("no backup to compress");
+            return Ok(());
+        };
+        let dir = std::path::PathBuf::from(&path);
+        if !dir.is_dir() {
+            io.say(format!("{path} holds no files to compress"));
+            return Ok(());
+        }
+        io.say(format!(
+            "gzip (level {}) of each table's data file of {path}, {} serving meanwhile",
+            crate::backups::GZIP_LEVEL,
+            app.name
+        ));
+        let stop = io.cancel.clone();
+        let d = dir.clone();
+        let done =
+            tokio::task::spawn_blocking(move || crate::backups::compress_dir(&d, &stop)).await;
+        let c = match done {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                io.say(format!(
+                    "warning: compressing {path} failed ({e}); the backup stays restorable as it is"
+                ));
+                return Ok(());
+            }
+            Err(e) => {
+                io.say(format!("warning: compressing {path} did not finish ({e})"));
+                return Ok(());
+            }
+        };
+        if c.stopped {
+            io.say(format!(
+                "compression stopped after {} file(s); the backup stays restorable",
+                c.files
+            ));
+            return Ok(());
+        }
+        let (bytes, sha) = match crate::platform::databases::hash_dir(&dir) {
+            Ok(h) => h,
+            Err(e) => {
+                io.say(format!("warning: hashing {path} after compression: {e}"));
+                return Ok(());
+            }
+        };
+        tri!(
+            io,
+            self.journal
+                .backup_compressed(&app.name, io.run_id, bytes as i64, &sha)
+                .await
+        );
+        io.say(format!(
+            "compressed {} data file(s) in {:.2} s: {} → {} bytes on disk ({:.0} %), sha256 {sha}",
+            c.files,
+            c.seconds,
+            c.before,
+            c.after,
+            if c.before > 0 {
+                100.0 * c.after as f64 / c.before as f64
+            } else {
+                100.0
+            }
+        ));
+        ctx.backup_bytes = Some(bytes);
+        Ok(())
+    }
+
     async fn restore(&self, ctx: &mut Ctx, io: &mut StepIo) -> Result<(), StepFailure> {
+        if std::mem::take(&mut ctx.new_loaded_by_copy) {
+            let new = tri!(io, ctx.new.clone().ok_or("no NEW service"));
+            io.say(format!(
+                "{} on server {} was loaded from the backup step's read of OLD: nothing to restore",
+                new.database, new.server
+            ));
+            return Ok(());
+        }
         let new = tri!(
             io,
             ctx.new
@@ -415,10 +626,11 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         } else {
             tri!(io, self.db.recreate_database(&new, &opts).await);
         }
-        let mut pgoptions = NO_TIMEOUTS.to_string();
-        for o in &ctx.restore_options {
-            pgoptions.push_str(&format!(" -c {o}"));
-        }
+        let pgoptions = restore_settings(ctx)
+            .iter()
+            .map(|s| format!("-c {s}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         if let (Some(r), false) = (&ctx.remediation, ctx.restore_options.is_empty()) {
             io.say(format!(
                 "remediation {r}: restoring with {}",
@@ -435,6 +647,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx.new_loaded.clear();
         let row_hash = ctx.old_fingerprint.as_ref().map(|f| f.row_hash);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let cancel = io.cancel.clone();
         let restored = async {
             let tx = row_hash.map(|_| tx);
             let mut sink = |s: crate::postgres::process::Stream, l: String| {
@@ -444,14 +657,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 io.line(s.id(), &l)
             };
             self.db
-                .restore(&new, Path::new(&path), &pgoptions, &self.cancel, &mut sink)
+                .restore(&new, Path::new(&path), &pgoptions, &cancel, &mut sink)
                 .await
         };
         let hashed = async {
             match row_hash {
                 Some(h) => tokio::select! {
                     r = self.db.hash_as_loaded(&new, h, rx) => Some(r),
-                    _ = self.cancel.cancelled() => None,
+                    _ = cancel.cancelled() => None,
                 },
                 None => None,
             }

@@ -99,6 +99,7 @@ pub fn build_engine(
             crate::platform::real(&parts.inv, servers.clone(), &parts.state_dir)?,
             RealDatabases {
                 servers,
+                copy: crate::platform::databases::CopyPath::from_env()?,
                 pg_bin: parts.pg_bin,
                 state_dir: parts.state_dir.clone(),
             },

@@ -12,6 +12,9 @@ use super::ServiceRef;
 use super::servers::Servers;
 use crate::inventory::Secret;
 use crate::postgres::PasswordMethod;
+use crate::postgres::copy;
+use crate::postgres::digest::hash_file;
+pub use crate::postgres::digest::{hash_dir, hash_dir_with};
 use crate::postgres::process::{self, ChildOutcome, ChildSpec, PassFile, Stream, conninfo};
 use crate::postgres::provision::{self, Provisioned, RuntimeOptions};
 use crate::postgres::verify::{self, Fingerprint, ReadOptions, RowHash, TableHashes};
@@ -99,6 +102,24 @@ pub trait Databases: Send + Sync {
     fn replication(&self) -> Option<super::replication::Replication> {
         None
     }
+    /// pgshift's own copy (`postgres::copy`): OLD read once in one snapshot, teed into NEW
+    /// (empty), the kept archive `dir` and the row hashes; each table's indexes built as it
+    /// lands. `None` where this world has no such copy: the engine then dumps and restores.
+    fn copy(
+        &self,
+        _old: &ServiceRef,
+        _new: &ServiceRef,
+        _settings: Vec<String>,
+        _dir: &Path,
+        _cancel: &CancellationToken,
+        _on_line: &mut (dyn FnMut(Stream, String) + Send),
+    ) -> impl Future<Output = Result<Option<copy::Outcome>>> + Send {
+        async { Ok(None) }
+    }
+    /// Does `copy` copy here (else the backup step dumps and the restore step restores)?
+    fn streams(&self) -> bool {
+        false
+    }
     /// Does a database survive for inspection (for messages)?
     fn keeps_files(&self) -> bool {
         true
@@ -108,15 +129,51 @@ pub trait Databases: Send + Sync {
 /// The kept backup: uncompressed. gzip at its default level costs more CPU than the whole
 /// dump on a 2-core server, and every second of it is spent behind the maintenance page.
 pub const BACKUP_COMPRESSION: u32 = 0;
+/// Tables streamed at once by pgshift's own copy.
+pub const COPY_JOBS: usize = 2;
 /// Connections hashing tables on one server during verification.
 pub const VERIFY_CONNECTIONS: usize = 2;
+
+/// How a real migration copies OLD: pgshift's own single read teed into NEW, the backup and
+/// the hashes (`stream`, the default), or pg_dump then pg_restore (`dump`, the path before
+/// issue #17, kept selectable with `PGSHIFT_COPY=dump`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CopyPath {
+    #[default]
+    Stream,
+    Dump,
+}
+
+impl CopyPath {
+    /// From `PGSHIFT_COPY` (unset: the default).
+    pub fn from_env() -> Result<Self, crate::error::UserError> {
+        match std::env::var("PGSHIFT_COPY").ok().as_deref() {
+            None | Some("") | Some("stream") => Ok(Self::Stream),
+            Some("dump") => Ok(Self::Dump),
+            Some(other) => Err(crate::error::UserError::new(format!(
+                "PGSHIFT_COPY={other}: expected stream or dump"
+            ))),
+        }
+    }
+}
 
 /// Sessions of pg_dump/pg_restore must not inherit the app role's timeouts.
 pub const NO_TIMEOUTS: &str =
     "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0";
 
+/// [`NO_TIMEOUTS`] as `name=value` settings.
+pub fn no_timeouts() -> Vec<String> {
+    NO_TIMEOUTS
+        .split_whitespace()
+        .filter(|w| *w != "-c")
+        .map(str::to_string)
+        .collect()
+}
+
 pub struct RealDatabases {
     pub servers: Servers,
+    /// How the backup step copies OLD (`PGSHIFT_COPY`).
+    pub copy: CopyPath,
     /// PostgreSQL 15 client binaries: the newest client is right for both servers.
     pub pg_bin: PathBuf,
     pub state_dir: PathBuf,
@@ -367,6 +424,48 @@ impl Databases for RealDatabases {
         )
     }
 
+    fn streams(&self) -> bool {
+        self.copy == CopyPath::Stream
+    }
+
+    async fn copy(
+        &self,
+        old: &ServiceRef,
+        new: &ServiceRef,
+        settings: Vec<String>,
+        dir: &Path,
+        cancel: &CancellationToken,
+        on_line: &mut (dyn FnMut(Stream, String) + Send),
+    ) -> Result<Option<copy::Outcome>> {
+        if self.copy == CopyPath::Dump {
+            return Ok(None);
+        }
+        let (from, to) = (
+            self.servers.admin(&old.server)?,
+            self.servers.admin(&new.server)?,
+        );
+        let run_dir = self.state_dir.join("run");
+        let plan = copy::Plan {
+            old: copy::Db {
+                endpoint: &from,
+                database: &old.database,
+            },
+            new: copy::Db {
+                endpoint: &to,
+                database: &new.database,
+            },
+            role: &new.user,
+            old_settings: no_timeouts(),
+            settings,
+            archive: dir.to_path_buf(),
+            pg_bin: &self.pg_bin,
+            run_dir: &run_dir,
+            jobs: COPY_JOBS,
+            snapshot: None,
+        };
+        Ok(Some(copy::copy_database(&plan, cancel, on_line).await?))
+    }
+
     async fn fingerprint(
         &self,
         svc: &ServiceRef,
@@ -402,78 +501,9 @@ fn dumped_item(line: &str) -> Option<u32> {
     rest.starts_with("TABLE DATA ").then(|| id.parse().ok())?
 }
 
-/// A file's name, size and sha256 (hex).
-type FileHash = (String, u64, String);
-
-fn hash_file(path: &Path) -> std::io::Result<FileHash> {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    let mut file = std::fs::File::open(path)?;
-    let bytes = std::io::copy(&mut file, &mut h)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    Ok((name, bytes, hex::encode(h.finalize())))
-}
-
-/// Total size and the backup's sha256: the sha256 of its `sha256sum` listing, files in name
-/// order (`cd DIR && sha256sum * | sha256sum` prints it), so files can be hashed as soon as
-/// each is complete. `early` are files hashed before; one whose size changed is hashed again.
-pub fn hash_dir_with(dir: &Path, early: Vec<FileHash>) -> std::io::Result<(u64, String)> {
-    use sha2::{Digest, Sha256};
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    let mut listing = Sha256::new();
-    let mut total = 0u64;
-    for f in files {
-        let name = f
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let size = std::fs::metadata(&f)?.len();
-        let entry = match early.iter().find(|(n, s, _)| *n == name && *s == size) {
-            Some(e) => e.clone(),
-            None => hash_file(&f)?,
-        };
-        total += entry.1;
-        listing.update(format!("{}  {}\n", entry.2, entry.0));
-    }
-    Ok((total, hex::encode(listing.finalize())))
-}
-
-pub fn hash_dir(dir: &Path) -> std::io::Result<(u64, String)> {
-    hash_dir_with(dir, Vec::new())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backup_digest_is_the_sha256_of_its_sha256sum_listing() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("toc.dat"), b"toc").unwrap();
-        std::fs::write(dir.path().join("2964.dat"), b"rows\n").unwrap();
-        let whole = hash_dir(dir.path()).unwrap();
-        let early = vec![hash_file(&dir.path().join("2964.dat")).unwrap()];
-        assert_eq!(hash_dir_with(dir.path(), early).unwrap(), whole);
-        // `sha256sum 2964.dat toc.dat | sha256sum`
-        use sha2::{Digest, Sha256};
-        let listing = format!(
-            "{}  2964.dat\n{}  toc.dat\n",
-            hex::encode(Sha256::digest(b"rows\n")),
-            hex::encode(Sha256::digest(b"toc"))
-        );
-        assert_eq!(whole, (8, hex::encode(Sha256::digest(listing))));
-        // A file that grew after it was hashed is hashed again.
-        let stale = vec![("2964.dat".to_string(), 1, "00".repeat(32))];
-        assert_eq!(hash_dir_with(dir.path(), stale).unwrap(), whole);
-    }
 
     #[test]
     fn finished_table_data_items_are_read_from_pg_dump_verbose_lines() {

@@ -12,7 +12,6 @@ use std::sync::Mutex;
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use serde::Deserialize;
-use tokio_util::sync::CancellationToken;
 
 use super::servers::Servers;
 use super::{AppRecord, Platform, ServiceRef, StepLog};
@@ -134,7 +133,8 @@ impl ExecPlatform {
             timeout: Some(cmd.timeout),
             ..Default::default()
         };
-        let outcome = process::run(spec, &CancellationToken::new(), |stream, line| {
+        let stop = log.stop();
+        let outcome = process::run(spec, &stop, |stream, line| {
             if stream == Stream::Stdout {
                 on_stdout(&line);
             }
@@ -148,6 +148,13 @@ impl ExecPlatform {
                 app.name
             )
         })?;
+        if outcome.cancelled {
+            return Err(eyre!(
+                "the platform's {} command for {} was ended: this pgshift lost the app's lease ({shown})",
+                op.id(),
+                app.name
+            ));
+        }
         if outcome.timed_out {
             return Err(eyre!(
                 "the platform's {} command for {} timed out after {} s and was ended ({shown})",

@@ -25,6 +25,11 @@ pub enum RowHash {
     /// in the C collation, uuid, timestamps, booleans, arrays of those), the hash of the value's
     /// text otherwise; XOR-ed with a seed per column position. 3-9× cheaper than `Md5Text`.
     Typed,
+    /// xxh3-64 of each row as `COPY … TO STDOUT` sends it (text format, the database's own
+    /// encoding, this module's session settings; stored columns only), summed: what pgshift's
+    /// own copy computes from the very rows it writes to the backup and NEW
+    /// (`postgres::copy`). Hashed in pgshift, not in the server.
+    CopyLine,
 }
 
 /// `schema.table` → (rows, hash of rows).
@@ -43,7 +48,7 @@ pub struct ReadOptions {
 }
 
 /// Session settings under which row text does not depend on what was copied from the app.
-const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET IntervalStyle = 'postgres'";
+pub(crate) const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET IntervalStyle = 'postgres'";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
@@ -72,10 +77,10 @@ impl Fingerprint {
     }
 }
 
-const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'";
+pub(crate) const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'";
 
 /// Objects that belong to an extension are the extension's, not the app's.
-const NOT_EXTENSION_MEMBER: &str =
+pub(crate) const NOT_EXTENSION_MEMBER: &str =
     "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')";
 
 /// The type's own extended hash function where hash equality is value identity, for the
@@ -111,7 +116,7 @@ fn table_sql(table: &str, columns: &[(String, String)], how: RowHash) -> String 
         RowHash::Md5Text => format!(
             "SELECT count(*)::bigint, coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text FROM ONLY {table} t"
         ),
-        RowHash::Typed => {
+        RowHash::Typed | RowHash::CopyLine => {
             let row = if columns.is_empty() {
                 "0::bigint".to_string()
             } else {
@@ -132,6 +137,43 @@ fn table_sql(table: &str, columns: &[(String, String)], how: RowHash) -> String 
             format!("SELECT count(*)::bigint, coalesce(sum({row}), 0)::text FROM ONLY {table} t")
         }
     }
+}
+
+/// `COPY … TO STDOUT` of a table's (or materialized view's) stored columns, as pgshift's own
+/// copy reads them.
+fn copy_to(table: &str, stored: &[String], matview: bool) -> String {
+    let cols = stored.join(", ");
+    if matview {
+        let cols = if cols.is_empty() {
+            "*".to_string()
+        } else {
+            cols
+        };
+        format!("COPY (SELECT {cols} FROM {table}) TO STDOUT")
+    } else if cols.is_empty() {
+        format!("COPY {table} TO STDOUT")
+    } else {
+        format!("COPY {table} ({cols}) TO STDOUT")
+    }
+}
+
+/// Rows as the database's own encoding has them (what pgshift's copy wrote).
+async fn copy_encoding(conn: &mut PgConnection) -> Result<()> {
+    let enc = super::copy::database_encoding(conn).await?;
+    conn.execute(AssertSqlSafe(format!(
+        "SET client_encoding = {}",
+        literal(&enc)
+    )))
+    .await?;
+    Ok(())
+}
+
+/// (rows, hash) of one table: a COPY hashed here, or the server's aggregate.
+async fn hash_one(conn: &mut PgConnection, sql: String) -> Result<(i64, String)> {
+    if sql.starts_with("COPY ") {
+        return Ok(super::copy::hash_copy(conn, &sql).await?.value());
+    }
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_one(conn).await?)
 }
 
 async fn session(ep: &Endpoint, database: &str, snapshot: Option<&str>) -> Result<PgConnection> {
@@ -161,15 +203,19 @@ pub async fn fingerprint(ep: &Endpoint, database: &str, how: &ReadOptions) -> Re
     )))
     .fetch_all(&mut conns[0])
     .await?;
-    let columns: Vec<(String, String, String)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT format('%I.%I', n.nspname, c.relname), quote_ident(a.attname), a.atttypid::regtype::text
+    let columns: Vec<(String, String, String, bool)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT format('%I.%I', n.nspname, c.relname), quote_ident(a.attname), a.atttypid::regtype::text, a.attgenerated <> ''
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p', 'm') AND a.attnum > 0 AND NOT a.attisdropped AND {USER_SCHEMAS} ORDER BY 1, a.attnum"
     )))
     .fetch_all(&mut conns[0])
     .await?;
     let mut by_table: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for (t, col, ty) in columns {
+    let mut stored: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, col, ty, generated) in columns {
+        if !generated {
+            stored.entry(t.clone()).or_default().push(col.clone());
+        }
         by_table.entry(t).or_default().push((col, ty));
     }
     let matview_names: Vec<String> = tables
@@ -185,12 +231,22 @@ pub async fn fingerprint(ep: &Endpoint, database: &str, how: &ReadOptions) -> Re
         tables
             .into_iter()
             .filter(|(t, _, _)| !how.known.contains_key(t))
-            .map(|(t, _, _)| {
-                let sql = table_sql(&t, by_table.get(&t).map_or(&[][..], |c| c), how.row_hash);
+            .map(|(t, kind, _)| {
+                let sql = match how.row_hash {
+                    RowHash::CopyLine => {
+                        copy_to(&t, stored.get(&t).map_or(&[][..], |c| c), kind == "m")
+                    }
+                    h => table_sql(&t, by_table.get(&t).map_or(&[][..], |c| c), h),
+                };
                 (t, sql)
             })
             .collect(),
     ));
+    if how.row_hash == RowHash::CopyLine {
+        for c in conns.iter_mut() {
+            copy_encoding(c).await?;
+        }
+    }
     let workers = conns.iter_mut().map(|conn| {
         let queue = queue.clone();
         async move {
@@ -198,12 +254,10 @@ pub async fn fingerprint(ep: &Endpoint, database: &str, how: &ReadOptions) -> Re
             loop {
                 let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                 let Some((t, sql)) = next else { break };
-                let row: (i64, String) = sqlx::query_as(AssertSqlSafe(sql))
-                    .fetch_one(&mut *conn)
-                    .await?;
+                let row = hash_one(conn, sql).await?;
                 out.push((t, row));
             }
-            Ok::<_, sqlx::Error>(out)
+            Ok::<_, color_eyre::eyre::Report>(out)
         }
     });
     for part in futures::future::try_join_all(workers).await? {
@@ -306,7 +360,13 @@ pub async fn hash_as_loaded(
     while let Some(name) = names.recv().await {
         let c = match &mut conn {
             Some(c) => c,
-            None => conn.insert(session(ep, database, None).await?),
+            None => {
+                let mut c = session(ep, database, None).await?;
+                if row_hash == RowHash::CopyLine {
+                    copy_encoding(&mut c).await?;
+                }
+                conn.insert(c)
+            }
         };
         let found: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -316,17 +376,29 @@ pub async fn hash_as_loaded(
         .fetch_all(&mut *c)
         .await?;
         let [(table,)] = &found[..] else { continue };
-        let columns: Vec<(String, String)> = sqlx::query_as(
-            "SELECT quote_ident(attname), atttypid::regtype::text FROM pg_attribute
+        let columns: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT quote_ident(attname), atttypid::regtype::text, attgenerated <> '' FROM pg_attribute
              WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
         )
         .bind(table)
         .fetch_all(&mut *c)
         .await?;
-        let row: (i64, String) =
-            sqlx::query_as(AssertSqlSafe(table_sql(table, &columns, row_hash)))
-                .fetch_one(&mut *c)
-                .await?;
+        let sql = match row_hash {
+            RowHash::CopyLine => {
+                let stored: Vec<String> = columns
+                    .iter()
+                    .filter(|(_, _, generated)| !generated)
+                    .map(|(col, _, _)| col.clone())
+                    .collect();
+                copy_to(table, &stored, false)
+            }
+            h => {
+                let columns: Vec<(String, String)> =
+                    columns.into_iter().map(|(col, ty, _)| (col, ty)).collect();
+                table_sql(table, &columns, h)
+            }
+        };
+        let row = hash_one(c, sql).await?;
         out.insert(table.clone(), row);
     }
     if let Some(c) = conn {

@@ -25,7 +25,6 @@ pub async fn load(store: &Store, inv: &Inventory, run: Option<i64>) -> Result<Re
         .collect();
     let in_run = |r: i64| run.is_none_or(|n| n == r);
     let failures = store.failures(false).await?;
-    let probes = store.probes().await?;
     let input = Input {
         apps,
         regions: inv.regions.iter().map(|r| r.name.clone()).collect(),
@@ -42,38 +41,50 @@ pub async fn load(store: &Store, inv: &Inventory, run: Option<i64>) -> Result<Re
             .filter(|f| in_run(f.run_id))
             .map(|f| f.class)
             .collect(),
-        downtime: store
-            .paused_spans()
-            .await?
-            .into_iter()
-            .map(|p| Downtime {
-                paused_seconds: seconds(p.paused_at.as_deref(), p.unpaused_at.as_deref()),
-                observed_seconds: observed(
-                    &probes,
-                    &p.app,
-                    p.paused_at.as_deref(),
-                    p.unpaused_at.as_deref(),
-                ),
-                app: p.app,
-                run_id: p.run_id,
-            })
-            .collect(),
-        backups: store
-            .backups(None)
-            .await?
-            .into_iter()
-            .filter(|b| b.run_id.is_none_or(in_run))
-            .map(|b| BackupLine {
-                app: b.app,
-                path: b.path,
-                size_bytes: b.size_bytes,
-                taken_at: b.created_at,
-                expires_at: None,
-            })
-            .collect(),
+        downtime: downtime(store).await?,
+        backups: backups(store, run).await?,
         run,
     };
     Ok(build(&input))
+}
+
+/// How long each app was paused, per pass: by pgshift's record, and as a prober saw it.
+pub async fn downtime(store: &Store) -> Result<Vec<Downtime>> {
+    let probes = store.probes().await?;
+    Ok(store
+        .paused_spans()
+        .await?
+        .into_iter()
+        .map(|p| Downtime {
+            paused_seconds: seconds(p.paused_at.as_deref(), p.unpaused_at.as_deref()),
+            observed_seconds: observed(
+                &probes,
+                &p.app,
+                p.paused_at.as_deref(),
+                p.unpaused_at.as_deref(),
+            ),
+            app: p.app,
+            run_id: p.run_id,
+        })
+        .collect())
+}
+
+/// The backups kept (of run `run` only, if given), with their size and expiry.
+pub async fn backups(store: &Store, run: Option<i64>) -> Result<Vec<BackupLine>> {
+    let in_run = |r: i64| run.is_none_or(|n| n == r);
+    Ok(store
+        .backups(None)
+        .await?
+        .into_iter()
+        .filter(|b| b.run_id.is_none_or(in_run))
+        .map(|b| BackupLine {
+            app: b.app,
+            path: b.path,
+            size_bytes: b.size_bytes,
+            taken_at: b.created_at,
+            expires_at: b.expires_at,
+        })
+        .collect())
 }
 
 /// What a prober saw of one pause: from its first to its last maintenance-page answer, when a

@@ -28,6 +28,8 @@ pub fn estimated_seconds(kind: &StepKind, size_bytes: u64, t: &Throughput) -> f6
         StepKind::Backup => 1.0 + size / t.dump_bps,
         StepKind::Restore => 2.0 + size / t.restore_bps,
         StepKind::Verify => 1.0 + size / t.verify_bps,
+        // gzip of the dump's data files, about a third of OLD's size (indexes are not dumped).
+        StepKind::CompressBackup => 1.0 + size / 3.0 / 40e6,
         StepKind::Reprovision => 1.0,
         StepKind::Redeploy => 3.0,
         StepKind::Subscribe | StepKind::CatchUp | StepKind::Sync => 1.0,

@@ -214,10 +214,11 @@ impl Store {
                     began_at.push(k);
                 }
                 WriteOp::Backup(b) => pending.push(
-                    "INSERT INTO backups (app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                    "INSERT INTO backups (app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at, expires_at, dump_bytes)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8)
                      ON CONFLICT (app, run_id) DO UPDATE SET path = excluded.path, size_bytes = excluded.size_bytes,
-                       sha256 = excluded.sha256, created_at = excluded.created_at",
+                       sha256 = excluded.sha256, created_at = excluded.created_at, expires_at = excluded.expires_at,
+                       dump_bytes = excluded.dump_bytes, compressed_at = NULL",
                     vec![
                         V::Text(&b.app),
                         V::Text(&b.service_id),
@@ -230,6 +231,7 @@ impl Store {
                         V::Text(&b.sha256),
                         V::Text(&b.notes),
                         V::Text(&now),
+                        V::OptText(b.expires_at.as_deref()),
                     ],
                 ),
                 WriteOp::EndRun {

@@ -150,6 +150,26 @@ impl Journal {
         self.writer.write(WriteOp::Backup(Box::new(b))).await
     }
 
+    /// A run's backup was compressed: its size on disk and digest now.
+    pub async fn backup_compressed(
+        &self,
+        app: &str,
+        run_id: i64,
+        size_bytes: i64,
+        sha256: &str,
+    ) -> Result<()> {
+        self.writer
+            .exec(Exec::backup_compressed(app, run_id, size_bytes, sha256))
+            .await?;
+        Ok(())
+    }
+
+    /// Forget a backup the sweep deleted.
+    pub async fn delete_backup(&self, id: i64) -> Result<()> {
+        self.writer.exec(Exec::delete_backup(id)).await?;
+        Ok(())
+    }
+
     /// A classified failure; its id.
     pub async fn record_failure(&self, f: FailureRecord<'_>) -> Result<i64> {
         self.id(Exec::record_failure(

@@ -19,6 +19,8 @@ const STEP_FINISHED: &str =
 const RECORD_FAILURE: &str = "INSERT INTO failures (run_id, step_id, app, region, class, matched, explanation, remediations, created_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 const SET_APP_STATE: &str = "UPDATE apps SET state = $1, paused = $2, current_service = COALESCE($3, current_service), updated_at = $4 WHERE name = $5";
+const BACKUP_COMPRESSED: &str = "UPDATE backups SET size_bytes = $1, sha256 = $2, compressed_at = $3 WHERE app = $4 AND run_id = $5";
+const DELETE_BACKUP: &str = "DELETE FROM backups WHERE id = $1";
 const SET_PAUSED: &str = "UPDATE apps SET paused = $1, updated_at = $2 WHERE name = $3";
 
 /// A bound value of a queued statement.
@@ -134,6 +136,30 @@ impl Exec {
                 t(&now()),
                 t(app),
             ],
+            returning: false,
+        }
+    }
+
+    /// A run's backup, its data files gzipped: what it takes on disk now and its new digest.
+    pub(super) fn backup_compressed(app: &str, run_id: i64, size_bytes: i64, sha256: &str) -> Self {
+        Self {
+            sql: BACKUP_COMPRESSED,
+            args: vec![
+                Arg::Int(size_bytes),
+                t(sha256),
+                t(&now()),
+                t(app),
+                Arg::Int(run_id),
+            ],
+            returning: false,
+        }
+    }
+
+    /// A swept backup: its files are gone.
+    pub(super) fn delete_backup(id: i64) -> Self {
+        Self {
+            sql: DELETE_BACKUP,
+            args: vec![Arg::Int(id)],
             returning: false,
         }
     }

@@ -62,6 +62,12 @@ pub struct BackupRow {
     pub sha256: String,
     pub notes: String,
     pub created_at: String,
+    /// When retention may delete it; `None`: kept until an operator removes it.
+    pub expires_at: Option<String>,
+    /// What pg_dump wrote; `size_bytes` is what it takes now (less once compressed).
+    pub dump_bytes: Option<i64>,
+    /// When its data files were gzipped; `None`: as pg_dump wrote them.
+    pub compressed_at: Option<String>,
 }
 
 /// Who asks for a lease: its id, process and host (a holder on the same host whose process
@@ -160,7 +166,8 @@ impl Store {
     }
 
     pub async fn backups(&self, app: Option<&str>) -> Result<Vec<BackupRow>> {
-        let sql = "SELECT id, app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at
+        let sql = "SELECT id, app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at,
+                          expires_at, dump_bytes, compressed_at
                    FROM backups WHERE $1 IS NULL OR app = $1 ORDER BY id";
         let rows = on_pool!(self, pool => sqlx::query_as(sql).bind(app).fetch_all(pool).await?);
         Ok(rows)

@@ -91,6 +91,8 @@ pub struct BackupRecord {
     pub size_bytes: i64,
     pub sha256: String,
     pub notes: String,
+    /// When retention may delete it (RFC 3339); `None`: kept until an operator removes it.
+    pub expires_at: Option<String>,
 }
 
 type Reply = oneshot::Sender<Result<Applied, String>>;

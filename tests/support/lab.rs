@@ -236,3 +236,12 @@ pub fn check(out: &Output, what: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Hold while a test migrates `app` on a lab another test binary migrates it on too: a lock
+/// file, since nextest runs each test in its own process.
+pub fn app_lock(app: &str) -> std::fs::File {
+    let path = state_dir().with_extension(format!("{app}.lock"));
+    let f = std::fs::File::create(&path).expect("lock file");
+    f.lock().expect("lock");
+    f
+}

@@ -37,6 +37,8 @@ pub fn report(m: &Model) -> Report {
         spans: m.night.spans.clone(),
         failures: expand(&m.night.failures_by_class),
         open_failures: expand(&m.night.open_failures_by_class),
+        downtime: m.night.downtime.clone(),
+        backups: m.night.backups.clone(),
         ..Input::default()
     })
 }
@@ -62,7 +64,13 @@ fn bar(n: usize, max: usize, width: usize) -> String {
 pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     let s = report(m);
     let wide = area.width >= 120;
-    let [top, bottom] = Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
+    // Paused time and backups on a line of their own when the screen has room for it.
+    let roomy = area.height >= 30;
+    let [top, bottom] = Layout::vertical([
+        Constraint::Length(if roomy { 8 } else { 7 }),
+        Constraint::Min(4),
+    ])
+    .areas(area);
     let [sum_area, fail_area] = if wide {
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top)
     } else {
@@ -70,7 +78,7 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
     };
     let pct = |x: Option<f64>| x.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
     let stat = |q: f64| s.duration_at(q).map_or_else(|| "—".to_string(), duration);
-    let lines = vec![
+    let mut lines = vec![
         Line::from(vec![
             Span::styled(
                 format!("✓ {} migrated", s.migrated),
@@ -109,6 +117,38 @@ pub fn draw(frame: &mut Frame, area: Rect, m: &Model, theme: &Theme) {
             Span::styled(stat(1.0), theme.text()),
         ]),
     ];
+    if roomy {
+        lines.push(Line::from(vec![
+            Span::styled("paused max ", theme.text_dim()),
+            Span::styled(
+                s.downtime
+                    .iter()
+                    .filter_map(|d| d.paused_seconds)
+                    .reduce(f64::max)
+                    .map_or_else(|| "—".to_string(), duration),
+                theme.text(),
+            ),
+            Span::styled(" · backups ", theme.text_dim()),
+            Span::styled(
+                format!(
+                    "{} kept, {:.1} MB",
+                    s.backups.len(),
+                    s.backups.iter().map(|b| b.size_bytes).sum::<i64>() as f64 / 1e6
+                ),
+                theme.text(),
+            ),
+            Span::styled(" · first expiry ", theme.text_dim()),
+            Span::styled(
+                s.backups
+                    .iter()
+                    .filter_map(|b| b.expires_at.as_deref())
+                    .min()
+                    .map_or("—", |t| t.get(..10).unwrap_or(t))
+                    .to_string(),
+                theme.text(),
+            ),
+        ]));
+    }
     frame.render_widget(
         Paragraph::new(lines).block(block(" The night ", theme, false)),
         sum_area,

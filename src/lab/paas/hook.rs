@@ -36,6 +36,7 @@ impl Paas {
     /// it and exits 2).
     pub fn hook(&self, op: HookOp, app: &LabApp) -> Result<i32> {
         let _lock = self.lock(&app.name)?;
+        self.record_call(op, &app.name)?;
         let mut stdout = std::io::stdout().lock();
         match op {
             HookOp::Status => {
@@ -152,6 +153,24 @@ impl Paas {
                 Ok(if a.code == 200 { DONE } else { APP_FAILED })
             }
         }
+    }
+
+    /// The lab platform's register of the operations it was asked for: one JSON line per
+    /// hook (`at`, `op`, `caller`: the pid that ran it) in `APP/hooks.log`, so a test can tell
+    /// which pgshift did what to an app, and when.
+    fn record_call(&self, op: HookOp, app: &str) -> Result<()> {
+        use clap::ValueEnum;
+        let line = serde_json::json!({
+            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "op": op.to_possible_value().map(|v| v.get_name().to_string()),
+            "caller": nix::unistd::getppid().as_raw(),
+        });
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.app_dir(app).join("hooks.log"))?;
+        writeln!(f, "{line}")?;
+        Ok(())
     }
 
     fn current_url(&self, app: &LabApp) -> Result<Secret> {

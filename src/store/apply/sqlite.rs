@@ -31,11 +31,12 @@ UPDATE runs SET status = j.status, finished_at = $1
   WHERE runs.id = j.id;
 UPDATE failures SET status = 'resolved', resolved_at = $1
   WHERE status = 'open' AND app IN (SELECT value->>0 FROM json_each($4) WHERE value->>1 = 'migrated');
-INSERT INTO backups (app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at)
+INSERT INTO backups (app, service_id, run_id, server, database, path, format, size_bytes, sha256, notes, created_at, expires_at, dump_bytes)
   SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7,
-         value->>8, value->>9, $1 FROM json_each($5) WHERE true
+         value->>8, value->>9, $1, value->>10, value->>7 FROM json_each($5) WHERE true
   ON CONFLICT (app, run_id) DO UPDATE SET path = excluded.path, size_bytes = excluded.size_bytes,
-    sha256 = excluded.sha256, created_at = excluded.created_at;
+    sha256 = excluded.sha256, created_at = excluded.created_at, expires_at = excluded.expires_at,
+    dump_bytes = excluded.dump_bytes, compressed_at = NULL;
 DELETE FROM leases WHERE app IN (SELECT value->>0 FROM json_each($6))
   AND holder = (SELECT value->>1 FROM json_each($6) WHERE value->>0 = leases.app);
 INSERT INTO step_logs (step_id, at, stream, line)
@@ -55,6 +56,7 @@ type Backup<'a> = (
     i64,
     &'a str,
     &'a str,
+    Option<&'a str>,
 );
 
 /// One segment's writes, serialized straight into the JSON arrays BODY reads (a tuple is an
@@ -99,6 +101,7 @@ impl Store {
                     b.size_bytes,
                     &b.sha256,
                     &b.notes,
+                    b.expires_at.as_deref(),
                 )),
                 WriteOp::EndRun {
                     run_id,
