@@ -443,7 +443,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             FailureClass::VerificationMismatch,
             &[
                 r"verification failed: .*",
-                r"OLD \S+ took \d+ writes? after the backup's snapshot",
+                r"OLD \S+ took \d+ writes? after (the backup's snapshot|NEW caught up behind the page)",
             ],
             "NEW differs from OLD: a silent partial copy, or OLD took writes after the backup that NEW would miss.",
             &[r(

@@ -9,6 +9,7 @@ pub mod events;
 mod fleet;
 mod io;
 mod lease;
+mod logical;
 mod rollback;
 mod steps;
 
@@ -184,10 +185,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         kind: &str,
         remediation: Option<&str>,
     ) -> Result<(i64, Vec<StepRow>)> {
-        let steps = self
+        let (strategy, why) = self.choose_strategy(app).await;
+        let mut steps = self
             .runbook
-            .steps()
+            .steps_for(strategy)
             .map_err(|(_, m)| eyre!("runbook {}: {m}", self.runbook.name))?;
+        if let Some(c) = steps.iter_mut().find(|s| s.kind == StepKind::Collect) {
+            c.notes = Some(why);
+        }
         let mut params = serde_json::json!({ "app": app.name, "remediation": remediation });
         self.runbook.record_in(&mut params);
         let params = params.to_string();
@@ -438,6 +443,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         } else {
             Ctx::with_remediation(remediation)
         };
+        ctx.logical = rows.iter().any(|r| r.operation == StepKind::Subscribe.id());
         let scrubber = self.scrubber_for(&ctx);
 
         // A run that was cancelled, or rolled back on request, and died before it ended:

@@ -12,6 +12,7 @@ pub use validate::{PG_NAME_MAX, check_server_url};
 pub use client::{Client, ClientFamily};
 pub use model::{
     App, Environment, Inventory, LabSeed, Region, Server, ServerKind, ServiceInstance, ServiceKind,
+    Strategy,
 };
 pub use secret::{PasswordSource, Secret, mask_url};
 

@@ -176,7 +176,13 @@ impl Lab {
                 c.init(&self.run, &admin).await?;
                 on(LabEvent::Initialized { major: c.major() });
             }
-            if c.is_running(&self.run).await? {
+            let mut running = c.is_running(&self.run).await?;
+            if running && c.settings_changed() {
+                // e.g. wal_level = logical on a lab an older pgshift started.
+                c.stop(&self.run).await?;
+                running = false;
+            }
+            if running {
                 on(LabEvent::AlreadyRunning { major: c.major() });
             } else {
                 c.start(&self.run).await?;

@@ -6,6 +6,7 @@
 pub mod databases;
 pub mod exec;
 pub mod lab;
+pub mod replication;
 pub mod servers;
 pub mod sim;
 pub mod sim_fleet;

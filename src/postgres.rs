@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod copy;
 pub mod digest;
 pub mod leftovers;
+pub mod logical;
 mod password;
 pub mod process;
 pub mod provision;

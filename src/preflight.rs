@@ -32,6 +32,15 @@ pub struct AppPreflight {
     pub region: String,
     pub libpq: String,
     pub risks: Vec<Risk>,
+    /// For an app that asks for the logical strategy: the strategy it gets, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<StrategyNote>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StrategyNote {
+    pub strategy: crate::inventory::Strategy,
+    pub why: String,
 }
 
 impl AppPreflight {
@@ -85,10 +94,26 @@ pub async fn check(servers: &Servers, runbook: &Runbook, app: &App) -> Result<Ap
         region: app.region.clone(),
         libpq: app.client.to_string(),
         risks: Vec::new(),
+        strategy: None,
     };
     let Some(t) = target(servers, runbook, app)? else {
         return Ok(out);
     };
+    let (want, why) = runbook.strategy_for(app);
+    if want == crate::inventory::Strategy::Logical {
+        let lacks = crate::postgres::logical::blockers(&t.old, &t.database).await?;
+        out.strategy = Some(if lacks.is_empty() {
+            StrategyNote {
+                strategy: want,
+                why: format!("{why}; OLD can publish every table"),
+            }
+        } else {
+            StrategyNote {
+                strategy: crate::inventory::Strategy::Dump,
+                why: format!("logical asked ({why}), but {}", lacks.join("; ")),
+            }
+        });
+    }
     if !app.client.supports_scram()
         && let Some(r) = scram(&t, app).await?
     {

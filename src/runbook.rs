@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::inventory::{App, ServiceKind};
+use crate::inventory::{App, ServiceKind, Strategy};
 
 /// The seed's runbook, compiled in.
 pub const PG13_TO_PG15: &str = include_str!("../fixtures/runbooks/pg13-to-pg15.toml");
@@ -32,6 +32,10 @@ pub struct Runbook {
     pub description: String,
     #[serde(default)]
     pub preconditions: Vec<Precondition>,
+    /// Apps whose inventory size is at least this many MB use the logical strategy unless
+    /// they choose one themselves (`strategy = "dump"` in the inventory); none: dump.
+    #[serde(default)]
+    pub logical_from_mb: Option<f64>,
     pub operations: Vec<Operation>,
 }
 
@@ -107,6 +111,13 @@ pub enum StepKind {
     CompressBackup,
     /// Recorded so the operator sees when OLD may go; never executed in the same run.
     ScheduleDeprovision,
+    /// Logical strategy: a subscription on NEW to the slot the backup was taken in.
+    Subscribe,
+    /// Logical strategy: NEW applies what OLD took since the snapshot, app serving from OLD.
+    CatchUp,
+    /// Logical strategy, behind the page: NEW has every change (lag 0), sequences copied,
+    /// row counts compared, then subscription, slot and publication dropped.
+    Sync,
 }
 
 impl StepKind {
@@ -124,6 +135,9 @@ impl StepKind {
             StepKind::Health => "health",
             StepKind::CompressBackup => "compress_backup",
             StepKind::ScheduleDeprovision => "schedule_deprovision",
+            StepKind::Subscribe => "subscribe",
+            StepKind::CatchUp => "catch_up",
+            StepKind::Sync => "sync",
         }
     }
 
@@ -133,7 +147,11 @@ impl StepKind {
     pub fn changes_the_world(&self) -> bool {
         !matches!(
             self,
-            StepKind::Collect | StepKind::Verify | StepKind::Health | StepKind::ScheduleDeprovision
+            StepKind::Collect
+                | StepKind::Verify
+                | StepKind::Health
+                | StepKind::ScheduleDeprovision
+                | StepKind::CatchUp
         )
     }
 
@@ -157,6 +175,9 @@ pub struct Step {
     /// is kept (its expiry, for `pgshift backups sweep`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_seconds: Option<u64>,
+    /// For `backup`: taken in a logical replication slot's snapshot (the logical strategy).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub logical: bool,
 }
 
 impl Step {
@@ -167,6 +188,7 @@ impl Step {
             overrides: BTreeMap::new(),
             copy_runtime_options: false,
             after_seconds: None,
+            logical: false,
         }
     }
 }
@@ -371,6 +393,76 @@ impl Runbook {
         Ok(out)
     }
 
+    /// The strategy an app asks for, and why: its own inventory setting, else the runbook's
+    /// size threshold, else dump. Whether OLD allows it is preflight's and the engine's call.
+    pub fn strategy_for(&self, app: &App) -> (Strategy, String) {
+        if let Some(s) = app.strategy {
+            return (
+                s,
+                format!("the inventory sets strategy = \"{s}\" for {}", app.name),
+            );
+        }
+        let size: f64 = app.services.iter().filter_map(|s| s.size_mb).sum();
+        match self.logical_from_mb {
+            Some(from) if size >= from => (
+                Strategy::Logical,
+                format!(
+                    "{} is {size:.0} MB, at least the runbook's logical_from_mb = {from}",
+                    app.name
+                ),
+            ),
+            _ => (Strategy::Dump, "the default strategy".into()),
+        }
+    }
+
+    /// The steps of the given strategy. Logical: the backup (in a replication slot's
+    /// snapshot), restore and verification move before the maintenance page, then a
+    /// subscription catches NEW up while the app serves from OLD; behind the page only `sync`
+    /// (lag 0, sequences, counts, replication dropped) comes before enable.
+    pub fn steps_for(&self, strategy: Strategy) -> Result<Vec<Step>, (&'static str, String)> {
+        let steps = self.steps()?;
+        if strategy == Strategy::Dump {
+            return Ok(steps);
+        }
+        let early =
+            |k: &StepKind| matches!(k, StepKind::Backup | StepKind::Restore | StepKind::Verify);
+        let mut moved: Vec<Step> = steps.iter().filter(|s| early(&s.kind)).cloned().collect();
+        for s in moved.iter_mut().filter(|s| s.kind == StepKind::Backup) {
+            s.logical = true;
+        }
+        let mut out = Vec::new();
+        let mut placed = false;
+        let place = |out: &mut Vec<Step>, moved: &mut Vec<Step>| {
+            out.append(moved);
+            out.push(Step::new(StepKind::Subscribe));
+            out.push(Step::new(StepKind::CatchUp));
+        };
+        for s in steps.into_iter().filter(|s| !early(&s.kind)) {
+            match s.kind {
+                StepKind::Pause if !placed => {
+                    place(&mut out, &mut moved);
+                    placed = true;
+                    out.push(s);
+                    out.push(Step::new(StepKind::Sync));
+                }
+                StepKind::Enable if !placed => {
+                    place(&mut out, &mut moved);
+                    placed = true;
+                    out.push(Step::new(StepKind::Sync));
+                    out.push(s);
+                }
+                _ => out.push(s),
+            }
+        }
+        if !placed {
+            return Err((
+                "enable_reprovisioned_services",
+                "the logical strategy needs an enable_reprovisioned_services step".into(),
+            ));
+        }
+        Ok(out)
+    }
+
     /// The major version NEW gets, from the reprovision overrides (`…-13` → `…-15`).
     pub fn target_major(&self) -> Option<u32> {
         self.steps().ok()?.iter().find_map(|s| {
@@ -557,6 +649,55 @@ mod tests {
 
     fn line_of(text: &str, needle: &str) -> usize {
         text[..text.find(needle).unwrap()].lines().count()
+    }
+
+    #[test]
+    fn the_logical_strategy_copies_before_the_page_and_only_syncs_behind_it() {
+        let rb = Runbook::builtin();
+        let steps = rb.steps_for(Strategy::Logical).unwrap();
+        let kinds: Vec<&str> = steps.iter().map(|s| s.kind.id()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "collect",
+                "reprovision",
+                "backup",
+                "restore",
+                "verify",
+                "subscribe",
+                "catch_up",
+                "pause",
+                "sync",
+                "enable",
+                "redeploy",
+                "unpause",
+                "health",
+                "schedule_deprovision"
+            ]
+        );
+        assert!(steps[2].logical && steps[2].notes.is_some());
+        assert_eq!(rb.steps_for(Strategy::Dump).unwrap(), rb.steps().unwrap());
+    }
+
+    #[test]
+    fn an_apps_own_strategy_wins_over_the_runbooks_size_threshold() {
+        let text = format!("{PG13_TO_PG15}\n")
+            .replace("description = ", "logical_from_mb = 500.0\ndescription = ");
+        let rb = Runbook::parse(&text, "rb.toml").unwrap();
+        let inv = crate::inventory::load(&crate::inventory::Source::BuiltinLab).unwrap();
+        let mut app = inv.apps[0].clone();
+        app.strategy = None;
+        for s in &mut app.services {
+            s.size_mb = None;
+        }
+        assert_eq!(rb.strategy_for(&app).0, Strategy::Dump);
+        app.services[0].size_mb = Some(800.0);
+        let (s, why) = rb.strategy_for(&app);
+        assert_eq!(s, Strategy::Logical, "{why}");
+        assert!(why.contains("logical_from_mb = 500"), "{why}");
+        app.strategy = Some(Strategy::Dump);
+        assert_eq!(rb.strategy_for(&app).0, Strategy::Dump);
+        assert_eq!(Runbook::builtin().strategy_for(&app).0, Strategy::Dump);
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! `pgshift-bench` (`scripts/bench-migrate` runs it; not part of the operator's binary): on
 //! the lab servers, a source database of a chosen size on 13, then alternating, repeated timings of what an operator
 //! would otherwise use against `pgshift migrate` of an app on that database. Prints medians,
-//! never asserts on them; the last line is `ratios d/a=X d/b=X d/c=X paused/d=X`.
+//! never asserts on them; the last line is
+//! `ratios d/a=X d/b=X d/c=X paused/d=X paused_e/paused_d=X`. Method e is `pgshift migrate`
+//! with the logical strategy on the same source, pgbench writing to OLD at a steady rate
+//! until the app's page goes up (its pause command stops the load, as a maintenance page
+//! stops an app's traffic).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -36,7 +40,10 @@ fn pgshift_exe() -> Result<PathBuf> {
 }
 
 /// Bump when the generated source changes: an existing one of another version is rebuilt.
-const SOURCE_VERSION: u32 = 1;
+const SOURCE_VERSION: u32 = 2;
+/// The write load on OLD during method e: pgbench transactions per second (each updates
+/// three rows and inserts one).
+const LOAD_TPS: u32 = 50;
 
 /// Benchmark `pgshift migrate` against pg_dump/pg_restore and pgcopydb on the lab
 /// (scripts/bench-migrate); the lab and state dir come from the config and PGSHIFT_* variables.
@@ -91,6 +98,7 @@ enum Method {
     B,
     C,
     D,
+    E,
 }
 
 impl Method {
@@ -100,6 +108,7 @@ impl Method {
             Method::B => "b  pg_dump -Fd -j2, then pg_restore -j2",
             Method::C => "c  pgcopydb clone --table-jobs 2 --index-jobs 2",
             Method::D => "d  pgshift migrate (backup kept, verified)",
+            Method::E => "e  pgshift migrate, logical strategy, OLD under write load",
         }
     }
     fn suffix(self) -> &'static str {
@@ -108,6 +117,7 @@ impl Method {
             Method::B => "b",
             Method::C => "c",
             Method::D => "d",
+            Method::E => "e",
         }
     }
 }
@@ -118,6 +128,8 @@ struct MigrateRun {
     total: f64,
     paused: f64,
     steps: Vec<(String, f64)>,
+    /// Method e: pgbench transactions committed on OLD during the run, until the pause.
+    load_transactions: u64,
 }
 
 struct Bench {
@@ -128,6 +140,8 @@ struct Bench {
     pgpass: PathBuf,
     dir: PathBuf,
     inventory: PathBuf,
+    /// The same apps with `strategy = "logical"`, their pause stopping the write load.
+    inventory_logical: PathBuf,
     exe: PathBuf,
     config_file: Option<PathBuf>,
     /// pgshift's state dir: where migrate keeps platform records and backups.
@@ -159,7 +173,13 @@ async fn run(cfg: &Config, config_file: Option<PathBuf>, args: Args) -> Result<i
     }
     sizes.sort_unstable();
     let inventory = dir.join("fleet.toml");
-    std::fs::write(&inventory, bench_inventory(&sizes))?;
+    std::fs::write(&inventory, bench_inventory(&sizes, None))?;
+    let inventory_logical = dir.join("fleet-logical.toml");
+    std::fs::write(
+        &inventory_logical,
+        bench_inventory(&sizes, Some(&dir.join("load.pid"))),
+    )?;
+    pgshift::inventory::load(&Source::File(inventory_logical.clone()))?;
     let inv = pgshift::inventory::load(&Source::File(inventory.clone()))?;
     lab.up(&inv, &|_| {}).await?;
     let bench = Bench {
@@ -170,6 +190,7 @@ async fn run(cfg: &Config, config_file: Option<PathBuf>, args: Args) -> Result<i
         pg_bin,
         dir,
         inventory,
+        inventory_logical,
         exe: pgshift_exe()?,
         config_file,
         state: cfg.state_dir(),
@@ -178,7 +199,7 @@ async fn run(cfg: &Config, config_file: Option<PathBuf>, args: Args) -> Result<i
     let load_start = loadavg();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     eprintln!(
-        "bench: {cores} cores, load average {load_start} at start; sizes {sizes:?} MB, all four methods at {} MB, {} runs each",
+        "bench: {cores} cores, load average {load_start} at start; sizes {sizes:?} MB, every method at {} MB, {} runs each",
         args.compare, args.reps
     );
 
@@ -200,23 +221,37 @@ async fn run(cfg: &Config, config_file: Option<PathBuf>, args: Args) -> Result<i
     }
 
     // The comparison: alternating, each round starting one method later.
-    let methods = [Method::A, Method::B, Method::C, Method::D];
+    let methods = [Method::A, Method::B, Method::C, Method::D, Method::E];
     let mut times: Vec<(Method, Vec<f64>)> = methods.iter().map(|m| (*m, Vec::new())).collect();
     let mut cpu_times: Vec<(Method, Vec<f64>)> = methods.iter().map(|m| (*m, Vec::new())).collect();
     let mut runs_d = Vec::new();
-    // Each round's own seconds per method: its four runs share whatever else loads the machine.
-    let mut rounds: Vec<[Option<f64>; 4]> = Vec::new();
+    let mut runs_e: Vec<MigrateRun> = Vec::new();
+    // Each round's own seconds per method: its runs share whatever else loads the machine.
+    let mut rounds: Vec<[Option<f64>; 5]> = Vec::new();
     for rep in 0..args.reps {
-        rounds.push([None; 4]);
+        rounds.push([None; 5]);
         for k in 0..methods.len() {
             let m = methods[(rep + k) % methods.len()];
             let cpu_before = cpu_seconds(bench.lab.dir());
             let seconds = match m {
                 Method::C if pgcopydb.is_none() => continue,
                 Method::D => {
-                    let r = bench.migrate(args.compare, rep).await?;
+                    let r = bench.migrate(args.compare, rep, false).await?;
                     let s = r.total;
                     runs_d.push(r);
+                    s
+                }
+                Method::E => {
+                    let r = bench.migrate(args.compare, rep, true).await?;
+                    let s = r.total;
+                    eprintln!(
+                        "bench: {} MB run {} e: paused {:.2} s, {} pgbench transactions on OLD before the pause",
+                        args.compare,
+                        rep + 1,
+                        r.paused,
+                        r.load_transactions
+                    );
+                    runs_e.push(r);
                     s
                 }
                 _ => bench.copy(m, args.compare, pgcopydb.as_deref()).await?,
@@ -248,7 +283,7 @@ async fn run(cfg: &Config, config_file: Option<PathBuf>, args: Args) -> Result<i
         } else {
             let mut v = Vec::new();
             for rep in 0..args.reps {
-                let r = bench.migrate(mb, rep).await?;
+                let r = bench.migrate(mb, rep, false).await?;
                 eprintln!(
                     "bench: {mb} MB run {} d: {:.2} s (paused {:.2} s)",
                     rep + 1,
@@ -311,6 +346,12 @@ async fn run(cfg: &Config, config_file: Option<PathBuf>, args: Args) -> Result<i
         median(&paused).unwrap_or(0.0),
         list(&paused)
     );
+    let paused_e: Vec<f64> = runs_e.iter().map(|r| r.paused).collect();
+    println!(
+        "| e: paused (maintenance page on → off), pgbench at {LOAD_TPS} tps on OLD until then | {:.2} | {} | |",
+        median(&paused_e).unwrap_or(0.0),
+        list(&paused_e)
+    );
     for step in ["backup", "restore", "verify"] {
         let v: Vec<f64> = runs_d
             .iter()
@@ -355,15 +396,16 @@ async fn run(cfg: &Config, config_file: Option<PathBuf>, args: Args) -> Result<i
         Some(x) if x > 0.0 => format!("{:.2}", d / x),
         _ => "unavailable".to_string(),
     };
+    let paused_d = median(&paused).unwrap_or(0.0);
     println!(
-        "ratios d/a={} d/b={} d/c={} paused/d={:.2}",
+        "ratios d/a={} d/b={} d/c={} paused/d={:.2} paused_e/paused_d={}",
         ratio(Method::A),
         ratio(Method::B),
         ratio(Method::C),
-        if d > 0.0 {
-            median(&paused).unwrap_or(0.0) / d
-        } else {
-            0.0
+        if d > 0.0 { paused_d / d } else { 0.0 },
+        match median(&paused_e) {
+            Some(e) if paused_d > 0.0 => format!("{:.3}", e / paused_d),
+            _ => "unavailable".to_string(),
         }
     );
     Ok(exit::OK)
@@ -382,24 +424,57 @@ fn pgbench_scale(mb: u32) -> u32 {
     ((mb as f64 * 0.68 / 15.0).round() as u32).max(1)
 }
 
-fn bench_inventory(sizes: &[u32]) -> String {
+/// The bench's fleet. `load_pid`: the logical variant — every app `strategy = "logical"`, its
+/// pause command ending the write load whose pid is in that file (and waiting until it did).
+fn bench_inventory(sizes: &[u32], load_pid: Option<&Path>) -> String {
     let mut s = String::from(
         "# Written by `pgshift bench`: one app per benchmark source database on the lab.\n\n[servers.pg13]\nversion = 13\nlab = true\n\n[servers.pg15]\nversion = 15\nlab = true\n\n[[regions]]\nname = \"bench\"\nconcurrency = 1\ntargets = { \"15\" = \"pg15\" }\n",
     );
     for &mb in sizes {
         s.push_str(&format!(
-            "\n[[apps]]\nname = \"{app}\"\nregion = \"bench\"\nenvironment = \"live\"\nlibpq = \"15.4\"\n\n  [[apps.services]]\n  id = \"{app}-db\"\n  service = \"postgresql-database-13\"\n  server = \"pg13\"\n  database = \"{db}\"\n  user = \"{db}\"\n  password = {{ lab = true }}\n",
+            "\n[[apps]]\nname = \"{app}\"\nregion = \"bench\"\nenvironment = \"live\"\nlibpq = \"15.4\"\n\n{strategy}\n  [[apps.services]]\n  id = \"{app}-db\"\n  service = \"postgresql-database-13\"\n  server = \"pg13\"\n  database = \"{db}\"\n  user = \"{db}\"\n  password = {{ lab = true }}\n",
             app = app_name(mb),
-            db = db_name(mb)
+            db = db_name(mb),
+            strategy = if load_pid.is_some() {
+                "strategy = \"logical\"\n"
+            } else {
+                ""
+            }
         ));
     }
     // The bench times the database half of a migration: its apps are databases only, with
     // no process to pause or redeploy, so their platform's commands change nothing (and say
     // so: every app is always serving, on the service pgshift last gave it).
-    s.push_str(
-        "\n[platform]\nkind = \"exec\"\n[platform.commands]\nstatus = \"printf '{\\\"paused\\\": false, \\\"service_id\\\": null}\\\\n'\"\npause = \"true\"\nunpause = \"true\"\nset_database_url = \"true\"\nredeploy = \"true\"\nhealth = \"true\"\n",
-    );
+    let pause = match load_pid {
+        None => "true".to_string(),
+        Some(f) => {
+            let script = format!(
+                "p=$(cat {f} 2>/dev/null) || exit 0; kill -TERM $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.02; done; exit 0",
+                f = shell_words::quote(&f.display().to_string())
+            );
+            let words = ["sh".to_string(), "-c".to_string(), script];
+            shell_words::join(&words)
+        }
+    };
+    s.push_str(&format!(
+        "\n[platform]\nkind = \"exec\"\n[platform.commands]\nstatus = \"printf '{{\\\"paused\\\": false, \\\"service_id\\\": null}}\\\\n'\"\npause = {}\nunpause = \"true\"\nset_database_url = \"true\"\nredeploy = \"true\"\nhealth = \"true\"\n",
+        toml_string(&pause)
+    ));
     s
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 impl Bench {
@@ -492,6 +567,8 @@ INSERT INTO bench_events (document, kind, payload, at)
   FROM generate_series(1, {events}) g;
 CREATE INDEX ON bench_events (document);
 CREATE INDEX ON bench_events (kind, at);
+-- pgbench leaves its history without a key; method e publishes it (and its load inserts there).
+ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY;
 DO $$ DECLARE r record; BEGIN
   FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
     EXECUTE format('ALTER TABLE public.%I OWNER TO %I', r.tablename, {role});
@@ -612,7 +689,7 @@ END $$;
                     .await?;
                 check("pgcopydb clone", out)?;
             }
-            Method::D => return Err(eyre!("d is timed by migrate")),
+            Method::D | Method::E => return Err(eyre!("d and e are timed by migrate")),
         }
         let seconds = started.elapsed().as_secs_f64();
         self.drop_target(&target).await?;
@@ -631,9 +708,32 @@ END $$;
         c
     }
 
+    /// pgbench on OLD's source at LOAD_TPS until its pid (in `load.pid`) is sent SIGTERM (a
+    /// background job ignores SIGINT).
+    async fn start_load(&self, mb: u32) -> Result<tokio::task::JoinHandle<()>> {
+        let mut c = tokio::process::Command::new(self.pg_bin.join("pgbench"));
+        c.args(["-n", "-c", "2", "-j", "2", "-R"])
+            .arg(LOAD_TPS.to_string())
+            .args(["-T", "36000", "-d"])
+            .arg(conninfo(&self.old, &db_name(mb)))
+            .envs(self.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = c.spawn().wrap_err("starting pgbench")?;
+        let pid = child.id().ok_or_else(|| eyre!("pgbench has no pid"))?;
+        std::fs::write(self.dir.join("load.pid"), pid.to_string())?;
+        // Reaped as soon as it exits, so the pause command sees it gone.
+        Ok(tokio::spawn(async move {
+            let _ = child.wait().await;
+        }))
+    }
+
     /// `pgshift migrate --app bench-<mb>mb --json` with a store and platform state of its
     /// own, timed from spawn to exit; the paused interval from its events as they arrive.
-    async fn migrate(&self, mb: u32, rep: usize) -> Result<MigrateRun> {
+    /// `logical`: method e — the logical inventory, pgbench writing to OLD until the pause.
+    async fn migrate(&self, mb: u32, rep: usize, logical: bool) -> Result<MigrateRun> {
         let app = app_name(mb);
         let db = db_name(mb);
         let state = self.dir.join("state");
@@ -648,8 +748,26 @@ END $$;
         if let Some(f) = &self.config_file {
             c.arg("--config").arg(f);
         }
+        // pgbench inserts one history row per transaction.
+        let history = |db: String| async move {
+            let mut conn = self.old.connect(&db).await?;
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pgbench_history")
+                .fetch_one(&mut conn)
+                .await?;
+            Ok::<_, color_eyre::Report>(n)
+        };
+        let (load, history_before) = if logical {
+            let before = history(db.clone()).await?;
+            (Some(self.start_load(mb).await?), before)
+        } else {
+            (None, 0)
+        };
         c.arg("--inventory")
-            .arg(&self.inventory)
+            .arg(if logical {
+                &self.inventory_logical
+            } else {
+                &self.inventory
+            })
             .arg("--store")
             .arg(format!("sqlite://{}", store.display()))
             .args(["migrate", "--app", &app, "--json"])
@@ -687,6 +805,21 @@ END $$;
         }
         let out = child.wait_with_output().await?;
         run.total = started.elapsed().as_secs_f64();
+        if let Some(load) = load {
+            // Stopped by the pause; if the run never paused, here.
+            if let Ok(pid) = std::fs::read_to_string(self.dir.join("load.pid"))
+                && let Ok(pid) = pid.trim().parse::<i32>()
+                && !load.is_finished()
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            let _ = load.await;
+            run.load_transactions = (history(db.clone()).await? - history_before).max(0) as u64;
+            let _ = std::fs::remove_file(self.dir.join("load.pid"));
+        }
         if !out.status.success() || outcome != Some(AppState::Migrated) {
             return Err(eyre!(
                 "pgshift migrate --app {app} ended {:?} ({}): {}; its store is {}",
@@ -819,8 +952,15 @@ mod tests {
     fn bench_inventory_is_a_valid_fleet() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("fleet.toml");
-        std::fs::write(&p, bench_inventory(&[100, 450])).unwrap();
+        std::fs::write(&p, bench_inventory(&[100, 450], None)).unwrap();
+        let inv = pgshift::inventory::load(&Source::File(p.clone())).unwrap();
+        assert!(inv.app("bench-450mb").is_some_and(|a| a.strategy.is_none()));
+        let pid = dir.path().join("load \"x\".pid");
+        std::fs::write(&p, bench_inventory(&[100, 450], Some(&pid))).unwrap();
         let inv = pgshift::inventory::load(&Source::File(p)).unwrap();
-        assert!(inv.app("bench-450mb").is_some());
+        assert_eq!(
+            inv.app("bench-450mb").and_then(|a| a.strategy),
+            Some(pgshift::inventory::Strategy::Logical)
+        );
     }
 }

@@ -29,7 +29,32 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
     print_plan(&plan, id);
+    print_strategies(&plan, &s.inv, &runbook);
     Ok(exit::OK)
+}
+
+/// The planned apps that take the logical strategy (their own setting or the runbook's size
+/// threshold); whether OLD can replicate them is decided by preflight and when each begins.
+fn print_strategies(
+    plan: &Plan,
+    inv: &crate::inventory::Inventory,
+    runbook: &crate::runbook::Runbook,
+) {
+    let logical: Vec<&str> = plan
+        .batches
+        .iter()
+        .flat_map(|b| b.apps.iter())
+        .filter_map(|a| inv.app(a))
+        .filter(|a| runbook.strategy_for(a).0 == crate::inventory::Strategy::Logical)
+        .map(|a| a.name.as_str())
+        .collect();
+    if !logical.is_empty() {
+        println!(
+            "strategy logical (paused only to catch up) for {} app(s): {}; the others dump. `pgshift preflight` says which fall back to dump, and why",
+            logical.len(),
+            logical.join(", ")
+        );
+    }
 }
 
 /// `plan edit`: apply the edits to the latest plan and save the result as a new plan (the
@@ -45,6 +70,9 @@ pub async fn plan_edit(ctx: &Context, edits: &[Edit], json: bool) -> Result<i32>
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_plan(&plan, id);
+        if let Ok(s) = ctx.session() {
+            print_strategies(&plan, &s.inv, &runbook);
+        }
         eprintln!("plan {id} saved (edited from plan {from}); `pgshift run` runs it");
     }
     Ok(exit::OK)

@@ -16,6 +16,12 @@ pub async fn run(ctx: &Context, app: Option<&str>, json: bool) -> Result<i32> {
     }
     let at_risk = reports.iter().filter(|r| !r.risks.is_empty()).count();
     for r in &reports {
+        if let Some(n) = &r.strategy {
+            println!(
+                "→ {:<18} {:<7} strategy {}: {}",
+                r.app, r.region, n.strategy, n.why
+            );
+        }
         if r.risks.is_empty() {
             println!("✓ {:<18} {:<7} no known risk", r.app, r.region);
             continue;

@@ -52,6 +52,20 @@ pub struct Ctx {
     /// libpq < 10); the app then needs an image rebuild.
     #[serde(default)]
     pub md5_password: bool,
+    /// The run uses the logical strategy (its steps include `subscribe`): every exit drops
+    /// the subscription, slot and publication. Set from the run's steps, never stored.
+    #[serde(skip)]
+    pub logical: bool,
+    /// Logical: the tables published on OLD (row counts compared behind the page).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicated_tables: Vec<String>,
+    /// Logical: OLD's schema hash in the slot's snapshot; DDL since then stops the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Logical: NEW's write counters when enabled (its fingerprint is of the snapshot, not of
+    /// what it holds after catching up): a rollback refuses if they moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_writes: Option<i64>,
 }
 
 impl Ctx {

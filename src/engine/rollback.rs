@@ -59,6 +59,10 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         } else {
             io.say(format!("rolling back after {} failed", failed.operation));
         }
+        // Logical: the replication goes first, whatever happened (NEW then stops changing).
+        if ctx.logical {
+            self.drop_replication(app, ctx, &mut io).await;
+        }
         let record = self.platform.status(app).await;
         let was_paused = record.as_ref().map_or(true, |r| r.paused);
         // Switching back, with the app behind its page while NEW is compared (no write may
@@ -74,10 +78,19 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 self.platform.pause(app, &mut io).await?;
                 io.say(format!("{} is behind its maintenance page while NEW is checked", app.name));
             }
-            let diverged = match (&ctx.fingerprint, &ctx.new) {
-                (Some(fp), Some(new)) => {
+            let diverged = match (&ctx.fingerprint, &ctx.new, ctx.new_writes) {
+                (Some(fp), Some(new), _) => {
                     let now = self.db.fingerprint(new, fp.row_hash, Default::default()).await?;
                     verify::differences(fp, &now)
+                }
+                // Logical: NEW's write counters since enable.
+                (None, Some(new), Some(then)) => {
+                    let now = self.db.write_count(new).await?;
+                    if now == then {
+                        Vec::new()
+                    } else {
+                        vec![format!("{} rows written on NEW since enable ({then} → {now})", now - then)]
+                    }
                 }
                 _ => Vec::new(),
             };

@@ -47,6 +47,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
     ) -> Result<(), StepFailure> {
         match step.kind {
             StepKind::Collect => {
+                if let Some(n) = &step.notes {
+                    io.say(n);
+                }
                 self.collect(app, ctx, io)?;
                 let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
                 let bytes = tri!(io, self.db.size(&old).await);
@@ -79,7 +82,15 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                         .clone()
                         .ok_or("no NEW service: reprovision did not run")
                 );
-                self.old_took_no_writes(ctx, io).await?;
+                if ctx.logical {
+                    // NEW's write count, for a rollback to see whether NEW took writes.
+                    let (checked, writes) =
+                        tokio::join!(self.old_took_no_writes(ctx, io), self.db.write_count(&new));
+                    checked?;
+                    ctx.new_writes = Some(tri!(io, writes));
+                } else {
+                    self.old_took_no_writes(ctx, io).await?;
+                }
                 ctx.enabled = true;
                 tri!(io, self.platform.set_service(app, &new, io).await);
                 io.say(format!(
@@ -104,6 +115,9 @@ impl<P: Platform, D: Databases> Engine<P, D> {
                 io.say(format!("{} answers its health check", app.name));
                 Ok(())
             }
+            StepKind::Subscribe => self.subscribe(app, ctx, io).await,
+            StepKind::CatchUp => self.catch_up(app, ctx, io).await,
+            StepKind::Sync => self.sync(app, ctx, io).await,
             StepKind::CompressBackup => self.compress_backup(app, ctx, io).await,
             StepKind::ScheduleDeprovision => {
                 let after = step.after_seconds.unwrap_or(7 * 86_400);
@@ -299,8 +313,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         io: &mut StepIo,
     ) -> Result<(), StepFailure> {
         let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
-        let writes = tri!(io, self.db.write_count(&old).await);
-        ctx.old_writes = Some(writes);
+        // Logical: OLD keeps serving; sync counts its writes behind the page instead.
+        if !step.logical {
+            let writes = tri!(io, self.db.write_count(&old).await);
+            ctx.old_writes = Some(writes);
+        }
+        let replication = if step.logical {
+            Some(self.start_replication(app, ctx, io).await?)
+        } else {
+            None
+        };
+        let snapshot = replication.as_ref().map(|r| r.holder.snapshot.clone());
         let dir = self
             .state_dir
             .join("backups")
@@ -309,7 +332,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         if let Some(new) = ctx.new.clone() {
             // NEW must be empty: fresh from reprovision, or created again.
             let fresh = std::mem::take(&mut ctx.new_untouched);
-            if self.db.streams() {
+            // Logical: the copy must be the slot's snapshot, which only the dump imports.
+            if self.db.streams() && !step.logical {
                 if !fresh {
                     let opts = ctx.options.clone().unwrap_or_default();
                     tri!(io, self.db.recreate_database(&new, &opts).await);
@@ -331,8 +355,14 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         let outcome = {
             let cancel = io.cancel.clone();
             let mut sink = |s: crate::postgres::process::Stream, l: String| io.line(s.id(), &l);
-            self.db.backup(&old, &dir, &cancel, &mut sink).await
+            self.db
+                .backup(&old, &dir, snapshot.as_deref(), &cancel, &mut sink)
+                .await
         };
+        // The snapshot was imported by the dump's own transaction: the slot's connection can go.
+        if let Some(r) = replication {
+            r.holder.close().await;
+        }
         let outcome = tri!(io, outcome);
         if !outcome.child.success {
             return Err(fail(
@@ -723,7 +753,17 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             b.rows(),
             b.objects
         ));
-        let diffs = verify::differences(&a, &b);
+        // Logical: sequences are not transactional, so the dump carried their values as the
+        // app (still serving) had moved them, not as of the snapshot; sync sets them behind
+        // the page.
+        let diffs = if ctx.logical {
+            let (mut a, mut b) = (a.clone(), b.clone());
+            a.sequences.clear();
+            b.sequences.clear();
+            verify::differences(&a, &b)
+        } else {
+            verify::differences(&a, &b)
+        };
         if !diffs.is_empty() {
             for d in &diffs {
                 io.say(format!("verification failed: {d}"));
@@ -751,18 +791,23 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             return Ok(());
         };
         let now = tri!(io, self.db.write_count(old).await);
+        let since = if ctx.logical {
+            "NEW caught up behind the page"
+        } else {
+            "the backup's snapshot"
+        };
         if now != before {
             return Err(fail(
                 io,
                 format!(
-                    "OLD {} took {} writes after the backup's snapshot (rows inserted, updated or deleted: {before} → {now}): a process of the app still writes to it, and NEW would miss them",
+                    "OLD {} took {} writes after {since} (rows inserted, updated or deleted: {before} → {now}): a process of the app still writes to it, and NEW would miss them",
                     old.database,
                     now - before
                 ),
             ));
         }
         io.say(format!(
-            "OLD {} took no write since the backup began ({now} rows written in all, per its statistics)",
+            "OLD {} took no write since {since} ({now} rows written in all, per its statistics)",
             old.database
         ));
         Ok(())

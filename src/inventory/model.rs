@@ -61,6 +61,8 @@ pub(super) struct RawApp {
     pub libpq: Option<Spanned<String>>,
     /// `client = "node-postgres 7.4.0"`: any other driver family.
     pub client: Option<Spanned<String>>,
+    /// `strategy = "logical"` or `"dump"`: how this app's data moves (default: the runbook's).
+    pub strategy: Option<Spanned<String>>,
     #[serde(default)]
     pub services: Vec<RawService>,
 }
@@ -196,7 +198,40 @@ pub struct App {
     /// The PostgreSQL client its image carries (`libpq` in the inventory and in `--json`).
     #[serde(rename = "libpq")]
     pub client: Client,
+    /// The app's own choice of migration strategy, if it makes one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
     pub services: Vec<ServiceInstance>,
+}
+
+/// How an app's data moves from OLD to NEW.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// pg_dump/pg_restore behind the maintenance page.
+    Dump,
+    /// The same dump taken in a logical replication slot's snapshot, restored while the app
+    /// serves from OLD, then a subscription streams what changed; paused only to catch up.
+    Logical,
+}
+
+impl Strategy {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "dump" => Some(Strategy::Dump),
+            "logical" => Some(Strategy::Logical),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Strategy::Dump => "dump",
+            Strategy::Logical => "logical",
+        })
+    }
 }
 
 impl App {

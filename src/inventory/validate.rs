@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::model::{
     App, Inventory, RawInventory, Region, Server, ServerKind, ServiceInstance, ServiceKind,
+    Strategy,
 };
 
 /// A validation failure at a byte offset of the source.
@@ -292,7 +293,20 @@ pub(super) fn validate(raw: RawInventory, base: &Path) -> Result<Inventory, Viol
                 size_mb: s.size_mb.map(Spanned::into_inner),
             });
         }
+        let strategy = match &a.strategy {
+            None => None,
+            Some(v) => Some(Strategy::parse(v.get_ref()).ok_or_else(|| {
+                at(
+                    v,
+                    format!(
+                        "strategy \"{}\" of app \"{name}\" is not \"dump\" or \"logical\"",
+                        v.get_ref()
+                    ),
+                )
+            })?),
+        };
         apps.push(App {
+            strategy,
             customer: a.customer.unwrap_or_else(|| name.clone()),
             name,
             region: a.region.into_inner(),

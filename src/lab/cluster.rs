@@ -66,8 +66,28 @@ impl Cluster {
             s.push(("default_toast_compression", "'lz4'".into()));
         } else {
             s.push(("password_encryption", "'md5'".into()));
+            // OLD can be the publisher of the logical strategy: slots and WAL senders to spare
+            // for the fleet's concurrent migrations.
+            s.push(("wal_level", "logical".into()));
+            s.push(("max_replication_slots", "16".into()));
+            s.push(("max_wal_senders", "16".into()));
         }
         s
+    }
+
+    /// Settings a running server must restart for: those it runs differ from what
+    /// `pgshift.conf` would say now (a lab made by an older pgshift).
+    pub fn settings_changed(&self) -> bool {
+        let path = self.data().join("pgshift.conf");
+        std::fs::read_to_string(path).is_ok_and(|t| t != self.settings_text())
+    }
+
+    fn settings_text(&self) -> String {
+        let mut text = String::from("# Written by pgshift lab up; edits are overwritten.\n");
+        for (k, v) in self.settings() {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+        text
     }
 
     pub fn is_initialized(&self) -> bool {
@@ -111,10 +131,7 @@ impl Cluster {
     }
 
     fn write_settings(&self, run: &RunAs) -> Result<()> {
-        let mut text = String::from("# Written by pgshift lab up; edits are overwritten.\n");
-        for (k, v) in self.settings() {
-            text.push_str(&format!("{k} = {v}\n"));
-        }
+        let text = self.settings_text();
         let path = self.data().join("pgshift.conf");
         std::fs::write(&path, text)?;
         run.give(&path)

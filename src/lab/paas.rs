@@ -493,8 +493,9 @@ pub fn lab_app(inv: &Inventory, lab: &super::Lab, app: &App) -> Result<Option<La
         let Some(cluster) = lab.cluster(srv.version) else {
             continue;
         };
-        // A database the lab did not seed (the bench builds its own) has no lab app yet.
-        if !lab.role_secret_path(server, user).exists() {
+        // A database the lab did not seed (the bench builds its own, and keeps its role's
+        // password in the lab's secrets too) has no lab app.
+        if s.seed.is_none() || !lab.role_secret_path(server, user).exists() {
             continue;
         }
         let password = lab.role_password(server, user)?;

@@ -44,6 +44,7 @@ pub async fn check(
                     detail: format!("preflight could not check it: {e:#}"),
                     remediation: None,
                 }],
+                strategy: None,
             },
         };
         reports.push(report);

@@ -54,10 +54,12 @@ pub trait Databases: Send + Sync {
         opts: &RuntimeOptions,
     ) -> impl Future<Output = Result<()>> + Send;
     /// pg_dump OLD into `dir`; where it can, fingerprint OLD in the same snapshot meanwhile.
+    /// `snapshot`: an exported snapshot to dump in (a replication slot's), else a fresh one.
     fn backup(
         &self,
         old: &ServiceRef,
         dir: &Path,
+        snapshot: Option<&str>,
         cancel: &CancellationToken,
         on_line: &mut (dyn FnMut(Stream, String) + Send),
     ) -> impl Future<Output = Result<BackupOutcome>> + Send;
@@ -95,6 +97,10 @@ pub trait Databases: Send + Sync {
         _new_server: Option<&str>,
     ) -> impl Future<Output = Result<Vec<crate::diagnose::Risk>>> + Send {
         async { Ok(Vec::new()) }
+    }
+    /// Logical replication between the servers, when this world has it (real servers).
+    fn replication(&self) -> Option<super::replication::Replication> {
+        None
     }
     /// pgshift's own copy (`postgres::copy`): OLD read once in one snapshot, teed into NEW
     /// (empty), the kept archive `dir` and the row hashes; each table's indexes built as it
@@ -241,6 +247,7 @@ impl Databases for RealDatabases {
         &self,
         old: &ServiceRef,
         dir: &Path,
+        from: Option<&str>,
         cancel: &CancellationToken,
         on_line: &mut (dyn FnMut(Stream, String) + Send),
     ) -> Result<BackupOutcome> {
@@ -260,6 +267,14 @@ impl Databases for RealDatabases {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         )
         .await?;
+        // A replication slot's snapshot: imported, then exported again from this transaction.
+        if let Some(s) = from {
+            crate::postgres::exec(
+                &mut holder,
+                format!("SET TRANSACTION SNAPSHOT {}", crate::postgres::literal(s)),
+            )
+            .await?;
+        }
         let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
             .fetch_one(&mut holder)
             .await?;
@@ -384,6 +399,14 @@ impl Databases for RealDatabases {
             ..Default::default()
         };
         process::run(spec, cancel, on_line).await
+    }
+
+    fn replication(&self) -> Option<super::replication::Replication> {
+        Some(super::replication::Replication {
+            servers: self.servers.clone(),
+            psql: crate::postgres::logical::psql(&self.pg_bin),
+            run_dir: self.state_dir.join("run"),
+        })
     }
 
     async fn blockers(

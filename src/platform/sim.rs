@@ -228,6 +228,7 @@ impl Databases for SimDatabases {
         &self,
         old: &ServiceRef,
         _dir: &Path,
+        _snapshot: Option<&str>,
         cancel: &CancellationToken,
         on_line: &mut (dyn FnMut(Stream, String) + Send),
     ) -> Result<BackupOutcome> {

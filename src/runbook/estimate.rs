@@ -32,6 +32,7 @@ pub fn estimated_seconds(kind: &StepKind, size_bytes: u64, t: &Throughput) -> f6
         StepKind::CompressBackup => 1.0 + size / 3.0 / 40e6,
         StepKind::Reprovision => 1.0,
         StepKind::Redeploy => 3.0,
+        StepKind::Subscribe | StepKind::CatchUp | StepKind::Sync => 1.0,
         StepKind::Collect
         | StepKind::Pause
         | StepKind::Enable
