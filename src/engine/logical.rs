@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::databases::Databases;
 use super::io::StepIo;
+use super::steps::{fail, tri};
 use super::{Ctx, Engine, StepFailure};
 use crate::inventory::{App, Strategy};
 use crate::platform::replication::{Replication, Started};
@@ -18,21 +19,6 @@ use crate::postgres::logical::{Names, fresh_password};
 const SYNC_LIMIT: Duration = Duration::from_secs(30);
 /// While catching up: no progress for this long fails the run (before the page goes up).
 const STALL_LIMIT: Duration = Duration::from_secs(120);
-
-fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
-    let summary = summary.into();
-    io.say(format!("error: {summary}"));
-    StepFailure { summary }
-}
-
-macro_rules! tri {
-    ($io:expr, $e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Err(fail($io, format!("{e:#}"))),
-        }
-    };
-}
 
 impl<P: Platform, D: Databases> Engine<P, D> {
     fn replication(&self, io: &mut StepIo) -> Result<Replication, StepFailure> {
@@ -128,16 +114,26 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         Ok(started)
     }
 
+    /// What subscribe and sync work on: the replication, OLD, NEW and the app's object names.
+    fn both_ends(
+        &self,
+        app: &App,
+        ctx: &Ctx,
+        io: &mut StepIo,
+    ) -> Result<(Replication, ServiceRef, ServiceRef, Names), StepFailure> {
+        let rep = self.replication(io)?;
+        let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
+        let new = tri!(io, ctx.new.clone().ok_or("no NEW service"));
+        Ok((rep, old, new, Names::for_app(&app.name)))
+    }
+
     pub(super) async fn subscribe(
         &self,
         app: &App,
         ctx: &mut Ctx,
         io: &mut StepIo,
     ) -> Result<(), StepFailure> {
-        let rep = self.replication(io)?;
-        let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
-        let new = tri!(io, ctx.new.clone().ok_or("no NEW service"));
-        let names = Names::for_app(&app.name);
+        let (rep, old, new, names) = self.both_ends(app, ctx, io)?;
         let password = fresh_password();
         io.secret(password.expose());
         if tri!(io, rep.subscribe(&old, &new, &names, &password).await) {
@@ -244,10 +240,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx: &mut Ctx,
         io: &mut StepIo,
     ) -> Result<(), StepFailure> {
-        let rep = self.replication(io)?;
-        let old = tri!(io, ctx.old.clone().ok_or("nothing collected"));
-        let new = tri!(io, ctx.new.clone().ok_or("no NEW service"));
-        let names = Names::for_app(&app.name);
+        let (rep, old, new, names) = self.both_ends(app, ctx, io)?;
         let started = Instant::now();
         self.schema_unchanged(&rep, &old, ctx, io).await?;
         // The count enable compares with, read while NEW catches up; then everything OLD had

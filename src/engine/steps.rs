@@ -21,7 +21,18 @@ fn restore_settings(ctx: &Ctx) -> Vec<String> {
     settings
 }
 
-fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
+/// A remediation that changes how NEW is loaded, said before it is used.
+fn say_remediation(ctx: &Ctx, io: &mut StepIo, doing: &str) {
+    if let (Some(r), false) = (&ctx.remediation, ctx.restore_options.is_empty()) {
+        io.say(format!(
+            "remediation {r}: {doing} with {}",
+            ctx.restore_options.join(", ")
+        ));
+    }
+}
+
+/// A step failure, logged as the step's last line (diagnosis reads it).
+pub(super) fn fail(io: &mut StepIo, summary: impl Into<String>) -> StepFailure {
     let summary = summary.into();
     io.say(format!("error: {summary}"));
     StepFailure { summary }
@@ -32,10 +43,11 @@ macro_rules! tri {
     ($io:expr, $e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(e) => return Err(fail($io, format!("{e:#}"))),
+            Err(e) => return Err($crate::engine::steps::fail($io, format!("{e:#}"))),
         }
     };
 }
+pub(super) use tri;
 
 impl<P: Platform, D: Databases> Engine<P, D> {
     pub(super) async fn run_step(
@@ -392,40 +404,8 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             ));
         }
         ctx.old_fingerprint = outcome.old;
-        let notes = step.notes.clone().unwrap_or_default();
-        let expires_at = step.after_seconds.map(|s| {
-            (chrono::Utc::now() + chrono::Duration::seconds(s as i64))
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        });
-        tri!(
-            io,
-            self.journal
-                .backup(BackupRecord {
-                    app: app.name.clone(),
-                    service_id: old.id.clone(),
-                    run_id: io.run_id,
-                    server: old.server.clone(),
-                    database: old.database.clone(),
-                    path: dir.display().to_string(),
-                    format: "directory".into(),
-                    size_bytes: bytes as i64,
-                    sha256: sha.clone(),
-                    notes,
-                    expires_at: expires_at.clone(),
-                })
-                .await
-        );
-        io.say(format!(
-            "backup kept: {} ({bytes} bytes, sha256 {sha}), {}",
-            dir.display(),
-            match &expires_at {
-                Some(t) => format!("expires {t}"),
-                None => "no expiry".to_string(),
-            }
-        ));
-        ctx.backup_path = Some(dir.display().to_string());
-        ctx.backup_bytes = Some(bytes);
-        Ok(())
+        self.keep_backup(app, step, ctx, io, &old, &dir, bytes, sha)
+            .await
     }
 
     /// The backup step on pgshift's own copy: one read of OLD feeds NEW, the kept archive and
@@ -442,12 +422,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         dir: &Path,
     ) -> Result<(), StepFailure> {
         let settings = restore_settings(ctx);
-        if let (Some(r), false) = (&ctx.remediation, ctx.restore_options.is_empty()) {
-            io.say(format!(
-                "remediation {r}: loading NEW with {}",
-                ctx.restore_options.join(", ")
-            ));
-        }
+        say_remediation(ctx, io, "loading NEW");
         io.say(format!(
             "copying {} on server {} into {} on server {} as {} in one read of OLD ({COPY_JOBS} tables at once, each table's indexes as it lands); kept backup {} written from the same rows (directory format, no compression)",
             old.database,
@@ -486,6 +461,24 @@ impl<P: Platform, D: Databases> Engine<P, D> {
         ctx.old_fingerprint = Some(outcome.old);
         ctx.new_loaded = outcome.new_tables;
         ctx.new_loaded_by_copy = true;
+        self.keep_backup(app, step, ctx, io, old, dir, bytes, sha)
+            .await
+    }
+
+    /// Record a finished backup in the store (with its expiry from the runbook's retention)
+    /// and remember it for the steps after: one place for both copy paths.
+    #[allow(clippy::too_many_arguments)]
+    async fn keep_backup(
+        &self,
+        app: &App,
+        step: &Step,
+        ctx: &mut Ctx,
+        io: &mut StepIo,
+        old: &ServiceRef,
+        dir: &Path,
+        bytes: u64,
+        sha: String,
+    ) -> Result<(), StepFailure> {
         let notes = step.notes.clone().unwrap_or_default();
         let expires_at = step.after_seconds.map(|s| {
             (chrono::Utc::now() + chrono::Duration::seconds(s as i64))
@@ -631,12 +624,7 @@ impl<P: Platform, D: Databases> Engine<P, D> {
             .map(|s| format!("-c {s}"))
             .collect::<Vec<_>>()
             .join(" ");
-        if let (Some(r), false) = (&ctx.remediation, ctx.restore_options.is_empty()) {
-            io.say(format!(
-                "remediation {r}: restoring with {}",
-                ctx.restore_options.join(", ")
-            ));
-        }
+        say_remediation(ctx, io, "restoring");
         io.say(format!(
             "pg_restore into {} on server {} as {} (2 jobs, PGOPTIONS '{pgoptions}')",
             new.database, new.server, new.user
