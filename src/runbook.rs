@@ -672,6 +672,7 @@ mod tests {
                 "redeploy",
                 "unpause",
                 "health",
+                "compress_backup",
                 "schedule_deprovision"
             ]
         );

@@ -125,7 +125,7 @@ fn backups_json(lab: &Lab) -> Vec<serde_json::Value> {
 #[test]
 fn compressed_backups_restore_survive_a_crash_and_only_expired_ones_are_swept() {
     let lab = support::destructive_lab();
-    let _serial = support::app_lock(APP);
+    let _serial = support::destructive_lock();
     // A run an earlier, failed attempt left behind is finished first: reset refuses it.
     let _ = lab.cmd().args(["resume"]).output().expect("resume");
     let rt = tokio::runtime::Runtime::new().expect("rt");

@@ -201,7 +201,7 @@ fn console_migrates_an_app_by_hand_then_triages_and_retries_the_btree_failure() 
             seen.borrow_mut().push(n);
         }
         s.contains("✓ wiki-stage: migrated")
-            && s.contains("Steps 11/11")
+            && s.contains("Steps 12/12")
             && s.contains("postgres 13 → 15")
     });
     let seen = seen.into_inner();
@@ -258,7 +258,7 @@ fn console_migrates_an_app_by_hand_then_triages_and_retries_the_btree_failure() 
     t.keys(&["y"]);
     let s = t.wait_up_to(90, "forum-live migrated", |s| {
         s.contains("✓ forum-live: migrated")
-            && s.contains("Steps 11/11")
+            && s.contains("Steps 12/12")
             && s.contains("postgres 13 → 15")
     });
     assert!(

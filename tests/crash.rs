@@ -62,20 +62,16 @@ fn leftovers(run_dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Both tests migrate tracker-live on the destructive lab: one at a time. A lock file, not a
-/// mutex: nextest runs each test in its own process.
+/// Both tests migrate tracker-live on the destructive lab and run `resume`: one at a time,
+/// and not while another binary's test kills or resumes there (support::destructive_lock).
 fn tracker() -> std::fs::File {
-    let path = support::state_dir().with_extension("tracker.lock");
-    let f = std::fs::File::create(&path).expect("tracker-live lock file");
-    f.lock().expect("tracker-live lock");
-    f
+    support::destructive_lock()
 }
 
 #[test]
 fn resume_right_after_kill_9_during_restore_never_overlaps_pg_restore() {
     let _one = tracker();
     let lab = support::destructive_lab();
-    let _serial = support::app_lock(APP);
     let reset = lab
         .cmd()
         .args(["lab", "reset", "--app", APP])

@@ -75,7 +75,7 @@ fn sqlite(lab: &support::Lab, sql: &str) -> String {
 #[test]
 fn a_lost_lease_ends_the_apps_work_and_resume_finishes_it() {
     let lab = support::destructive_lab();
-    let _serial = support::app_lock(APP);
+    let _serial = support::destructive_lock();
     // A run an earlier, failed attempt left behind is finished first: reset refuses it.
     let _ = lab.cmd().args(["resume"]).output().expect("resume");
     let reset = lab

@@ -39,16 +39,21 @@ fn inventory(lab: &Lab) -> PathBuf {
             }
         }
     }
+    // Tests of this binary run in processes of their own: write aside, then rename, so that
+    // no reader sees a half-written file.
     let path = lab.state.join("fleet-logical.toml");
-    std::fs::write(&path, out).expect("write inventory");
+    let tmp = lab
+        .state
+        .join(format!("fleet-logical.toml.{}", std::process::id()));
+    std::fs::write(&tmp, out).expect("write inventory");
+    std::fs::rename(&tmp, &path).expect("rename inventory");
     path
 }
 
 /// One test at a time: `resume` continues every unfinished run of the lab, and resets
 /// restart apps.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+fn serial() -> std::fs::File {
+    support::destructive_lock()
 }
 
 fn cmd(lab: &Lab) -> std::process::Command {

@@ -237,6 +237,14 @@ pub fn check(out: &Output, what: &str) {
     );
 }
 
+/// Every test that kills pgshift or runs `resume` on the destructive lab holds this one lock:
+/// `resume` continues every unfinished run of the lab, not only the test's own, and nextest
+/// runs each test in its own process (a mutex would not hold them apart).
+#[allow(dead_code)]
+pub fn destructive_lock() -> std::fs::File {
+    app_lock("destructive-resume")
+}
+
 /// Hold while a test migrates `app` on a lab another test binary migrates it on too: a lock
 /// file, since nextest runs each test in its own process.
 pub fn app_lock(app: &str) -> std::fs::File {
