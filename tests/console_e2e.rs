@@ -233,11 +233,13 @@ fn console_migrates_an_app_by_hand_then_triages_and_retries_the_btree_failure() 
         s.contains("✗ forum-live: failed")
     });
     t.keys(&["4"]);
-    let s = t.wait_for("triage", |s| {
-        s.contains("✗ btree-index-row-size · 1") && s.contains("▶ pg_restore: error")
+    // Everything in one predicate: a capture can catch the console halfway through a redraw.
+    t.wait_for("triage", |s| {
+        s.contains("✗ btree-index-row-size · 1")
+            && s.contains("▶ pg_restore: error")
+            && s.contains("exceeds btree version 4 maximum 2704")
+            && s.contains("› pglz-restore")
     });
-    assert!(s.contains("exceeds btree version 4 maximum 2704"), "{s}");
-    assert!(s.contains("› pglz-restore"), "{s}");
     // The span is drawn in its own style: an attribute change right where the match begins.
     let raw = t.capture(true);
     let at = raw

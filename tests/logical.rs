@@ -364,8 +364,10 @@ fn ddl_on_old_during_catch_up_stops_the_run_before_the_pause_and_drops_the_slot(
     let lab = support::destructive_lab();
     let (app, db) = ("newsletter-live", "newsletter_live");
     reset(lab, app, db);
+    // After the backup's snapshot (pg_dump has let go of its locks), well before catch-up
+    // reads the schema: restore, verify and subscribe come first.
     let (child, events, _) = migrate_until(lab, app, |v| {
-        if v["event"] == "step_started" && v["step"] == "subscribe" {
+        if v["event"] == "step_started" && v["step"] == "restore" {
             lab.psql(13, db, "ALTER TABLE contacts ADD COLUMN nickname text");
         }
         false
