@@ -17,38 +17,12 @@ use std::time::{Duration, Instant};
 const APP: &str = "tracker-live";
 const DB: &str = "tracker_live";
 
-/// Process groups of the pg_restore processes restoring `DB` now (from /proc).
+/// Process groups of the pg_restore processes restoring `DB` now.
 fn restore_groups() -> BTreeSet<i32> {
-    let mut out = BTreeSet::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if &stat[open + 1..close] != "pg_restore" {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if fields.first() == Some(&"Z") {
-            continue;
-        }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmdline).contains(DB) {
-            continue;
-        }
-        if let Some(pgrp) = fields.get(2).and_then(|f| f.parse().ok()) {
-            out.insert(pgrp);
-        }
-    }
-    out
+    support::pg_restores_of(DB)
+        .into_iter()
+        .map(|(_, g)| g)
+        .collect()
 }
 
 fn leftovers(run_dir: &std::path::Path) -> Vec<String> {
@@ -109,27 +83,8 @@ fn resume_right_after_kill_9_during_restore_never_overlaps_pg_restore() {
     let stdout = migrate.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     // Until the restore step starts, then until its pg_restore runs.
-    let started = Instant::now();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if line.contains("\"step_started\"") && line.contains("\"restore\"") {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(300), "no restore");
-    }
-    let t = Instant::now();
-    while restore_groups().is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "pg_restore never ran"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        !restore_groups().is_empty(),
-        "restore already over: the app is too small"
-    );
+    support::until_step_started(&mut lines, "restore");
+    support::into_pg_restore(DB);
     migrate.kill().expect("kill -9");
     migrate.wait().expect("reap");
     drop(lines);
@@ -202,14 +157,7 @@ fn kill_9_while_the_copy_tees_then_resume_migrates_and_the_backup_is_complete() 
         .expect("migrate");
     let stdout = migrate.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let started = Instant::now();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if line.contains("\"step_started\"") && line.contains("\"backup\"") {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(300), "no backup");
-    }
+    support::until_step_started(&mut lines, "backup");
     // In the middle of the tee: rows are in the partial archive's data files.
     let t = Instant::now();
     while partial_bytes(&backups) < 4_000_000 {

@@ -15,33 +15,12 @@ const DB: &str = "tracker_live";
 /// Short enough that the loss is seen within seconds (renewal every TTL / 3).
 const TTL_SECS: u64 = 6;
 
-/// pids of the pg_restore processes restoring `DB` now (from /proc).
+/// pids of the pg_restore processes restoring `DB` now.
 fn restores() -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if &stat[open + 1..close] != "pg_restore"
-            || stat[close + 1..].split_whitespace().next() == Some("Z")
-        {
-            continue;
-        }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(DB) {
-            out.push(pid);
-        }
-    }
-    out
+    support::pg_restores_of(DB)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// The lab platform's register of hooks run on the app: (at, op, caller pid).
@@ -96,27 +75,8 @@ fn a_lost_lease_ends_the_apps_work_and_resume_finishes_it() {
     let pid = i64::from(migrate.id());
     let stdout = migrate.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let started = Instant::now();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if line.contains("\"step_started\"") && line.contains("\"restore\"") {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(300), "no restore");
-    }
-    let t = Instant::now();
-    while restores().is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "pg_restore never ran"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        !restores().is_empty(),
-        "restore already over: the app is too small"
-    );
+    support::until_step_started(&mut lines, "restore");
+    support::into_pg_restore(DB);
 
     // Another pgshift on this host takes the lease (this one's expired) — and has died since,
     // so that `resume` may take it over in turn.

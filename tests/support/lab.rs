@@ -253,3 +253,75 @@ pub fn app_lock(app: &str) -> std::fs::File {
     f.lock().expect("lock");
     f
 }
+
+/// Live (not zombie) pg_restore processes whose command line names `db`: (pid, process group),
+/// read from /proc.
+#[allow(dead_code)]
+pub fn pg_restores_of(db: &str) -> Vec<(i32, i32)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != "pg_restore" {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if fields.first() == Some(&"Z") {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains(db) {
+            continue;
+        }
+        if let Some(pgrp) = fields.get(2).and_then(|f| f.parse().ok()) {
+            out.push((pid, pgrp));
+        }
+    }
+    out
+}
+
+/// Read `--json` event lines until `step` starts (at most 300 s).
+#[allow(dead_code)]
+pub fn until_step_started(lines: &mut impl Iterator<Item = std::io::Result<String>>, step: &str) {
+    let started = std::time::Instant::now();
+    let needle = format!("\"{step}\"");
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if line.contains("\"step_started\"") && line.contains(&needle) {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "no {step}"
+        );
+    }
+}
+
+/// Wait (at most 30 s) until pg_restore restores `db`, then 300 ms more: it must still run
+/// then, or the app is too small for the test.
+#[allow(dead_code)]
+pub fn into_pg_restore(db: &str) {
+    let t = std::time::Instant::now();
+    while pg_restores_of(db).is_empty() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "pg_restore never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !pg_restores_of(db).is_empty(),
+        "restore already over: the app is too small"
+    );
+}
