@@ -462,8 +462,10 @@ fn kill_9_during_the_initial_copy_then_resume_ends_migrated_with_no_slot_left() 
     );
 }
 
-/// A transaction on NEW holding an exclusive lock on `companies`, and 50 rows for it on OLD:
-/// NEW's apply waits on the lock, so catch-up waits for as long as the holder lives.
+/// A transaction on NEW holding a SHARE lock on `companies`, and 50 rows for it on OLD: NEW's
+/// apply (ROW EXCLUSIVE) waits on the lock, so catch-up waits for as long as the holder lives.
+/// Not ACCESS EXCLUSIVE: CREATE SUBSCRIPTION takes ACCESS SHARE on each table, and would wait
+/// on the holder for ever if the lock came first.
 fn hold_apply(lab: &Lab, db: &str) -> Child {
     let url = lab.url(15).replacen("/postgres?", &format!("/{db}?"), 1);
     let mut psql = std::process::Command::new("psql")
@@ -474,11 +476,7 @@ fn hold_apply(lab: &Lab, db: &str) -> Child {
         .expect("psql");
     use std::io::Write;
     let stdin = psql.stdin.as_mut().expect("stdin");
-    writeln!(
-        stdin,
-        "BEGIN; LOCK TABLE companies IN ACCESS EXCLUSIVE MODE;"
-    )
-    .expect("lock");
+    writeln!(stdin, "BEGIN; LOCK TABLE companies IN SHARE MODE;").expect("lock");
     stdin.flush().expect("flush");
     // Only once NEW's lock is granted: before that, the apply worker could take the rows and
     // catch-up end before the test's kill.
@@ -487,7 +485,7 @@ fn hold_apply(lab: &Lab, db: &str) -> Child {
         15,
         db,
         "select count(*) from pg_locks l join pg_class c on c.oid = l.relation \
-         where c.relname = 'companies' and l.mode = 'AccessExclusiveLock' and l.granted",
+         where c.relname = 'companies' and l.mode = 'ShareLock' and l.granted",
     ) != "1"
     {
         assert!(
